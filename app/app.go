@@ -1,0 +1,170 @@
+// Package app joins spec, scheduler and runtime: it loads the project,
+// observes its containers by label, plans and executes each command.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// Version is the gocompose version written into the version label.
+var Version = "0.1.0"
+
+// Engine is what app needs from the container runtime; tests may fake it.
+type Engine interface {
+	Namespace() string
+	Create(ctx context.Context, req runtime.CreateRequest) error
+	Start(ctx context.Context, id string) error
+	StartAttached(ctx context.Context, id string, stdio runtime.Stdio) (int, error)
+	Stop(ctx context.Context, id string, timeout *time.Duration) error
+	Remove(ctx context.Context, id string, force bool) error
+	Kill(ctx context.Context, id string, sig syscall.Signal) error
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
+	List(ctx context.Context, match map[string]string) ([]runtime.Container, error)
+	Inspect(ctx context.Context, id string) (runtime.Container, error)
+	Wait(ctx context.Context, id string) (int, error)
+	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
+	ReadLogs(ctx context.Context, id string, o runtime.LogOptions, fn func(runtime.LogEntry)) error
+	Pids(ctx context.Context, id string) ([]uint32, error)
+	LoadImages(ctx context.Context, in io.Reader) ([]string, error)
+}
+
+// App runs commands against one engine.
+type App struct {
+	Engine Engine
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	// LockDir holds the per-project lock files.
+	LockDir string
+	// Parallel bounds concurrent container operations.
+	Parallel int
+
+	mu sync.Mutex // guards writes to Err from parallel operations
+}
+
+// ExitError carries a process exit code out of a command (exec, run, up).
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// progress prints Docker Compose's plain progress line: " Container x  Started".
+func (a *App) progress(kind, name, state string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fmt.Fprintf(a.Err, " %s %s  %s\n", kind, name, state)
+}
+
+func (a *App) warn(format string, args ...any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fmt.Fprintf(a.Err, "WARN[0000] "+format+"\n", args...)
+}
+
+// observe lists the project's containers; oneoff selects run containers.
+func (a *App) observe(ctx context.Context, project string, oneoff *bool) ([]runtime.Container, error) {
+	match := map[string]string{labels.Project: project}
+	if oneoff != nil {
+		match[labels.OneOff] = boolLabel(*oneoff)
+	}
+	return a.Engine.List(ctx, match)
+}
+
+func boolLabel(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+var (
+	yes = true
+	no  = false
+)
+
+// containerNumber reads the container-number label.
+func containerNumber(c runtime.Container) int {
+	n, _ := strconv.Atoi(c.Labels[labels.ContainerNumber])
+	return n
+}
+
+// selectContainers keeps containers of the named services (all when none).
+func selectContainers(cs []runtime.Container, services []string) []runtime.Container {
+	if len(services) == 0 {
+		return cs
+	}
+	var out []runtime.Container
+	for _, c := range cs {
+		if slices.Contains(services, c.Labels[labels.Service]) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkServices errors on a service name the project does not define.
+func checkServices(p *types.Project, services []string) error {
+	if p == nil || len(p.Services) == 0 {
+		return nil
+	}
+	for _, s := range services {
+		if _, ok := p.Services[s]; !ok {
+			if _, disabled := p.DisabledServices[s]; disabled {
+				return fmt.Errorf("service %q is not enabled by the active profiles", s)
+			}
+			return fmt.Errorf("no such service: %s", s)
+		}
+	}
+	return nil
+}
+
+// dependsOnLabel renders depends_on as Docker Compose does:
+// service:condition:restart, comma-separated, sorted.
+func dependsOnLabel(svc types.ServiceConfig) string {
+	var parts []string
+	for name, d := range svc.DependsOn {
+		parts = append(parts, fmt.Sprintf("%s:%s:%t", name, d.Condition, d.Restart))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// parallel runs fn for each item with at most a.Parallel at once and returns
+// the first error (all items still run).
+func (a *App) parallel(n int, fn func(i int) error) error {
+	limit := a.Parallel
+	if limit <= 0 {
+		limit = 8
+	}
+	sem := make(chan struct{}, limit)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/format"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/spec"
+)
+
+// ExecOptions are the flags of `exec`.
+type ExecOptions struct {
+	Index   int
+	TTY     bool
+	Detach  bool
+	Env     []string
+	User    string
+	WorkDir string
+}
+
+// Exec runs a command in a running service container and returns its exit
+// code as an ExitError when it is not zero.
+func (a *App) Exec(ctx context.Context, p *types.Project, service string, args []string, o ExecOptions) error {
+	if err := checkServices(p, []string{service}); err != nil {
+		return err
+	}
+	if o.Index == 0 {
+		o.Index = 1
+	}
+	cs, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return err
+	}
+	var target *runtime.Container
+	for _, c := range selectContainers(cs, []string{service}) {
+		if containerNumber(c) == o.Index {
+			target = &c
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("service %q has no container number %d", service, o.Index)
+	}
+	if !running(*target) {
+		return fmt.Errorf("container %s is not running", target.ID)
+	}
+	code, err := a.Engine.Exec(ctx, target.ID, runtime.ExecRequest{
+		Args: args, Env: resolveEnv(o.Env), User: o.User, WorkDir: o.WorkDir, Detach: o.Detach,
+		Stdio: runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY},
+	})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// resolveEnv turns "-e NAME" into NAME=value from our environment, as Docker does.
+func resolveEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, e := range env {
+		if !strings.Contains(e, "=") {
+			if v, ok := lookupEnv(e); ok {
+				e = e + "=" + v
+			} else {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// RunOptions are the flags of `run`.
+type RunOptions struct {
+	Name       string
+	Remove     bool
+	Detach     bool
+	NoDeps     bool
+	TTY        bool
+	Entrypoint *string
+	Env        []string
+	User       string
+	WorkDir    string
+	Volumes    []string
+	Labels     []string
+}
+
+// Run starts a one-off container of a service (its dependencies first,
+// unless NoDeps) and returns its exit code as an ExitError when not zero.
+func (a *App) Run(ctx context.Context, p *types.Project, service string, args []string, o RunOptions) error {
+	if err := checkServices(p, []string{service}); err != nil {
+		return err
+	}
+	svc := p.Services[service]
+	if !o.NoDeps && len(svc.DependsOn) > 0 {
+		var deps []string
+		for d := range svc.DependsOn {
+			if _, ok := p.Services[d]; ok {
+				deps = append(deps, d)
+			}
+		}
+		slices.Sort(deps)
+		if len(deps) > 0 {
+			if _, err := a.converge(ctx, p, UpOptions{Services: deps, Detach: true}); err != nil {
+				return err
+			}
+		}
+	}
+	svc, err := runService(p, svc, args, o)
+	if err != nil {
+		return err
+	}
+	name := o.Name
+	if name == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		name = fmt.Sprintf("%s-%s-run-%s", p.Name, service, hex.EncodeToString(b))
+	}
+	hash, err := spec.ServiceHash(svc)
+	if err != nil {
+		return err
+	}
+	lbls := projectLabels(p, svc, hash, 1, true)
+	for _, l := range o.Labels {
+		k, v, _ := strings.Cut(l, "=")
+		lbls[k] = v
+	}
+	lc, err := logConfig(svc)
+	if err != nil {
+		return err
+	}
+	if err := a.Engine.Create(ctx, runtime.CreateRequest{ID: name, Service: svc, Labels: lbls, Log: lc}); err != nil {
+		return err
+	}
+	if o.Detach {
+		if err := a.Engine.Start(ctx, name); err != nil {
+			return errors.Join(err, a.Engine.Remove(context.WithoutCancel(ctx), name, true))
+		}
+		fmt.Fprintln(a.Out, name)
+		return nil
+	}
+	code, err := a.Engine.StartAttached(ctx, name, runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY})
+	if o.Remove {
+		if rerr := a.Engine.Remove(context.WithoutCancel(ctx), name, true); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// runService applies `run` overrides to a copy of the service.
+func runService(p *types.Project, svc types.ServiceConfig, args []string, o RunOptions) (types.ServiceConfig, error) {
+	if len(args) > 0 {
+		svc.Command = args
+	}
+	if o.Entrypoint != nil {
+		ep, err := shellSplit(*o.Entrypoint)
+		if err != nil {
+			return svc, fmt.Errorf("--entrypoint: %w", err)
+		}
+		svc.Entrypoint = ep
+	}
+	if o.User != "" {
+		svc.User = o.User
+	}
+	if o.WorkDir != "" {
+		svc.WorkingDir = o.WorkDir
+	}
+	svc.Tty = o.TTY
+	svc.ContainerName = ""
+	env := types.MappingWithEquals{}
+	for k, v := range svc.Environment {
+		env[k] = v
+	}
+	for _, e := range resolveEnv(o.Env) {
+		k, v, _ := strings.Cut(e, "=")
+		env[k] = &v
+	}
+	svc.Environment = env
+	svc.Volumes = slices.Clone(svc.Volumes)
+	for _, v := range o.Volumes {
+		vol, err := format.ParseVolume(v)
+		if err != nil {
+			return svc, fmt.Errorf("-v %s: %w", v, err)
+		}
+		if vol.Type != types.VolumeTypeBind {
+			return svc, fmt.Errorf("-v %s: only bind mounts are supported by gocompose yet", v)
+		}
+		if !filepath.IsAbs(vol.Source) {
+			vol.Source = filepath.Join(p.WorkingDir, vol.Source)
+		}
+		if vol.Bind == nil {
+			vol.Bind = &types.ServiceVolumeBind{CreateHostPath: true}
+		}
+		svc.Volumes = append(svc.Volumes, vol)
+	}
+	return svc, nil
+}
+

@@ -1,0 +1,232 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// Top prints the processes of each running container, as `docker compose top`.
+func (a *App) Top(ctx context.Context, p *types.Project, services []string) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	for _, c := range selectContainers(cs, services) {
+		if !running(c) {
+			continue
+		}
+		pids, err := a.Engine.Pids(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		list := make([]string, len(pids))
+		for i, pid := range pids {
+			list[i] = strconv.FormatUint(uint64(pid), 10)
+		}
+		// Like dockerd, read the host's process table with ps.
+		out, err := exec.CommandContext(ctx, "ps", "-o", "user=UID,pid=PID,ppid=PPID,c=C,stime=STIME,tty=TTY,time=TIME,cmd=CMD", "-p", strings.Join(list, ",")).Output()
+		if err != nil {
+			return fmt.Errorf("top %s: ps: %w", c.ID, err)
+		}
+		fmt.Fprintf(a.Out, "%s\n", c.ID)
+		tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 8 {
+				continue
+			}
+			fmt.Fprintln(tw, strings.Join(append(f[:7:7], strings.Join(f[7:], " ")), "\t"))
+		}
+		tw.Flush()
+		fmt.Fprintln(a.Out)
+	}
+	return nil
+}
+
+// Port prints the host address a container port is published on. Ports
+// cannot be published until bridge networking lands, so it always says so.
+func (a *App) Port(ctx context.Context, p *types.Project, service string, port string, protocol string, index int) error {
+	if err := checkServices(p, []string{service}); err != nil {
+		return err
+	}
+	if index == 0 {
+		index = 1
+	}
+	if !strings.Contains(port, "/") {
+		port += "/" + protocol
+	}
+	return fmt.Errorf("no port %s for container %s: publishing ports needs bridge networking, which gocompose does not implement yet",
+		port, containerID(p.Name, p.Services[service], index))
+}
+
+// Images lists the images the project's containers use.
+func (a *App) Images(ctx context.Context, p *types.Project, services []string, quiet bool) error {
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	cs = selectContainers(cs, services)
+	if quiet {
+		seen := map[string]bool{}
+		for _, c := range cs {
+			if !seen[c.Image] {
+				seen[c.Image] = true
+				fmt.Fprintln(a.Out, c.Image)
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID")
+	for _, c := range cs {
+		repo, tag := splitRef(runtime.FamiliarImage(c.Image))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, repo, tag, c.Image)
+	}
+	return tw.Flush()
+}
+
+func splitRef(ref string) (string, string) {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, "latest"
+}
+
+// ConfigOptions are the flags of `config`.
+type ConfigOptions struct {
+	Services, Volumes, Images, Quiet bool
+	Format                           string
+}
+
+// Config prints the normalised model, or parts of it.
+func (a *App) Config(p *types.Project, o ConfigOptions) error {
+	names := slices.Sorted(maps.Keys(p.Services))
+	switch {
+	case o.Quiet:
+		return nil
+	case o.Services:
+		for _, n := range names {
+			fmt.Fprintln(a.Out, n)
+		}
+		return nil
+	case o.Volumes:
+		for _, n := range slices.Sorted(maps.Keys(p.Volumes)) {
+			fmt.Fprintln(a.Out, n)
+		}
+		return nil
+	case o.Images:
+		for _, n := range names {
+			img := p.Services[n].Image
+			if img == "" {
+				img = p.Name + "-" + n
+			}
+			fmt.Fprintln(a.Out, img)
+		}
+		return nil
+	}
+	var b []byte
+	var err error
+	switch o.Format {
+	case "", "yaml":
+		b, err = p.MarshalYAML()
+	case "json":
+		b, err = p.MarshalJSON()
+	default:
+		return fmt.Errorf("unsupported --format %q: use yaml or json", o.Format)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = a.Out.Write(b)
+	return err
+}
+
+// LsEntry is one project in `ls --format json`.
+type LsEntry struct {
+	Name        string
+	Status      string
+	ConfigFiles string
+}
+
+// Ls lists the projects that have containers, as `docker compose ls`.
+func (a *App) Ls(ctx context.Context, all, quiet bool, format string) error {
+	cs, err := a.Engine.List(ctx, nil)
+	if err != nil {
+		return err
+	}
+	type proj struct {
+		states map[string]int
+		files  string
+	}
+	projects := map[string]*proj{}
+	for _, c := range cs {
+		name := c.Labels[labels.Project]
+		if name == "" {
+			continue
+		}
+		pr := projects[name]
+		if pr == nil {
+			pr = &proj{states: map[string]int{}, files: c.Labels[labels.ConfigFiles]}
+			projects[name] = pr
+		}
+		pr.states[c.State]++
+	}
+	var entries []LsEntry
+	for _, name := range slices.Sorted(maps.Keys(projects)) {
+		pr := projects[name]
+		if !all && pr.states[runtime.StateRunning]+pr.states[runtime.StatePaused] == 0 {
+			continue
+		}
+		var parts []string
+		for _, st := range slices.Sorted(maps.Keys(pr.states)) {
+			parts = append(parts, fmt.Sprintf("%s(%d)", st, pr.states[st]))
+		}
+		entries = append(entries, LsEntry{Name: name, Status: strings.Join(parts, ", "), ConfigFiles: pr.files})
+	}
+	switch {
+	case quiet:
+		for _, e := range entries {
+			fmt.Fprintln(a.Out, e.Name)
+		}
+	case format == "json":
+		if entries == nil {
+			entries = []LsEntry{}
+		}
+		return json.NewEncoder(a.Out).Encode(entries)
+	default:
+		tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTATUS\tCONFIG FILES")
+		for _, e := range entries {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Status, e.ConfigFiles)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// ImageLoad imports an image archive and prints what it loaded.
+func (a *App) ImageLoad(ctx context.Context, in io.Reader) error {
+	names, err := a.Engine.LoadImages(ctx, in)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		fmt.Fprintf(a.Out, "Loaded image: %s\n", runtime.FamiliarImage(n))
+	}
+	return nil
+}

@@ -1,0 +1,335 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// order says which services must finish before each service.
+type order map[string][]string
+
+// forward: a service after its dependencies.
+func forward(p *types.Project) order {
+	o := order{}
+	for name, s := range p.Services {
+		for d := range s.DependsOn {
+			o[name] = append(o[name], d)
+		}
+	}
+	return o
+}
+
+// reverse: a service after the services that depend on it.
+func reverse(p *types.Project) order {
+	o := order{}
+	for name, s := range p.Services {
+		for d := range s.DependsOn {
+			o[d] = append(o[d], name)
+		}
+	}
+	return o
+}
+
+// walk runs fn on every container, service by service in the given order,
+// the containers of one service and independent services in parallel. It
+// returns the first error; services after a failed one are still attempted,
+// since stopping and removing should get as far as it can.
+func (a *App) walk(ctx context.Context, cs []runtime.Container, after order, fn func(runtime.Container) error) error {
+	byService := map[string][]runtime.Container{}
+	for _, c := range cs {
+		s := c.Labels[labels.Service]
+		byService[s] = append(byService[s], c)
+	}
+	done := map[string]chan struct{}{}
+	for s := range byService {
+		done[s] = make(chan struct{})
+	}
+	var mu sync.Mutex // guards firstErr
+	var firstErr error
+	var wg sync.WaitGroup
+	for s, group := range byService {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[s])
+			for _, d := range after[s] {
+				if ch, ok := done[d]; ok {
+					select {
+					case <-ch:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+			err := a.parallel(len(group), func(i int) error { return fn(group[i]) })
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func running(c runtime.Container) bool {
+	return c.State == runtime.StateRunning || c.State == runtime.StatePaused
+}
+
+// stopAll stops every running container of the project, dependents first.
+func (a *App) stopAll(ctx context.Context, p *types.Project, timeout *time.Duration) error {
+	cs, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return err
+	}
+	return a.walk(ctx, cs, reverse(p), func(c runtime.Container) error {
+		if !running(c) {
+			return nil
+		}
+		a.progress("Container", c.ID, "Stopping")
+		if err := a.Engine.Stop(ctx, c.ID, timeout); err != nil {
+			return err
+		}
+		a.progress("Container", c.ID, "Stopped")
+		return nil
+	})
+}
+
+// DownOptions are the flags of `down`.
+type DownOptions struct {
+	RemoveOrphans bool
+	Volumes       bool
+	Timeout       *time.Duration
+}
+
+// Down stops and removes the project's containers (one-off ones too),
+// dependents first. Running it twice is harmless.
+func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
+	l, err := lock.Project(ctx, a.LockDir, p.Name)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	var targets, orphans []runtime.Container
+	for _, c := range cs {
+		_, inFile := p.Services[c.Labels[labels.Service]]
+		if inFile || len(p.Services) == 0 || o.RemoveOrphans || c.Labels[labels.OneOff] == "True" {
+			targets = append(targets, c)
+		} else {
+			orphans = append(orphans, c)
+		}
+	}
+	if len(orphans) > 0 {
+		var names []string
+		for _, c := range orphans {
+			names = append(names, c.ID)
+		}
+		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+	}
+	return a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
+		if running(c) {
+			a.progress("Container", c.ID, "Stopping")
+			if err := a.Engine.Stop(ctx, c.ID, o.Timeout); err != nil {
+				return err
+			}
+			a.progress("Container", c.ID, "Stopped")
+		}
+		a.progress("Container", c.ID, "Removing")
+		if err := a.Engine.Remove(ctx, c.ID, true); err != nil {
+			return err
+		}
+		a.progress("Container", c.ID, "Removed")
+		return nil
+	})
+}
+
+// Stop stops the services' containers without removing them.
+func (a *App) Stop(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	return a.walk(ctx, selectContainers(cs, services), reverse(p), func(c runtime.Container) error {
+		if !running(c) {
+			return nil
+		}
+		a.progress("Container", c.ID, "Stopping")
+		if err := a.Engine.Stop(ctx, c.ID, timeout); err != nil {
+			return err
+		}
+		a.progress("Container", c.ID, "Stopped")
+		return nil
+	})
+}
+
+// Start starts existing containers of the services, dependencies first.
+func (a *App) Start(ctx context.Context, p *types.Project, services []string) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	cs, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return err
+	}
+	cs = selectContainers(cs, services)
+	if len(cs) == 0 {
+		return fmt.Errorf("service(s) %v have no container to start: run `up` first", services)
+	}
+	return a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
+		if running(c) {
+			return nil
+		}
+		return a.start(ctx, c.ID)
+	})
+}
+
+// Restart stops then starts the services' containers.
+func (a *App) Restart(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	cs, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return err
+	}
+	cs = selectContainers(cs, services)
+	if err := a.walk(ctx, cs, reverse(p), func(c runtime.Container) error {
+		if !running(c) {
+			return nil
+		}
+		a.progress("Container", c.ID, "Restarting")
+		return a.Engine.Stop(ctx, c.ID, timeout)
+	}); err != nil {
+		return err
+	}
+	return a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
+		if err := a.Engine.Start(ctx, c.ID); err != nil {
+			return err
+		}
+		a.progress("Container", c.ID, "Started")
+		return nil
+	})
+}
+
+// Kill sends a signal to the services' running containers.
+func (a *App) Kill(ctx context.Context, p *types.Project, services []string, signal string) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	sig := syscall.SIGKILL
+	if signal != "" {
+		var err error
+		if sig, err = runtime.ParseSignal(signal); err != nil {
+			return err
+		}
+	}
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	cs = slices.DeleteFunc(selectContainers(cs, services), func(c runtime.Container) bool { return !running(c) })
+	if len(cs) == 0 {
+		return fmt.Errorf("no container to kill")
+	}
+	return a.parallel(len(cs), func(i int) error {
+		a.progress("Container", cs[i].ID, "Killing")
+		if err := a.Engine.Kill(ctx, cs[i].ID, sig); err != nil {
+			return err
+		}
+		a.progress("Container", cs[i].ID, "Killed")
+		return nil
+	})
+}
+
+// RmOptions are the flags of `rm`.
+type RmOptions struct {
+	Force   bool // don't ask (gocompose never asks; kept for compatibility)
+	Stop    bool
+	Volumes bool
+}
+
+// Rm removes the services' stopped containers (with -s, stops them first).
+func (a *App) Rm(ctx context.Context, p *types.Project, services []string, o RmOptions) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	cs = selectContainers(cs, services)
+	var targets []runtime.Container
+	for _, c := range cs {
+		if running(c) {
+			if !o.Stop {
+				continue
+			}
+			if err := a.Engine.Stop(ctx, c.ID, nil); err != nil {
+				return err
+			}
+		}
+		targets = append(targets, c)
+	}
+	if len(targets) == 0 {
+		fmt.Fprintln(a.Err, "No stopped containers")
+		return nil
+	}
+	return a.parallel(len(targets), func(i int) error {
+		a.progress("Container", targets[i].ID, "Removing")
+		if err := a.Engine.Remove(ctx, targets[i].ID, false); err != nil {
+			return err
+		}
+		a.progress("Container", targets[i].ID, "Removed")
+		return nil
+	})
+}
+
+// Pause freezes the services' running containers.
+func (a *App) Pause(ctx context.Context, p *types.Project, services []string) error {
+	return a.eachRunning(ctx, p, services, "Paused", a.Engine.Pause)
+}
+
+// Unpause thaws the services' paused containers.
+func (a *App) Unpause(ctx context.Context, p *types.Project, services []string) error {
+	return a.eachRunning(ctx, p, services, "Unpaused", a.Engine.Unpause)
+}
+
+func (a *App) eachRunning(ctx context.Context, p *types.Project, services []string, state string, fn func(context.Context, string) error) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	cs, err := a.observe(ctx, p.Name, nil)
+	if err != nil {
+		return err
+	}
+	cs = slices.DeleteFunc(selectContainers(cs, services), func(c runtime.Container) bool { return !running(c) })
+	return a.parallel(len(cs), func(i int) error {
+		if err := fn(ctx, cs[i].ID); err != nil {
+			return err
+		}
+		a.progress("Container", cs[i].ID, state)
+		return nil
+	})
+}

@@ -1,0 +1,402 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/scheduler"
+	"github.com/gocompose/gocompose/spec"
+)
+
+// UpOptions are the flags of `up` (and `create`).
+type UpOptions struct {
+	Services      []string
+	Detach        bool
+	ForceRecreate bool
+	NoRecreate    bool
+	NoStart       bool
+	NoDeps        bool
+	RemoveOrphans bool
+	Scale         map[string]int
+	Timeout       *time.Duration
+	// Foreground only.
+	AbortOnContainerExit bool
+	ExitCodeFrom         string
+	Attach               []string
+	NoAttach             []string
+	Log                  LogFormat
+}
+
+// Up creates and starts the project's services in dependency order.
+func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
+	if err := checkServices(p, o.Services); err != nil {
+		return err
+	}
+	if o.ExitCodeFrom != "" {
+		o.AbortOnContainerExit = true
+		if err := checkServices(p, []string{o.ExitCodeFrom}); err != nil {
+			return err
+		}
+	}
+	if o.ForceRecreate && o.NoRecreate {
+		return fmt.Errorf("--force-recreate and --no-recreate are incompatible")
+	}
+	started, err := a.converge(ctx, p, o)
+	if err != nil {
+		return err
+	}
+	if o.Detach || o.NoStart {
+		return nil
+	}
+	return a.attach(ctx, p, started, o)
+}
+
+// converge runs the plan under the project lock and returns the containers
+// of the selected services.
+func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]string, error) {
+	l, err := lock.Project(ctx, a.LockDir, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+
+	sel := p
+	if len(o.Services) > 0 {
+		var opts []types.DependencyOption
+		if o.NoDeps {
+			opts = append(opts, types.IgnoreDependencies)
+		}
+		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
+			return nil, err
+		}
+	}
+	observed, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return nil, err
+	}
+	var desired []scheduler.Service
+	svcs := map[string]types.ServiceConfig{}
+	hashes := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
+		svc := sel.Services[name]
+		if n, ok := o.Scale[name]; ok {
+			svc.Scale = &n
+		}
+		h, err := spec.ServiceHash(svc)
+		if err != nil {
+			return nil, err
+		}
+		replicas := spec.Replicas(svc)
+		if svc.ContainerName != "" && replicas > 1 {
+			return nil, fmt.Errorf("service %q: container_name %q cannot be used with %d replicas", name, svc.ContainerName, replicas)
+		}
+		var deps []string
+		for d := range svc.DependsOn {
+			if _, ok := sel.Services[d]; ok {
+				deps = append(deps, d)
+			}
+		}
+		svcs[name], hashes[name] = svc, h
+		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps})
+	}
+	var obs []scheduler.Container
+	for _, c := range observed {
+		svc := c.Labels[labels.Service]
+		_, inFile := p.Services[svc]
+		_, selected := sel.Services[svc]
+		if inFile && !selected {
+			continue // another service of the file: not ours to touch now
+		}
+		obs = append(obs, scheduler.Container{
+			Name: c.ID, Service: svc, Number: containerNumber(c),
+			Hash: c.Labels[labels.ConfigHash], Running: c.State == runtime.StateRunning || c.State == runtime.StatePaused,
+		})
+	}
+	plan, err := scheduler.Make(p.Name, desired, obs, scheduler.Options{
+		ForceRecreate: o.ForceRecreate, NoRecreate: o.NoRecreate,
+		RemoveOrphans: o.RemoveOrphans, NoStart: o.NoStart,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.OrphanNames) > 0 {
+		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", plan.OrphanNames)
+	}
+	for _, op := range plan.Orphans {
+		if err := a.stopRemove(ctx, op.Container, o.Timeout); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.execute(ctx, p, plan, svcs, hashes, o); err != nil {
+		return nil, err
+	}
+	var started []string
+	for _, s := range plan.Steps {
+		svc := svcs[s.Service]
+		for n := 1; n <= spec.Replicas(svc); n++ {
+			started = append(started, containerID(p.Name, svc, n))
+		}
+	}
+	return started, nil
+}
+
+func containerID(project string, svc types.ServiceConfig, n int) string {
+	if svc.ContainerName != "" {
+		return svc.ContainerName
+	}
+	return scheduler.ContainerName(project, svc.Name, n)
+}
+
+// execute walks the plan: each service starts once all its dependencies have
+// finished; a failed dependency fails its dependents without starting them.
+// Services are independent otherwise and run in parallel.
+func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Plan,
+	svcs map[string]types.ServiceConfig, hashes map[string]string, o UpOptions) error {
+	type result struct {
+		done chan struct{}
+		err  error
+	}
+	results := map[string]*result{}
+	for _, s := range plan.Steps {
+		results[s.Service] = &result{done: make(chan struct{})}
+	}
+	var wg sync.WaitGroup
+	for _, step := range plan.Steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := results[step.Service]
+			defer close(r.done)
+			for _, d := range step.DependsOn {
+				dr := results[d]
+				select {
+				case <-dr.done:
+				case <-ctx.Done():
+					r.err = ctx.Err()
+					return
+				}
+				if dr.err != nil {
+					r.err = fmt.Errorf("service %s not started: dependency %s failed: %w", step.Service, d, dr.err)
+					return
+				}
+			}
+			svc := svcs[step.Service]
+			r.err = a.parallel(len(step.Ops), func(i int) error {
+				return a.apply(ctx, p, svc, hashes[step.Service], step.Ops[i], o)
+			})
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, s := range plan.Steps {
+		if err := results[s.Service].err; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func (a *App) apply(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, o UpOptions) error {
+	id := containerID(p.Name, svc, op.Number)
+	switch op.Kind {
+	case scheduler.Remove:
+		return a.stopRemove(ctx, op.Container, o.Timeout)
+	case scheduler.Start:
+		return a.start(ctx, op.Container)
+	case scheduler.Recreate:
+		a.progress("Container", op.Container, "Recreate")
+		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {
+			return err
+		}
+		if err := a.Engine.Remove(ctx, op.Container, true); err != nil {
+			return err
+		}
+		if err := a.create(ctx, p, svc, hash, id, op.Number); err != nil {
+			return err
+		}
+		a.progress("Container", id, "Recreated")
+	case scheduler.Create:
+		a.progress("Container", id, "Creating")
+		if err := a.create(ctx, p, svc, hash, id, op.Number); err != nil {
+			return err
+		}
+		a.progress("Container", id, "Created")
+	}
+	if o.NoStart {
+		return nil
+	}
+	return a.start(ctx, id)
+}
+
+func (a *App) start(ctx context.Context, id string) error {
+	a.progress("Container", id, "Starting")
+	if err := a.Engine.Start(ctx, id); err != nil {
+		return err
+	}
+	a.progress("Container", id, "Started")
+	return nil
+}
+
+func (a *App) stopRemove(ctx context.Context, id string, timeout *time.Duration) error {
+	a.progress("Container", id, "Stopping")
+	if err := a.Engine.Stop(ctx, id, timeout); err != nil {
+		return err
+	}
+	a.progress("Container", id, "Stopped")
+	a.progress("Container", id, "Removing")
+	if err := a.Engine.Remove(ctx, id, true); err != nil {
+		return err
+	}
+	a.progress("Container", id, "Removed")
+	return nil
+}
+
+// create makes one service container with Docker Compose's labels.
+func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash, id string, n int) error {
+	lc, err := logConfig(svc)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	return a.Engine.Create(ctx, runtime.CreateRequest{
+		ID:      id,
+		Service: svc,
+		Log:     lc,
+		Labels:  projectLabels(p, svc, hash, n, false),
+	})
+}
+
+func logConfig(svc types.ServiceConfig) (runtime.LogConfig, error) {
+	if svc.Logging == nil {
+		return runtime.LogConfig{}, nil
+	}
+	return runtime.LogConfigFrom(svc.Logging.Options)
+}
+
+func projectLabels(p *types.Project, svc types.ServiceConfig, hash string, n int, oneoff bool) map[string]string {
+	return map[string]string{
+		labels.Project:         p.Name,
+		labels.Service:         svc.Name,
+		labels.ContainerNumber: strconv.Itoa(n),
+		labels.OneOff:          boolLabel(oneoff),
+		labels.ConfigHash:      hash,
+		labels.ConfigFiles:     spec.ConfigFilesLabel(p),
+		labels.WorkingDir:      p.WorkingDir,
+		labels.DependsOn:       dependsOnLabel(svc),
+		labels.Image:           svc.Image,
+		labels.Version:         Version,
+	}
+}
+
+// attach follows the logs of the started containers until they all exit, a
+// container exits with --abort-on-container-exit, or the user interrupts; in
+// the last two cases the project is stopped.
+func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOptions) error {
+	cs, err := a.observe(context.WithoutCancel(ctx), p.Name, &no)
+	if err != nil {
+		return err
+	}
+	var targets []runtime.Container
+	for _, c := range cs {
+		if !slices.Contains(ids, c.ID) {
+			continue
+		}
+		svc := c.Labels[labels.Service]
+		if len(o.Attach) > 0 && !slices.Contains(o.Attach, svc) || slices.Contains(o.NoAttach, svc) {
+			continue
+		}
+		if s, ok := p.Services[svc]; ok && s.Attach != nil && !*s.Attach && !slices.Contains(o.Attach, svc) {
+			continue
+		}
+		targets = append(targets, c)
+	}
+	f := newFormatter(a, targets, o.Log)
+	type exit struct {
+		id, service string
+		code        int
+	}
+	exits := make(chan exit, len(targets))
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var wg sync.WaitGroup
+	for _, c := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mu sync.Mutex
+			exited, code := false, 0
+			go func() {
+				n, err := a.Engine.Wait(watchCtx, c.ID)
+				if err == nil {
+					mu.Lock()
+					exited, code = true, n
+					mu.Unlock()
+				}
+			}()
+			done := func() bool { mu.Lock(); defer mu.Unlock(); return exited }
+			err := a.Engine.ReadLogs(watchCtx, c.ID, runtime.LogOptions{Follow: true, Tail: -1, Done: done}, func(e runtime.LogEntry) {
+				f.print(c, e)
+			})
+			if err == nil {
+				mu.Lock()
+				n := code
+				mu.Unlock()
+				f.exited(c, n)
+				exits <- exit{id: c.ID, service: c.Labels[labels.Service], code: n}
+			}
+		}()
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	fromCode := 0
+	for remaining := len(targets); remaining > 0; {
+		select {
+		case e := <-exits:
+			remaining--
+			if e.service == o.ExitCodeFrom {
+				fromCode = e.code
+			}
+			if o.AbortOnContainerExit {
+				if o.ExitCodeFrom == "" {
+					fromCode = e.code
+				}
+				fmt.Fprintln(a.Out, "Aborting on container exit...")
+				stopWatch()
+				<-allDone
+				if err := a.stopAll(context.WithoutCancel(ctx), p, o.Timeout); err != nil {
+					return err
+				}
+				if fromCode != 0 {
+					return &ExitError{Code: fromCode}
+				}
+				return nil
+			}
+		case <-ctx.Done():
+			fmt.Fprintln(a.Err, "Gracefully stopping... (press Ctrl+C again to force)")
+			<-allDone
+			if err := a.stopAll(context.WithoutCancel(ctx), p, o.Timeout); err != nil {
+				return err
+			}
+			return &ExitError{Code: 130}
+		}
+	}
+	if fromCode != 0 {
+		return &ExitError{Code: fromCode}
+	}
+	return nil
+}
+

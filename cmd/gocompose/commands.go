@@ -1,0 +1,473 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/app"
+	"github.com/gocompose/gocompose/spec"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+type projectFn func(ctx context.Context, a *app.App, p *types.Project, args []string) error
+
+// withProject loads the project (byName: a bare -p name is enough) and
+// connects to containerd before running fn.
+func withProject(g *globals, byName bool, fn projectFn) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		var p *types.Project
+		var err error
+		if byName {
+			p, err = spec.LoadOrName(ctx, g.specOptions())
+		} else {
+			p, err = spec.Load(ctx, g.specOptions())
+		}
+		if err != nil {
+			return err
+		}
+		a, closeFn, err := g.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return fn(ctx, a, p, args)
+	}
+}
+
+func timeoutFlag(cmd *cobra.Command) func() *time.Duration {
+	var secs int
+	cmd.Flags().IntVarP(&secs, "timeout", "t", 0, "Specify a shutdown timeout in seconds")
+	return func() *time.Duration {
+		if !cmd.Flags().Changed("timeout") {
+			return nil
+		}
+		d := time.Duration(secs) * time.Second
+		return &d
+	}
+}
+
+func isTTY(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func logFormat(g *globals, noColor, noPrefix, timestamps bool) app.LogFormat {
+	color := isTTY(os.Stdout)
+	switch g.ansi {
+	case "never":
+		color = false
+	case "always":
+		color = true
+	}
+	return app.LogFormat{NoColor: noColor, NoPrefix: noPrefix, Timestamps: timestamps, ColorCapable: color}
+}
+
+func upCmd(g *globals) *cobra.Command {
+	var o app.UpOptions
+	var scale []string
+	var noColor, noPrefix, timestamps, build, noBuild, wait bool
+	cmd := &cobra.Command{Use: "up [OPTIONS] [SERVICE...]", Short: "Create and start containers"}
+	timeout := timeoutFlag(cmd)
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.Detach, "detach", "d", false, "Detached mode: Run containers in the background")
+	fl.BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
+	fl.BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
+	fl.BoolVar(&o.NoStart, "no-start", false, "Don't start the services after creating them")
+	fl.BoolVar(&o.NoDeps, "no-deps", false, "Don't start linked services")
+	fl.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	fl.BoolVar(&o.AbortOnContainerExit, "abort-on-container-exit", false, "Stops all containers if any container was stopped")
+	fl.StringVar(&o.ExitCodeFrom, "exit-code-from", "", "Return the exit code of the selected service container")
+	fl.StringArrayVar(&o.Attach, "attach", nil, "Restrict attaching to the specified services")
+	fl.StringArrayVar(&o.NoAttach, "no-attach", nil, "Do not attach (stream logs) to the specified services")
+	fl.StringArrayVar(&scale, "scale", nil, "Scale SERVICE to NUM instances")
+	fl.BoolVar(&noColor, "no-color", false, "Produce monochrome output")
+	fl.BoolVar(&noPrefix, "no-log-prefix", false, "Don't print prefix in logs")
+	fl.BoolVar(&timestamps, "timestamps", false, "Show timestamps")
+	fl.BoolVar(&build, "build", false, "Build images before starting containers (not supported yet)")
+	fl.BoolVar(&noBuild, "no-build", false, "Don't build an image, even if it's policy")
+	fl.BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if build {
+			return fmt.Errorf("--build: BuildKit builds are not implemented by gocompose yet")
+		}
+		if wait {
+			o.Detach = true
+		}
+		if o.Detach && (o.AbortOnContainerExit || o.ExitCodeFrom != "") {
+			return fmt.Errorf("--abort-on-container-exit and --detach are incompatible")
+		}
+		sc, err := parseScale(scale)
+		if err != nil {
+			return err
+		}
+		o.Scale, o.Services, o.Timeout = sc, args, timeout()
+		o.Log = logFormat(g, noColor, noPrefix, timestamps)
+		return a.Up(ctx, p, o)
+	})
+	return cmd
+}
+
+func parseScale(in []string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, s := range in {
+		k, v, ok := strings.Cut(s, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("invalid --scale %q: want SERVICE=NUM", s)
+		}
+		out[k] = n
+	}
+	return out, nil
+}
+
+func createCmd(g *globals) *cobra.Command {
+	var o app.UpOptions
+	cmd := &cobra.Command{Use: "create [OPTIONS] [SERVICE...]", Short: "Creates containers for a service"}
+	cmd.Flags().BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
+	cmd.Flags().BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
+	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.Services, o.NoStart, o.Detach = args, true, true
+		return a.Up(ctx, p, o)
+	})
+	return cmd
+}
+
+func downCmd(g *globals) *cobra.Command {
+	var o app.DownOptions
+	var rmi string
+	cmd := &cobra.Command{Use: "down [OPTIONS] [SERVICES]", Short: "Stop and remove containers, networks"}
+	timeout := timeoutFlag(cmd)
+	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	cmd.Flags().BoolVarP(&o.Volumes, "volumes", "v", false, "Remove named volumes declared in the volumes section of the Compose file")
+	cmd.Flags().StringVar(&rmi, "rmi", "", "Remove images used by services (not supported yet)")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, _ []string) error {
+		if rmi != "" {
+			return fmt.Errorf("--rmi is not supported by gocompose yet")
+		}
+		o.Timeout = timeout()
+		return a.Down(ctx, p, o)
+	})
+	return cmd
+}
+
+func psCmd(g *globals) *cobra.Command {
+	var o app.PsOptions
+	var filters []string
+	cmd := &cobra.Command{Use: "ps [OPTIONS] [SERVICE...]", Short: "List containers"}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.All, "all", "a", false, "Show all stopped containers")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Only display IDs")
+	fl.BoolVar(&o.ListServices, "services", false, "Display services")
+	fl.StringArrayVar(&o.Status, "status", nil, "Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]")
+	fl.StringArrayVar(&filters, "filter", nil, "Filter services by a property (supported filters: status)")
+	fl.StringVar(&o.Format, "format", "table", "Format the output. Values: [table | json]")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		for _, f := range filters {
+			k, v, _ := strings.Cut(f, "=")
+			if k != "status" {
+				return fmt.Errorf("invalid filter %q: only status=VALUE is supported", f)
+			}
+			o.Status = append(o.Status, v)
+		}
+		o.Services = args
+		return a.Ps(ctx, p, o)
+	})
+	return cmd
+}
+
+func logsCmd(g *globals) *cobra.Command {
+	var o app.LogsOptions
+	var tail, since, until string
+	var noColor, noPrefix, timestamps bool
+	cmd := &cobra.Command{Use: "logs [OPTIONS] [SERVICE...]", Short: "View output from containers"}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.Follow, "follow", "f", false, "Follow log output")
+	fl.StringVarP(&tail, "tail", "n", "all", "Number of lines to show from the end of the logs for each container")
+	fl.StringVar(&since, "since", "", "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)")
+	fl.StringVar(&until, "until", "", "Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)")
+	fl.BoolVarP(&timestamps, "timestamps", "t", false, "Show timestamps")
+	fl.BoolVar(&noColor, "no-color", false, "Produce monochrome output")
+	fl.BoolVar(&noPrefix, "no-log-prefix", false, "Don't print prefix in logs")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.Tail = -1
+		if tail != "all" {
+			n, err := strconv.Atoi(tail)
+			if err != nil {
+				return fmt.Errorf("invalid --tail %q", tail)
+			}
+			if n >= 0 {
+				o.Tail = n
+			}
+		}
+		var err error
+		if o.Since, err = parseTime(since); err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+		if o.Until, err = parseTime(until); err != nil {
+			return fmt.Errorf("--until: %w", err)
+		}
+		o.Services, o.Format = args, logFormat(g, noColor, noPrefix, timestamps)
+		return a.Logs(ctx, p, o)
+	})
+	return cmd
+}
+
+// parseTime accepts RFC 3339 times, Unix seconds, and durations ago ("42m").
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Unix(int64(n), 0), nil
+	}
+	return time.Time{}, fmt.Errorf("cannot parse %q as a time or duration", s)
+}
+
+func servicesCmd(g *globals, use, short string, byName bool, fn func(ctx context.Context, a *app.App, p *types.Project, services []string) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
+	cmd.RunE = withProject(g, byName, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return fn(ctx, a, p, args)
+	})
+	return cmd
+}
+
+func startCmd(g *globals) *cobra.Command {
+	return servicesCmd(g, "start [SERVICE...]", "Start services", false, func(ctx context.Context, a *app.App, p *types.Project, s []string) error {
+		return a.Start(ctx, p, s)
+	})
+}
+
+func stopCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "stop [OPTIONS] [SERVICE...]", Short: "Stop services"}
+	timeout := timeoutFlag(cmd)
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Stop(ctx, p, args, timeout())
+	})
+	return cmd
+}
+
+func restartCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "restart [OPTIONS] [SERVICE...]", Short: "Restart service containers"}
+	timeout := timeoutFlag(cmd)
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Restart(ctx, p, args, timeout())
+	})
+	return cmd
+}
+
+func killCmd(g *globals) *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{Use: "kill [OPTIONS] [SERVICE...]", Short: "Force stop service containers"}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "SIGKILL", "SIGNAL to send to the container")
+	cmd.Flags().Bool("remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Kill(ctx, p, args, sig)
+	})
+	return cmd
+}
+
+func rmCmd(g *globals) *cobra.Command {
+	var o app.RmOptions
+	cmd := &cobra.Command{Use: "rm [OPTIONS] [SERVICE...]", Short: "Removes stopped service containers"}
+	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Don't ask to confirm removal")
+	cmd.Flags().BoolVarP(&o.Stop, "stop", "s", false, "Stop the containers, if required, before removing")
+	cmd.Flags().BoolVarP(&o.Volumes, "volumes", "v", false, "Remove any anonymous volumes attached to containers")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Rm(ctx, p, args, o)
+	})
+	return cmd
+}
+
+func pauseCmd(g *globals) *cobra.Command {
+	return servicesCmd(g, "pause [SERVICE...]", "Pause services", true, func(ctx context.Context, a *app.App, p *types.Project, s []string) error {
+		return a.Pause(ctx, p, s)
+	})
+}
+
+func unpauseCmd(g *globals) *cobra.Command {
+	return servicesCmd(g, "unpause [SERVICE...]", "Unpause services", true, func(ctx context.Context, a *app.App, p *types.Project, s []string) error {
+		return a.Unpause(ctx, p, s)
+	})
+}
+
+func topCmd(g *globals) *cobra.Command {
+	return servicesCmd(g, "top [SERVICES...]", "Display the running processes", true, func(ctx context.Context, a *app.App, p *types.Project, s []string) error {
+		return a.Top(ctx, p, s)
+	})
+}
+
+func execCmd(g *globals) *cobra.Command {
+	var o app.ExecOptions
+	var noTTY bool
+	cmd := &cobra.Command{Use: "exec [OPTIONS] SERVICE COMMAND [ARGS...]", Short: "Execute a command in a running container",
+		Args: cobra.MinimumNArgs(2)}
+	cmd.Flags().SetInterspersed(false)
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.Detach, "detach", "d", false, "Detached mode: Run command in the background")
+	fl.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
+	fl.IntVar(&o.Index, "index", 1, "Index of the container if service has multiple replicas")
+	fl.BoolVarP(&noTTY, "no-TTY", "T", !isTTY(os.Stdin), "Disable pseudo-TTY allocation. By default `exec` allocates a TTY")
+	fl.StringVarP(&o.User, "user", "u", "", "Run the command as this user")
+	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Path to workdir directory for this command")
+	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
+	fl.Bool("privileged", false, "Give extended privileges to the process")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.TTY = !noTTY
+		return a.Exec(ctx, p, args[0], args[1:], o)
+	})
+	return cmd
+}
+
+func runCmd(g *globals) *cobra.Command {
+	var o app.RunOptions
+	var noTTY bool
+	var entrypoint string
+	cmd := &cobra.Command{Use: "run [OPTIONS] SERVICE [COMMAND] [ARGS...]", Short: "Run a one-off command on a service",
+		Args: cobra.MinimumNArgs(1)}
+	cmd.Flags().SetInterspersed(false)
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.Detach, "detach", "d", false, "Run container in background and print container ID")
+	fl.StringVar(&o.Name, "name", "", "Assign a name to the container")
+	fl.BoolVar(&o.Remove, "rm", false, "Automatically remove the container when it exits")
+	fl.BoolVar(&o.NoDeps, "no-deps", false, "Don't start linked services")
+	fl.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
+	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Add or override a label")
+	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "Bind mount a volume")
+	fl.StringVar(&entrypoint, "entrypoint", "", "Override the entrypoint of the image")
+	fl.BoolVarP(&noTTY, "no-TTY", "T", !isTTY(os.Stdin), "Disable pseudo-TTY allocation (default: auto-detected)")
+	fl.StringVarP(&o.User, "user", "u", "", "Run as specified username or uid")
+	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Working directory inside the container")
+	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if cmd.Flags().Changed("entrypoint") {
+			o.Entrypoint = &entrypoint
+		}
+		o.TTY = !noTTY && !o.Detach
+		return a.Run(ctx, p, args[0], args[1:], o)
+	})
+	return cmd
+}
+
+func portCmd(g *globals) *cobra.Command {
+	var protocol string
+	var index int
+	cmd := &cobra.Command{Use: "port [OPTIONS] SERVICE PRIVATE_PORT", Short: "Print the public port for a port binding",
+		Args: cobra.ExactArgs(2)}
+	cmd.Flags().StringVar(&protocol, "protocol", "tcp", "tcp or udp")
+	cmd.Flags().IntVar(&index, "index", 1, "Index of the container if service has multiple replicas")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Port(ctx, p, args[0], args[1], protocol, index)
+	})
+	return cmd
+}
+
+func imagesCmd(g *globals) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{Use: "images [OPTIONS] [SERVICE...]", Short: "List images used by the created containers"}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Images(ctx, p, args, quiet)
+	})
+	return cmd
+}
+
+func configCmd(g *globals) *cobra.Command {
+	var o app.ConfigOptions
+	cmd := &cobra.Command{Use: "config [OPTIONS] [SERVICE...]", Aliases: []string{"convert"}, Short: "Parse, resolve and render compose file in canonical format"}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Services, "services", false, "Print the service names, one per line")
+	fl.BoolVar(&o.Volumes, "volumes", false, "Print the volume names, one per line")
+	fl.BoolVar(&o.Images, "images", false, "Print the image names, one per line")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Only validate the configuration, don't print anything")
+	fl.StringVar(&o.Format, "format", "yaml", "Format the output. Values: [yaml | json]")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		so := g.specOptions()
+		so.Services = args
+		p, err := spec.LoadUnchecked(cmd.Context(), so)
+		if err != nil {
+			return err
+		}
+		a := &app.App{Out: os.Stdout, Err: os.Stderr}
+		return a.Config(p, o)
+	}
+	return cmd
+}
+
+func lsCmd(g *globals) *cobra.Command {
+	var all, quiet bool
+	var format string
+	cmd := &cobra.Command{Use: "ls [OPTIONS]", Short: "List running compose projects"}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all stopped Compose projects")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display project names")
+	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		a, closeFn, err := g.connect(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return a.Ls(cmd.Context(), all, quiet, format)
+	}
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	var short bool
+	var format string
+	cmd := &cobra.Command{Use: "version [OPTIONS]", Short: "Show the gocompose version information"}
+	cmd.Flags().BoolVar(&short, "short", false, "Shows only the version number")
+	cmd.Flags().StringVarP(&format, "format", "f", "pretty", "Format the output. Values: [pretty | json]")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		switch {
+		case short:
+			fmt.Println(app.Version)
+		case format == "json":
+			fmt.Printf("{\"version\":\"v%s\"}\n", app.Version)
+		default:
+			fmt.Printf("gocompose version v%s\n", app.Version)
+		}
+		return nil
+	}
+	return cmd
+}
+
+func imageCmd(g *globals) *cobra.Command {
+	img := &cobra.Command{Use: "image", Short: "Manage images"}
+	var input string
+	load := &cobra.Command{Use: "load [OPTIONS]", Short: "Load an image from a tar archive (docker-archive or OCI, optionally gzipped) or STDIN"}
+	load.Flags().StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")
+	load.RunE = func(cmd *cobra.Command, _ []string) error {
+		in := os.Stdin
+		if input != "" {
+			f, err := os.Open(input)
+			if err != nil {
+				return fmt.Errorf("image load: %w", err)
+			}
+			defer f.Close()
+			in = f
+		} else if isTTY(os.Stdin) {
+			return fmt.Errorf("image load: requested load from stdin, but stdin is empty")
+		}
+		a, closeFn, err := g.connect(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return a.ImageLoad(cmd.Context(), in)
+	}
+	img.AddCommand(load)
+	return img
+}

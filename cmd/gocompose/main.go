@@ -1,0 +1,130 @@
+// Command gocompose runs Compose files on containerd, with Docker Compose's
+// command line. This package only parses flags and wires the parts together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/gocompose/gocompose/app"
+	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/spec"
+	"github.com/spf13/cobra"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	files      []string
+	project    string
+	projectDir string
+	envFiles   []string
+	profiles   []string
+	parallel   int
+	address    string
+	namespace  string
+	ansi       string
+	progress   string
+	dryRun     bool
+}
+
+func (g *globals) specOptions() spec.Options {
+	return spec.Options{Files: g.files, ProjectName: g.project, ProjectDirectory: g.projectDir,
+		EnvFiles: g.envFiles, Profiles: g.profiles}
+}
+
+// connect opens containerd and builds the App.
+func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
+	addr := g.address
+	if addr == "" {
+		addr = os.Getenv("CONTAINERD_ADDRESS")
+	}
+	ns := g.namespace
+	if ns == "" {
+		ns = os.Getenv("CONTAINERD_NAMESPACE")
+	}
+	rt, err := runtime.Connect(ctx, runtime.Config{Address: addr, Namespace: ns, Notify: os.Stderr})
+	if err != nil {
+		return nil, nil, err
+	}
+	par := g.parallel
+	if par <= 0 {
+		if v, err := strconv.Atoi(os.Getenv("COMPOSE_PARALLEL_LIMIT")); err == nil && v > 0 {
+			par = v
+		}
+	}
+	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par}
+	return a, func() { rt.Close() }, nil
+}
+
+func main() {
+	// The containerd shim runs gocompose itself as the log driver.
+	if len(os.Args) > 1 && os.Args[1] == runtime.LoggerArg {
+		runtime.RunLogger()
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root := newRoot()
+	err := root.ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *app.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	fmt.Fprintln(os.Stderr, err)
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	return 1
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "gocompose [OPTIONS] COMMAND",
+		Short:         "Run Compose projects on containerd, without a Docker daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       app.Version,
+	}
+	root.SetVersionTemplate("gocompose version v{{.Version}}\n")
+	// Global flags go before the command, as with docker compose; so
+	// `logs -f` can mean --follow.
+	root.TraverseChildren = true
+	f := root.Flags()
+	f.StringArrayVarP(&g.files, "file", "f", nil, "Compose configuration files")
+	f.StringVarP(&g.project, "project-name", "p", "", "Project name")
+	f.StringVar(&g.projectDir, "project-directory", "", "Specify an alternate working directory (default: the path of the first specified Compose file)")
+	f.StringArrayVar(&g.envFiles, "env-file", nil, "Specify an alternate environment file")
+	f.StringArrayVar(&g.profiles, "profile", nil, "Specify a profile to enable")
+	f.IntVar(&g.parallel, "parallel", -1, "Control max parallelism, -1 for unlimited")
+	f.StringVar(&g.address, "address", "", "containerd socket (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock, else a private containerd)")
+	f.StringVar(&g.namespace, "namespace", "", "containerd namespace (default $CONTAINERD_NAMESPACE, else gocompose)")
+	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
+	f.StringVar(&g.progress, "progress", "auto", `Set type of progress output (auto, tty, plain, json, quiet)`)
+	f.BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode (not supported by gocompose)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.dryRun {
+			return fmt.Errorf("--dry-run is not supported by gocompose yet")
+		}
+		return nil
+	}
+	root.AddCommand(
+		upCmd(g), createCmd(g), downCmd(g), psCmd(g), logsCmd(g), startCmd(g), stopCmd(g),
+		restartCmd(g), killCmd(g), rmCmd(g), pauseCmd(g), unpauseCmd(g), execCmd(g), runCmd(g),
+		topCmd(g), portCmd(g), imagesCmd(g), configCmd(g), lsCmd(g), versionCmd(), imageCmd(g),
+	)
+	return root
+}

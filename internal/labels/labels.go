@@ -1,0 +1,38 @@
+// Package labels names the container labels gocompose writes; they are the same
+// keys Docker Compose writes, so tools that read those labels keep working.
+package labels
+
+const (
+	// Project is the compose project name.
+	Project = "com.docker.compose.project"
+	// Service is the compose service name.
+	Service = "com.docker.compose.service"
+	// ContainerNumber is the replica index, starting at 1.
+	ContainerNumber = "com.docker.compose.container-number"
+	// OneOff is "True" for containers made by `run`, else "False".
+	OneOff = "com.docker.compose.oneoff"
+	// ConfigHash is the hash of the service config the container was made from.
+	ConfigHash = "com.docker.compose.config-hash"
+	// ConfigFiles is the comma-separated list of compose files.
+	ConfigFiles = "com.docker.compose.project.config_files"
+	// WorkingDir is the project directory.
+	WorkingDir = "com.docker.compose.project.working_dir"
+	// DependsOn lists dependencies as service:condition:restart, comma-separated.
+	DependsOn = "com.docker.compose.depends_on"
+	// Image is the image digest or reference the container was made from.
+	Image = "com.docker.compose.image"
+	// Version is the version of the tool that made the container.
+	Version = "com.docker.compose.version"
+	// ContainerName is the container's compose name (containerd IDs equal it).
+	ContainerName = "gocompose.container-name"
+	// ExitCode records the exit code after gocompose deleted the task of a
+	// stopped container, since containerd forgets it with the task.
+	ExitCode = "gocompose.exit-code"
+	// FinishedAt records when the container last stopped (RFC 3339).
+	FinishedAt = "gocompose.finished-at"
+	// StopSignal and StopTimeout carry stop_signal/stop_grace_period so that
+	// stop works from labels alone.
+	StopSignal = "gocompose.stop-signal"
+	// StopTimeout is the grace period in seconds.
+	StopTimeout = "gocompose.stop-timeout"
+)

@@ -1,0 +1,218 @@
+// Package runtime runs compose services on containerd: connection (and a
+// private containerd when none runs), images, OCI specs, containers, tasks,
+// exec and logs. Containerd and gRPC errors are converted to errdefs classes
+// here so callers use errors.Is.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/internal/paths"
+)
+
+// DefaultAddress is the system containerd socket.
+const DefaultAddress = "/run/containerd/containerd.sock"
+
+// DefaultNamespace is the containerd namespace gocompose works in.
+const DefaultNamespace = "gocompose"
+
+// Config says how to reach containerd.
+type Config struct {
+	// Address is the containerd socket. Empty means the system default,
+	// falling back to a private containerd that gocompose starts.
+	Address   string
+	Namespace string
+	// Notify receives the one line said when a private containerd starts.
+	Notify io.Writer
+}
+
+// Runtime is a connection to containerd in one namespace.
+type Runtime struct {
+	client    *containerd.Client
+	namespace string
+	address   string
+}
+
+// Client returns the underlying containerd client.
+func (r *Runtime) Client() *containerd.Client { return r.client }
+
+// Address is the socket this runtime talks to.
+func (r *Runtime) Address() string { return r.address }
+
+// Namespace is the containerd namespace in use.
+func (r *Runtime) Namespace() string { return r.namespace }
+
+// Close closes the connection.
+func (r *Runtime) Close() error { return r.client.Close() }
+
+// systemAddress is the address tried first when the user set none; tests
+// point it elsewhere to exercise the private containerd.
+func systemAddress() string {
+	if v := os.Getenv("GOCOMPOSE_SYSTEM_CONTAINERD"); v != "" {
+		return v
+	}
+	return DefaultAddress
+}
+
+// PrivateDir is where the private containerd keeps its socket, config and pid.
+func PrivateDir() string { return filepath.Join(paths.State(), "containerd") }
+
+// PrivateAddress is the private containerd's socket.
+func PrivateAddress() string { return filepath.Join(PrivateDir(), "containerd.sock") }
+
+// Connect reaches containerd. When the user named no address and nothing
+// answers at the system socket, it uses, or starts, a private containerd.
+func Connect(ctx context.Context, cfg Config) (*Runtime, error) {
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	if cfg.Address != "" {
+		c, err := dial(ctx, cfg.Address, ns)
+		if err != nil {
+			return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.Address, err)
+		}
+		return &Runtime{client: c, namespace: ns, address: cfg.Address}, nil
+	}
+	if c, err := dial(ctx, systemAddress(), ns); err == nil {
+		return &Runtime{client: c, namespace: ns, address: systemAddress()}, nil
+	}
+	if c, err := dial(ctx, PrivateAddress(), ns); err == nil {
+		return &Runtime{client: c, namespace: ns, address: PrivateAddress()}, nil
+	}
+	c, err := startPrivate(ctx, ns, cfg.Notify)
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{client: c, namespace: ns, address: PrivateAddress()}, nil
+}
+
+func dial(ctx context.Context, address, ns string) (*containerd.Client, error) {
+	if _, err := os.Stat(address); err != nil {
+		return nil, err
+	}
+	c, err := containerd.New(address, containerd.WithDefaultNamespace(ns), containerd.WithTimeout(2*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.Version(vctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+const privateConfig = `version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+`
+
+// startPrivate starts containerd from PATH, detached (own session, stdio to a
+// log file) so that it and its containers outlive this command. A lock makes
+// concurrent commands start one instance.
+func startPrivate(ctx context.Context, ns string, notify io.Writer) (*containerd.Client, error) {
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		return nil, fmt.Errorf("no containerd answers at %s and none is installed to start: %w", systemAddress(), err)
+	}
+	dir := PrivateDir()
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("private containerd: %w", err)
+	}
+	l, err := lock.Project(ctx, dir, "start")
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	// Another command may have started it while we waited for the lock.
+	if c, err := dial(ctx, PrivateAddress(), ns); err == nil {
+		return c, nil
+	}
+	root := filepath.Join(paths.Root(), "containerd")
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("private containerd: %w", err)
+	}
+	cfgPath := filepath.Join(dir, "config.toml")
+	cfg := fmt.Sprintf(privateConfig, root, filepath.Join(dir, "state"), PrivateAddress(), PrivateAddress()+".ttrpc")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, fmt.Errorf("private containerd: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(paths.Root(), "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("private containerd: %w", err)
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start private containerd: %w", err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
+	if err := os.WriteFile(filepath.Join(dir, "containerd.pid"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := dial(ctx, PrivateAddress(), ns)
+		if err == nil {
+			if notify != nil {
+				fmt.Fprintf(notify, "no containerd at %s: started a private one at %s (pid %d)\n", systemAddress(), PrivateAddress(), pid)
+			}
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("private containerd did not answer at %s within 15s (see %s): %w",
+				PrivateAddress(), logf.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// conv maps containerd/gRPC errors onto errdefs classes.
+func conv(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errdefs.Resolve(err)
+}
+
+// IsNotFound reports whether err is a not-found error from containerd.
+func IsNotFound(err error) bool { return errdefs.IsNotFound(err) }
+

@@ -1,0 +1,542 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/paths"
+)
+
+// Container states, as Docker names them.
+const (
+	StateCreated = "created"
+	StateRunning = "running"
+	StatePaused  = "paused"
+	StateExited  = "exited"
+)
+
+// Container is what containerd knows of one container, read fresh each time.
+type Container struct {
+	ID         string
+	Labels     map[string]string
+	Image      string
+	Created    time.Time
+	State      string
+	ExitCode   int
+	Pid        uint32
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Args       []string
+}
+
+// CreateRequest is everything needed to create one container of a service.
+type CreateRequest struct {
+	ID      string
+	Service types.ServiceConfig
+	Labels  map[string]string
+	Log     LogConfig
+}
+
+func etcDir(ns, id string) string { return filepath.Join(paths.Root(), "containers", ns, id) }
+
+func randomHex(n int) string {
+	b := make([]byte, n/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Create makes the container (snapshot, spec, /etc files, labels) without
+// starting it. On error nothing of it is left behind.
+func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) {
+	svc := req.Service
+	img, err := r.Image(ctx, svc.Image)
+	if err != nil {
+		return err
+	}
+	ispec, err := img.Spec(ctx)
+	if err != nil {
+		return fmt.Errorf("image %s config: %w", svc.Image, conv(err))
+	}
+	icfg := ispec.Config
+	hostname := randomHex(12)
+	dir := etcDir(r.namespace, req.ID)
+	if err := writeEtcFiles(dir, svc, hostname); err != nil {
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
+	if err := writeLogConfig(r.namespace, req.ID, req.Log); err != nil {
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = r.client.SnapshotService(snapshotter).Remove(context.WithoutCancel(ctx), req.ID)
+			os.RemoveAll(dir)
+			os.RemoveAll(logDir(r.namespace, req.ID))
+		}
+	}()
+	lbls := map[string]string{}
+	for k, v := range svc.Labels {
+		lbls[k] = v
+	}
+	for k, v := range req.Labels {
+		lbls[k] = v
+	}
+	if svc.StopSignal != "" {
+		lbls[labels.StopSignal] = svc.StopSignal
+	}
+	if svc.StopGracePeriod != nil {
+		lbls[labels.StopTimeout] = strconv.FormatFloat(time.Duration(*svc.StopGracePeriod).Seconds(), 'f', -1, 64)
+	}
+	opts := []oci.SpecOpts{
+		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
+		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
+		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc),
+		withNetworkMode(svc), withEtcFiles(dir), withInit(svc, FindTini()),
+		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
+		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
+		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
+		withVolumes(svc),
+	}
+	_, err = r.client.NewContainer(ctx, req.ID,
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(snapshotter),
+		containerd.WithNewSnapshot(req.ID, img),
+		containerd.WithNewSpec(opts...),
+		containerd.WithContainerLabels(lbls),
+	)
+	if err != nil {
+		err = conv(err)
+		if errdefs.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s: container name already in use: %w", req.ID, err)
+		}
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
+	return nil
+}
+
+// writeEtcFiles writes the hosts, hostname and resolv.conf the container sees.
+func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	name := hostname
+	if svc.Hostname != "" {
+		name = svc.Hostname
+	}
+	var hosts strings.Builder
+	if svc.NetworkMode == "host" {
+		b, _ := os.ReadFile("/etc/hosts")
+		hosts.Write(b)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			hosts.WriteByte('\n')
+		}
+		if h, err := os.Hostname(); err == nil {
+			name = h
+		}
+	} else {
+		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+		fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", name)
+	}
+	for _, h := range svc.ExtraHosts.AsList(" ") {
+		host, ip, _ := strings.Cut(h, " ")
+		fmt.Fprintf(&hosts, "%s\t%s\n", ip, host)
+	}
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		resolv = nil
+	}
+	for f, b := range map[string][]byte{
+		"hosts":       []byte(hosts.String()),
+		"hostname":    []byte(name + "\n"),
+		"resolv.conf": resolv,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start starts the container's task with its output going to the json-file
+// log. A stopped task left from an earlier run is removed first.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, conv(err))
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		st, err := t.Status(ctx)
+		if err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused) {
+			return nil
+		}
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(conv(err)) {
+			return fmt.Errorf("start %s: remove old task: %w", id, conv(err))
+		}
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, conv(err))
+	}
+	ioc, err := taskIO(spec.Process != nil && spec.Process.Terminal)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	return r.startTask(ctx, c, ioc)
+}
+
+func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
+	id := c.ID()
+	t, err := c.NewTask(ctx, ioc)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, conv(err))
+	}
+	if err := t.Start(ctx); err != nil {
+		_, _ = t.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		return fmt.Errorf("start %s: %w", id, conv(err))
+	}
+	if _, err := c.SetLabels(ctx, map[string]string{
+		labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano),
+	}); err != nil {
+		return fmt.Errorf("start %s: %w", id, conv(err))
+	}
+	return nil
+}
+
+const labelStartedAt = "gocompose.started-at"
+
+// StopTimeout is the grace period for a container: the override when set,
+// else its stop_grace_period label, else Docker's 10 s.
+func StopTimeout(lbls map[string]string, override *time.Duration) time.Duration {
+	if override != nil {
+		return *override
+	}
+	if v, ok := lbls[labels.StopTimeout]; ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return time.Duration(f * float64(time.Second))
+		}
+	}
+	return 10 * time.Second
+}
+
+// Stop sends the stop signal, waits up to the grace period, then kills, and
+// removes the task while recording its exit code on the container.
+func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) error {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", id, conv(err))
+	}
+	t, err := c.Task(ctx, nil)
+	if err != nil {
+		if errdefs.IsNotFound(conv(err)) {
+			return nil
+		}
+		return fmt.Errorf("stop %s: %w", id, conv(err))
+	}
+	lbls, err := c.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", id, conv(err))
+	}
+	st, err := t.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", id, conv(err))
+	}
+	if st.Status == containerd.Running || st.Status == containerd.Paused {
+		sig, err := StopSignal(lbls[labels.StopSignal])
+		if err != nil {
+			return fmt.Errorf("stop %s: %w", id, err)
+		}
+		exitCh, err := t.Wait(ctx)
+		if err != nil {
+			return fmt.Errorf("stop %s: %w", id, conv(err))
+		}
+		grace := StopTimeout(lbls, timeout)
+		if err := t.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(conv(err)) {
+			return fmt.Errorf("stop %s: %w", id, conv(err))
+		}
+		if st.Status == containerd.Paused {
+			_ = t.Resume(ctx)
+		}
+		select {
+		case <-exitCh:
+		case <-time.After(grace):
+			if err := t.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(conv(err)) {
+				return fmt.Errorf("stop %s: kill: %w", id, conv(err))
+			}
+			select {
+			case <-exitCh:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return r.reap(ctx, c, t)
+}
+
+// reap deletes a stopped task and keeps its exit code on the container.
+func (r *Runtime) reap(ctx context.Context, c containerd.Container, t containerd.Task) error {
+	es, err := t.Delete(ctx)
+	if err != nil && !errdefs.IsNotFound(conv(err)) {
+		return fmt.Errorf("remove task %s: %w", c.ID(), conv(err))
+	}
+	code, at := 0, time.Now().UTC()
+	if es != nil {
+		code = int(es.ExitCode())
+		if !es.ExitTime().IsZero() {
+			at = es.ExitTime().UTC()
+		}
+	}
+	_, err = c.SetLabels(ctx, map[string]string{
+		labels.ExitCode:   strconv.Itoa(code),
+		labels.FinishedAt: at.Format(time.RFC3339Nano),
+	})
+	return conv(err)
+}
+
+// Kill sends a signal to the container's main process.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	t, err := r.task(ctx, id)
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	if err := t.Kill(ctx, sig); err != nil {
+		return fmt.Errorf("kill %s: %w", id, conv(err))
+	}
+	return nil
+}
+
+// Pause freezes the container.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	t, err := r.task(ctx, id)
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", id, err)
+	}
+	return conv(t.Pause(ctx))
+}
+
+// Unpause thaws the container.
+func (r *Runtime) Unpause(ctx context.Context, id string) error {
+	t, err := r.task(ctx, id)
+	if err != nil {
+		return fmt.Errorf("unpause %s: %w", id, err)
+	}
+	return conv(t.Resume(ctx))
+}
+
+// Pids lists the container's processes (host PIDs).
+func (r *Runtime) Pids(ctx context.Context, id string) ([]uint32, error) {
+	t, err := r.task(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := t.Pids(ctx)
+	if err != nil {
+		return nil, conv(err)
+	}
+	pids := make([]uint32, 0, len(ps))
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+func (r *Runtime) task(ctx context.Context, id string) (containerd.Task, error) {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, conv(err)
+	}
+	t, err := c.Task(ctx, nil)
+	if err != nil {
+		err = conv(err)
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		return nil, err
+	}
+	return t, nil
+}
+
+// Remove deletes the container, its task, snapshot, /etc files and logs. A
+// running container is an error unless force is set, in which case it is killed.
+func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		err = conv(err)
+		if errdefs.IsNotFound(err) {
+			r.removeFiles(id)
+			return nil
+		}
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		st, err := t.Status(ctx)
+		if err == nil && st.Status != containerd.Stopped && !force {
+			return fmt.Errorf("remove %s: container is %s: stop it first or force: %w", id, st.Status, errdefs.ErrFailedPrecondition)
+		}
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(conv(err)) {
+			return fmt.Errorf("remove %s: %w", id, conv(err))
+		}
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(conv(err)) {
+		return fmt.Errorf("remove %s: %w", id, conv(err))
+	}
+	r.removeFiles(id)
+	return nil
+}
+
+func (r *Runtime) removeFiles(id string) {
+	os.RemoveAll(etcDir(r.namespace, id))
+	os.RemoveAll(logDir(r.namespace, id))
+}
+
+// List returns the containers whose labels match every key=value in match.
+func (r *Runtime) List(ctx context.Context, match map[string]string) ([]Container, error) {
+	var filters []string
+	keys := make([]string, 0, len(match))
+	for k := range match {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		filters = append(filters, fmt.Sprintf("labels.%q==%s", k, match[k]))
+	}
+	filter := strings.Join(filters, ",")
+	var cs []containerd.Container
+	var err error
+	if filter == "" {
+		cs, err = r.client.Containers(ctx)
+	} else {
+		cs, err = r.client.Containers(ctx, filter)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", conv(err))
+	}
+	out := make([]Container, len(cs))
+	errs := make([]error, len(cs))
+	sem := make(chan struct{}, 8)
+	done := make(chan struct{})
+	for i, c := range cs {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem; done <- struct{}{} }()
+			out[i], errs[i] = r.inspect(ctx, c)
+		}()
+	}
+	for range cs {
+		<-done
+	}
+	var res []Container
+	for i := range cs {
+		if errs[i] != nil {
+			if errdefs.IsNotFound(errs[i]) {
+				continue // removed while we looked
+			}
+			return nil, errs[i]
+		}
+		res = append(res, out[i])
+	}
+	slices.SortFunc(res, func(a, b Container) int { return strings.Compare(a.ID, b.ID) })
+	return res, nil
+}
+
+// Inspect reads one container.
+func (r *Runtime) Inspect(ctx context.Context, id string) (Container, error) {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return Container{}, conv(err)
+	}
+	return r.inspect(ctx, c)
+}
+
+func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (Container, error) {
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return Container{}, conv(err)
+	}
+	out := Container{ID: c.ID(), Labels: info.Labels, Image: info.Image, Created: info.CreatedAt, State: StateCreated}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if v, ok := out.Labels[labelStartedAt]; ok {
+		out.StartedAt, _ = time.Parse(time.RFC3339Nano, v)
+	}
+	if v, ok := out.Labels[labels.FinishedAt]; ok {
+		out.FinishedAt, _ = time.Parse(time.RFC3339Nano, v)
+		out.State = StateExited
+		out.ExitCode, _ = strconv.Atoi(out.Labels[labels.ExitCode])
+	}
+	if info.Spec != nil {
+		var s oci.Spec
+		if err := json.Unmarshal(info.Spec.GetValue(), &s); err == nil && s.Process != nil {
+			out.Args = s.Process.Args
+		}
+	}
+	t, err := c.Task(ctx, nil)
+	if err != nil {
+		if errdefs.IsNotFound(conv(err)) {
+			return out, nil
+		}
+		return Container{}, conv(err)
+	}
+	st, err := t.Status(ctx)
+	if err != nil {
+		if errdefs.IsNotFound(conv(err)) {
+			return out, nil
+		}
+		return Container{}, conv(err)
+	}
+	out.Pid = t.Pid()
+	switch st.Status {
+	case containerd.Running:
+		out.State = StateRunning
+	case containerd.Paused, containerd.Pausing:
+		out.State = StatePaused
+	case containerd.Stopped:
+		out.State = StateExited
+		out.ExitCode = int(st.ExitStatus)
+		out.FinishedAt = st.ExitTime
+	case containerd.Created:
+		out.State = StateCreated
+	}
+	return out, nil
+}
+
+// Wait blocks until the container's task exits and returns its exit code.
+func (r *Runtime) Wait(ctx context.Context, id string) (int, error) {
+	t, err := r.task(ctx, id)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrFailedPrecondition) {
+			ct, err := r.Inspect(ctx, id)
+			return ct.ExitCode, err
+		}
+		return 0, err
+	}
+	ch, err := t.Wait(ctx)
+	if err != nil {
+		return 0, conv(err)
+	}
+	select {
+	case es := <-ch:
+		return int(es.ExitCode()), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}

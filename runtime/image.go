@@ -1,0 +1,91 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/archive/compression"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+)
+
+// ErrImageNotFound is returned when a service's image is not in containerd.
+var ErrImageNotFound = fmt.Errorf("image not found: %w", errdefs.ErrNotFound)
+
+// NormalizeImage turns "busybox" into "docker.io/library/busybox:latest".
+func NormalizeImage(ref string) (string, error) {
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return "", fmt.Errorf("invalid image reference %q: %w", ref, err)
+	}
+	return named.String(), nil
+}
+
+// FamiliarImage turns "docker.io/library/busybox:latest" back into "busybox:latest".
+func FamiliarImage(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.FamiliarString(named)
+}
+
+// Image returns the image ref, unpacked into the default snapshotter. A
+// missing image is ErrImageNotFound (pulling is not implemented yet).
+func (r *Runtime) Image(ctx context.Context, ref string) (containerd.Image, error) {
+	name, err := NormalizeImage(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.client.GetImage(ctx, name)
+	if err != nil {
+		err = conv(err)
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("%s: %w (pull is not implemented yet: bring it in with `gocompose image load -i FILE`)", ref, ErrImageNotFound)
+		}
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	ok, err := img.IsUnpacked(ctx, snapshotter)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, conv(err))
+	}
+	if !ok {
+		if err := img.Unpack(ctx, snapshotter); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", ref, conv(err))
+		}
+	}
+	return img, nil
+}
+
+// LoadImages imports a docker-archive or OCI archive (optionally gzipped) and
+// unpacks what it holds; it returns the image names. It uses the content and
+// images services, not the transfer service that containerd 1.6 lacks.
+func (r *Runtime) LoadImages(ctx context.Context, in io.Reader) ([]string, error) {
+	dec, err := compression.DecompressStream(bufio.NewReader(in))
+	if err != nil {
+		return nil, fmt.Errorf("image load: %w", err)
+	}
+	defer dec.Close()
+	imgs, err := r.client.Import(ctx, dec, containerd.WithSkipDigestRef(func(string) bool { return true }))
+	if err != nil {
+		return nil, fmt.Errorf("image load: %w", conv(err))
+	}
+	names := make([]string, 0, len(imgs))
+	for _, i := range imgs {
+		img := containerd.NewImage(r.client, i)
+		if err := img.Unpack(ctx, snapshotter); err != nil {
+			return nil, fmt.Errorf("image load: unpack %s: %w", i.Name, conv(err))
+		}
+		names = append(names, i.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("image load: the archive names no image (it needs RepoTags or an io.containerd.image.name annotation)")
+	}
+	return names, nil
+}
+
+// snapshotter is the snapshotter images are unpacked to and containers use.
+const snapshotter = "overlayfs"

@@ -1,0 +1,150 @@
+package spec
+
+import (
+	"errors"
+	"encoding/json"
+	"fmt"
+	"slices"
+	
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// supported lists the top-level service fields gocompose implements. Anything
+// else that a file sets is an error naming the service and the field, never a
+// silent no-op.
+var supported = map[string]bool{
+	"cap_add": true, "cap_drop": true, "command": true, "container_name": true,
+	"cpu_shares": true, "cpus": true, "cpuset": true, "depends_on": true,
+	"deploy": true, "devices": true, "domainname": true, "entrypoint": true,
+	"environment": true, "env_file": true, "extra_hosts": true, "group_add": true,
+	"hostname": true, "image": true, "init": true, "labels": true,
+	"logging": true, "mem_limit": true, "mem_reservation": true,
+	"network_mode": true, "networks": true, "oom_score_adj": true,
+	"pids_limit": true, "privileged": true, "profiles": true,
+	"pull_policy": true, "read_only": true, "restart": true, "scale": true,
+	"security_opt": true, "shm_size": true, "stdin_open": true,
+	"stop_grace_period": true, "stop_signal": true, "sysctls": true,
+	"tmpfs": true, "tty": true, "ulimits": true, "user": true,
+	"volumes": true, "working_dir": true, "attach": true,
+}
+
+// CheckSupported returns an error naming the first service field (in sorted
+// order) that gocompose does not implement yet.
+func CheckSupported(p *types.Project) error {
+	for _, name := range sortedServiceNames(p) {
+		svc := p.Services[name]
+		if err := checkService(p, svc); err != nil {
+			field := ""
+			var ue *unsupportedError
+			if errors.As(err, &ue) {
+				field = ue.field
+			}
+			return locate(&FieldError{Service: name, Field: field, Err: err}, p.ComposeFiles)
+		}
+	}
+	return nil
+}
+
+func sortedServiceNames(p *types.Project) []string {
+	names := make([]string, 0, len(p.Services))
+	for n := range p.Services {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+type unsupportedError struct{ field, why string }
+
+func (e *unsupportedError) Error() string {
+	if e.why != "" {
+		return fmt.Sprintf("field %q is %v yet (%s)", e.field, ErrUnsupported, e.why)
+	}
+	return fmt.Sprintf("field %q is %v yet", e.field, ErrUnsupported)
+}
+
+func (e *unsupportedError) Unwrap() error { return ErrUnsupported }
+
+func unsupported(field, why string) error { return &unsupportedError{field: field, why: why} }
+
+func checkService(p *types.Project, svc types.ServiceConfig) error {
+	raw, err := json.Marshal(svc)
+	if err != nil {
+		return err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if isEmpty(v) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !supported[k] {
+			return unsupported(k, "")
+		}
+	}
+	if svc.Image == "" {
+		return unsupported("build", "set image: BuildKit builds are not implemented yet")
+	}
+	switch {
+	case svc.NetworkMode == "" || svc.NetworkMode == "host" || svc.NetworkMode == "none":
+	default:
+		return unsupported("network_mode", "only host and none until bridge networking lands: "+svc.NetworkMode)
+	}
+	for n := range svc.Networks {
+		if n != "default" {
+			return unsupported("networks", "user networks need bridge networking: "+n)
+		}
+	}
+	for dep, d := range svc.DependsOn {
+		if d.Condition != "" && d.Condition != types.ServiceConditionStarted {
+			return unsupported("depends_on", fmt.Sprintf("condition %s of %s needs the scheduler", d.Condition, dep))
+		}
+	}
+	if svc.Restart != "" && svc.Restart != types.RestartPolicyNo {
+		return unsupported("restart", svc.Restart+" needs the supervisor")
+	}
+	if svc.Logging != nil && svc.Logging.Driver != "" && svc.Logging.Driver != "json-file" && svc.Logging.Driver != "local" {
+		return unsupported("logging.driver", svc.Logging.Driver)
+	}
+	for _, v := range svc.Volumes {
+		if v.Type != types.VolumeTypeBind && v.Type != types.VolumeTypeTmpfs {
+			return unsupported("volumes", "named volumes are not implemented yet: "+v.Source)
+		}
+	}
+	if d := svc.Deploy; d != nil {
+		// Like Docker Compose outside swarm, placement, update and rollback
+		// settings have no meaning on one host and are ignored.
+		if d.RestartPolicy != nil {
+			return unsupported("deploy.restart_policy", "needs the supervisor")
+		}
+		if r := d.Resources.Reservations; r != nil && (len(r.Devices) > 0 || len(r.GenericResources) > 0) {
+			return unsupported("deploy.resources.reservations.devices", "")
+		}
+	}
+	return nil
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case string:
+		return x == ""
+	case float64:
+		return x == 0
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
