@@ -212,4 +212,3 @@ func runService(p *types.Project, svc types.ServiceConfig, args []string, o RunO
 	}
 	return svc, nil
 }
-

@@ -399,4 +399,3 @@ func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOp
 	}
 	return nil
 }
-

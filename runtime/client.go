@@ -215,4 +215,3 @@ func conv(err error) error {
 
 // IsNotFound reports whether err is a not-found error from containerd.
 func IsNotFound(err error) bool { return errdefs.IsNotFound(err) }
-

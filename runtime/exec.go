@@ -6,11 +6,11 @@ import (
 	"io"
 	"os"
 
+	"github.com/containerd/console"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
-	"github.com/containerd/console"
 )
 
 // Stdio is where an attached process reads and writes.

@@ -32,8 +32,8 @@ func TestPlanGolden(t *testing.T) {
 			},
 		},
 		{
-			name:    "stopped-started",
-			desired: []Service{svc("web", "h1")},
+			name:     "stopped-started",
+			desired:  []Service{svc("web", "h1")},
 			observed: []Container{{Name: "p-web-1", Service: "web", Number: 1, Hash: "h1"}},
 		},
 		{

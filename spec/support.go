@@ -1,11 +1,11 @@
 package spec
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
-	
+
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
