@@ -57,7 +57,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 		if err != nil {
 			return 0, conv(err)
 		}
-		tmp := &oci.Spec{Process: &pspec, Root: spec.Root}
+		tmp := &oci.Spec{Process: &pspec, Root: spec.Root, Linux: spec.Linux}
 		if err := oci.WithUser(req.User)(ctx, r.client, &containers.Container{ID: info.ID, Snapshotter: info.Snapshotter, SnapshotKey: info.SnapshotKey}, tmp); err != nil {
 			return 0, fmt.Errorf("exec %s: user %s: %w", id, req.User, err)
 		}

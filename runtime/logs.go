@@ -57,7 +57,9 @@ type LogEntry struct {
 	Time   time.Time `json:"time"`
 }
 
-func logDir(ns, id string) string { return filepath.Join(paths.Logs(), ns, id) }
+func logDir(ns, id string) string { return logDirIn(paths.Logs(), ns, id) }
+
+func logDirIn(logs, ns, id string) string { return filepath.Join(logs, ns, id) }
 
 // LogPath is the current json-file log of a container.
 func LogPath(ns, id string) string { return filepath.Join(logDir(ns, id), "json.log") }
@@ -85,10 +87,11 @@ func taskIO(tty bool) (cio.Creator, error) {
 }
 
 // RunLogger is the log driver's main: the shim hands it the container's
-// stdout and stderr; it writes json-file lines until both close.
-func RunLogger() {
+// stdout and stderr; it writes json-file lines under logs (the directory
+// given when the task was created) until both close.
+func RunLogger(logs string) {
 	logging.Run(func(_ context.Context, cfg *logging.Config, ready func() error) error {
-		w, err := openLogWriter(cfg.Namespace, cfg.ID)
+		w, err := openLogWriter(logDirIn(logs, cfg.Namespace, cfg.ID))
 		if err != nil {
 			return err
 		}
@@ -114,9 +117,9 @@ type logWriter struct {
 	size int64
 }
 
-func openLogWriter(ns, id string) (*logWriter, error) {
-	w := &logWriter{path: LogPath(ns, id)}
-	if b, err := os.ReadFile(filepath.Join(logDir(ns, id), "config.json")); err == nil {
+func openLogWriter(dir string) (*logWriter, error) {
+	w := &logWriter{path: filepath.Join(dir, "json.log")}
+	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
 		_ = json.Unmarshal(b, &w.cfg)
 	}
 	if err := os.MkdirAll(filepath.Dir(w.path), 0o700); err != nil {

@@ -64,8 +64,8 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 
 func main() {
 	// The containerd shim runs gocompose itself as the log driver.
-	if len(os.Args) > 1 && os.Args[1] == runtime.LoggerArg {
-		runtime.RunLogger()
+	if len(os.Args) > 2 && os.Args[1] == runtime.LoggerArg {
+		runtime.RunLogger(os.Args[2])
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,199 @@
+// Package integration runs the gocompose binary against real containerd and
+// runc. Outside CI a missing prerequisite skips with the reason; under
+// CI=true it fails, so a suite that skips everything is a red build.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/gocompose/gocompose/internal/testimage"
+)
+
+const namespace = "gocompose-it"
+
+var (
+	bin        string // the gocompose binary under test
+	skipReason string
+	root       string // GOCOMPOSE_ROOT for the suite
+	state      string // GOCOMPOSE_STATE for the suite
+)
+
+func address() string {
+	if v := os.Getenv("CONTAINERD_ADDRESS"); v != "" {
+		return v
+	}
+	return "/run/containerd/containerd.sock"
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "gcit")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	root, state = filepath.Join(tmp, "root"), filepath.Join(tmp, "state")
+	skipReason = prerequisites()
+	if skipReason == "" {
+		bin = filepath.Join(tmp, "gocompose")
+		build := exec.Command("go", "build", "-o", bin, "../cmd/gocompose")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build gocompose:", err)
+			return 1
+		}
+		if err := loadBusybox(tmp); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer cleanup()
+	}
+	return m.Run()
+}
+
+func prerequisites() string {
+	if os.Geteuid() != 0 {
+		return "integration tests need root"
+	}
+	for _, b := range []string{"containerd", "runc", "containerd-shim-runc-v2"} {
+		if _, err := exec.LookPath(b); err != nil {
+			return b + " is not installed"
+		}
+	}
+	if _, err := os.Stat(testimage.BusyboxPath); err != nil {
+		return "busybox-static is not installed"
+	}
+	c, err := containerd.New(address(), containerd.WithTimeout(2*time.Second))
+	if err != nil {
+		return "containerd does not answer at " + address() + ": " + err.Error()
+	}
+	defer c.Close()
+	if _, err := c.Version(context.Background()); err != nil {
+		return "containerd does not answer at " + address() + ": " + err.Error()
+	}
+	return ""
+}
+
+// requires skips (or fails under CI=true) when prerequisites are missing.
+func requires(t *testing.T) {
+	t.Helper()
+	if skipReason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("prerequisite missing under CI: %s", skipReason)
+	}
+	t.Skip(skipReason)
+}
+
+func loadBusybox(tmp string) error {
+	archive := filepath.Join(tmp, "busybox.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		return err
+	}
+	if err := testimage.Busybox(f, testimage.Ref); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	r := gcRun("", nil, "image", "load", "-i", archive)
+	if r.code != 0 || !strings.Contains(r.stdout, "Loaded image: busybox:latest") {
+		return fmt.Errorf("image load: code %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	return nil
+}
+
+// cleanup removes whatever the suite left in its namespace, then the
+// namespace itself.
+func cleanup() {
+	ctx := context.Background()
+	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	cs, _ := c.Containers(ctx)
+	for _, ct := range cs {
+		if t, err := ct.Task(ctx, nil); err == nil {
+			_, _ = t.Delete(ctx, containerd.WithProcessKill)
+		}
+		_ = ct.Delete(ctx, containerd.WithSnapshotCleanup)
+	}
+	imgs, _ := c.ImageService().List(ctx)
+	for _, i := range imgs {
+		_ = c.ImageService().Delete(ctx, i.Name, images.SynchronousDelete())
+	}
+	_ = c.NamespaceService().Delete(ctx, namespace)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// gcRun runs gocompose in dir with the suite's environment plus env.
+func gcRun(dir string, env []string, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
+		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		errb.WriteString(err.Error())
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// gc runs gocompose and fails the test unless it exits 0.
+func gc(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	r := gcRun(dir, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("gocompose %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// project writes compose.yaml into a fresh directory and registers a down.
+func project(t *testing.T, name, yaml string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0", "--remove-orphans") })
+	return dir
+}
