@@ -89,10 +89,8 @@ func boolLabel(b bool) string {
 	return "False"
 }
 
-var (
-	yes = true
-	no  = false
-)
+// no is addressable false, for observe's oneoff filter.
+var no = false
 
 // containerNumber reads the container-number label.
 func containerNumber(c runtime.Container) int {

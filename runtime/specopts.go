@@ -93,10 +93,24 @@ func withArgs(svc types.ServiceConfig, img ocispec.ImageConfig) oci.SpecOpts {
 }
 
 // withEnvironment sets the image's environment then the service's (env_file
-// entries are already merged into Environment by compose-go). A variable
-// without a value in the file is dropped, as Docker does.
+// entries are already merged into Environment by compose-go); a service
+// variable replaces the image's in place. A variable without a value is
+// dropped, as Docker does.
 func withEnvironment(svc types.ServiceConfig, img ocispec.ImageConfig) oci.SpecOpts {
-	env := slices.Clone(img.Env)
+	var env []string
+	index := map[string]int{}
+	set := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			env[i] = kv
+			return
+		}
+		index[k] = len(env)
+		env = append(env, kv)
+	}
+	for _, kv := range img.Env {
+		set(kv)
+	}
 	keys := make([]string, 0, len(svc.Environment))
 	for k := range svc.Environment {
 		keys = append(keys, k)
@@ -104,16 +118,16 @@ func withEnvironment(svc types.ServiceConfig, img ocispec.ImageConfig) oci.SpecO
 	slices.Sort(keys)
 	for _, k := range keys {
 		if v := svc.Environment[k]; v != nil {
-			env = append(env, k+"="+*v)
+			set(k + "=" + *v)
 		}
 	}
-	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+	if _, ok := index["PATH"]; !ok {
 		env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 	}
-	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		ensureProcess(s)
-		s.Process.Env = nil
-		return oci.WithEnv(env)(ctx, c, ctr, s)
+		s.Process.Env = env
+		return nil
 	}
 }
 
@@ -465,6 +479,14 @@ func withSecurityOpts(svc types.ServiceConfig) oci.SpecOpts {
 		}
 		if seccompSet {
 			return nil
+		}
+		// The profile allows syscalls by capability, so it reads them.
+		ensureProcess(s)
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Process.Capabilities == nil {
+			s.Process.Capabilities = &specs.LinuxCapabilities{}
 		}
 		return seccomp.WithDefaultProfile()(ctx, c, ctr, s)
 	}

@@ -1,0 +1,110 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLogConfigFrom(t *testing.T) {
+	t.Parallel()
+	c, err := LogConfigFrom(map[string]string{"max-size": "10k", "max-file": "3"})
+	if err != nil || c.MaxSize != 10*1024 || c.MaxFile != 3 {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	if _, err := LogConfigFrom(map[string]string{"max-file": "zero"}); err == nil {
+		t.Fatal("bad max-file accepted")
+	}
+	if _, err := LogConfigFrom(map[string]string{"max-size": "huge"}); err == nil {
+		t.Fatal("bad max-size accepted")
+	}
+}
+
+// The writer produces Docker's json-file lines, splits at 16 KiB and
+// rotates by size keeping max-file files.
+func TestLogWriterFormatAndRotation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, _ := json.Marshal(LogConfig{MaxSize: 400, MaxFile: 3})
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := openLogWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in bytes.Buffer
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&in, "line %02d\n", i)
+	}
+	w.copy("stdout", &in)
+	w.copy("stderr", strings.NewReader("oops\n"))
+	w.close()
+
+	files, _ := filepath.Glob(filepath.Join(dir, "json.log*"))
+	if len(files) != 3 {
+		t.Fatalf("want 3 files (json.log, .1, .2), got %v", files)
+	}
+	for _, f := range files {
+		if st, _ := os.Stat(f); st.Size() > 400 {
+			t.Errorf("%s is %d bytes, over max-size", f, st.Size())
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "json.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last LogEntry
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if last.Log != "oops\n" || last.Stream != "stderr" || last.Time.IsZero() {
+		t.Errorf("last entry %+v", last)
+	}
+
+	long := strings.Repeat("x", maxLine+10) + "\n"
+	dir2 := t.TempDir()
+	w2, _ := openLogWriter(dir2)
+	w2.copy("stdout", strings.NewReader(long))
+	w2.close()
+	b, _ = os.ReadFile(filepath.Join(dir2, "json.log"))
+	if n := strings.Count(string(b), "\n"); n != 2 {
+		t.Errorf("a %d-byte line became %d entries, want 2", len(long), n)
+	}
+}
+
+func TestReadLogsTailSinceAcrossRotation(t *testing.T) {
+	t.Setenv("GOCOMPOSE_ROOT", t.TempDir())
+	r := &Runtime{namespace: "ns"}
+	dir := logDir("ns", "c1")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, lines ...string) {
+		var b bytes.Buffer
+		for _, l := range lines {
+			e, _ := json.Marshal(LogEntry{Log: l + "\n", Stream: "stdout"})
+			b.Write(append(e, '\n'))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("json.log.1", "a", "b")
+	write("json.log", "c", "d")
+	var got []string
+	if err := r.ReadLogs(context.Background(), "c1", LogOptions{Tail: -1}, func(e LogEntry) { got = append(got, e.Log) }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "") != "a\nb\nc\nd\n" {
+		t.Errorf("all logs: %q", got)
+	}
+	got = nil
+	_ = r.ReadLogs(context.Background(), "c1", LogOptions{Tail: 3}, func(e LogEntry) { got = append(got, e.Log) })
+	if strings.Join(got, "") != "b\nc\nd\n" {
+		t.Errorf("tail 3: %q", got)
+	}
+}

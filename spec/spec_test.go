@@ -1,0 +1,212 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/golden"
+)
+
+func write(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func names(p *types.Project) []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for n := range p.Services {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+}
+
+func TestDiscoveryWalksUpAndNamesFromDirectory(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "My_App")
+	write(t, root, map[string]string{
+		"docker-compose.yml": "services:\n  web:\n    image: busybox\n",
+		"sub/deeper/.keep":   "",
+	})
+	t.Chdir(filepath.Join(root, "sub", "deeper"))
+	p, err := Load(t.Context(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "my_app" {
+		t.Errorf("project name %q, want my_app (normalised directory name)", p.Name)
+	}
+	if p.WorkingDir != root {
+		t.Errorf("working dir %q, want %q", p.WorkingDir, root)
+	}
+}
+
+func TestComposeYamlWinsOverDockerCompose(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		"compose.yaml":       "services:\n  new:\n    image: busybox\n",
+		"docker-compose.yml": "services:\n  old:\n    image: busybox\n",
+	})
+	p, err := Load(t.Context(), Options{ProjectDirectory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p); !slices.Equal(got, []string{"new"}) {
+		t.Errorf("services %v, want [new]", got)
+	}
+}
+
+func TestProjectNamePrecedence(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"compose.yaml": "name: fromfile\nservices:\n  a:\n    image: busybox\n"})
+	f := []string{filepath.Join(dir, "compose.yaml")}
+	p, err := Load(t.Context(), Options{Files: f})
+	if err != nil || p.Name != "fromfile" {
+		t.Fatalf("name: %v %v", p, err)
+	}
+	t.Setenv("COMPOSE_PROJECT_NAME", "fromenv")
+	if p, _ = Load(t.Context(), Options{Files: f}); p.Name != "fromenv" {
+		t.Errorf("COMPOSE_PROJECT_NAME ignored: %s", p.Name)
+	}
+	if p, _ = Load(t.Context(), Options{Files: f, ProjectName: "flag"}); p.Name != "flag" {
+		t.Errorf("-p ignored: %s", p.Name)
+	}
+}
+
+func TestMergeInterpolationEnvFileProfilesExtendsInclude(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		".env":      "TAG=1.0\nGREETING=hello\n",
+		"other.env": "TAG=2.0\n",
+		"compose.yaml": `name: merged
+include:
+  - inc/compose.yaml
+services:
+  web:
+    extends:
+      file: base.yaml
+      service: base
+    image: busybox:${TAG}
+    environment:
+      GREETING: ${GREETING}
+      DEFAULTED: ${NOPE:-fallback}
+  debug:
+    image: busybox
+    profiles: [debug]
+`,
+		"override.yaml": "services:\n  web:\n    command: [echo, overridden]\n",
+		"base.yaml":     "services:\n  base:\n    image: base\n    working_dir: /base\n    labels: {from: base}\n",
+		"inc/compose.yaml": "services:\n  included:\n    image: busybox\n    command: [\"true\"]\n",
+	})
+	files := []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "override.yaml")}
+	p, err := Load(t.Context(), Options{Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p); !slices.Equal(got, []string{"included", "web"}) {
+		t.Errorf("services %v, want [included web] (debug is behind a profile)", got)
+	}
+	golden.Assert(t, "merged.yaml", mustYAML(t, p, dir))
+
+	p, err = Load(t.Context(), Options{Files: files, EnvFiles: []string{filepath.Join(dir, "other.env")}, Profiles: []string{"debug"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Services["web"].Image != "busybox:2.0" {
+		t.Errorf("--env-file: image %s", p.Services["web"].Image)
+	}
+	if _, ok := p.Services["debug"]; !ok {
+		t.Errorf("--profile debug did not enable debug")
+	}
+	t.Setenv("COMPOSE_PROFILES", "debug")
+	if p, _ = Load(t.Context(), Options{Files: files}); p.Services["debug"].Name == "" {
+		t.Errorf("COMPOSE_PROFILES ignored")
+	}
+}
+
+func mustYAML(t *testing.T, p *types.Project, dir string) []byte {
+	t.Helper()
+	b, err := p.MarshalYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.ReplaceAll(string(b), dir, "/PROJECT"))
+}
+
+func TestErrorsNameFileLineAndField(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, yaml string
+		want       []string
+		unsupported bool
+	}{
+		{"unknown-key", "services:\n  web:\n    image: busybox\n    comand: x\n", []string{"compose.yaml:4:", "services.web.comand", "not allowed"}, false},
+		{"bad-type", "services:\n  web:\n    image: busybox\n    ports: 5\n", []string{"compose.yaml:4:", "services.web.ports"}, false},
+		{"bad-size", "services:\n  web:\n    image: busybox\n    mem_limit: lots\n", []string{"compose.yaml:4:", "mem_limit"}, false},
+		{"yaml-syntax", "services:\n  web:\n    image: [busybox\n", []string{"compose.yaml:", "yaml:"}, false},
+		{"unsupported-field", "services:\n  web:\n    image: busybox\n    ports: [\"80:80\"]\n", []string{"compose.yaml:4:", `service "web"`, `field "ports"`}, true},
+		{"unsupported-condition", "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n    depends_on:\n      db:\n        condition: service_healthy\n", []string{"compose.yaml:6:", "service_healthy"}, true},
+		{"unsupported-network-mode", "services:\n  web:\n    image: busybox\n    network_mode: bridge\n", []string{"compose.yaml:4:", "network_mode"}, true},
+		{"build", "services:\n  web:\n    build: .\n", []string{`field "build"`}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			write(t, dir, map[string]string{"compose.yaml": tc.yaml})
+			_, err := Load(t.Context(), Options{ProjectDirectory: dir})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if errors.Is(err, ErrUnsupported) != tc.unsupported {
+				t.Errorf("errors.Is(err, ErrUnsupported) = %v, want %v", !tc.unsupported, tc.unsupported)
+			}
+		})
+	}
+}
+
+func TestLoadOrNameWithoutFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	p, err := LoadOrName(t.Context(), Options{ProjectName: "some_proj"})
+	if err != nil || p.Name != "some_proj" {
+		t.Fatalf("got %v, %v", p, err)
+	}
+	if _, err := Load(t.Context(), Options{}); err == nil {
+		t.Fatal("Load without a file succeeded")
+	}
+}
+
+func TestServiceHash(t *testing.T) {
+	t.Parallel()
+	a := types.ServiceConfig{Name: "a"}
+	a.Image = "busybox"
+	h1, _ := ServiceHash(a)
+	three := 3
+	a.Scale = &three
+	h2, _ := ServiceHash(a)
+	if h1 != h2 {
+		t.Error("scale changed the config hash")
+	}
+	a.Environment = types.MappingWithEquals{"X": nil}
+	if h3, _ := ServiceHash(a); h3 == h1 {
+		t.Error("environment did not change the config hash")
+	}
+}
