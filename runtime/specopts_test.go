@@ -178,4 +178,3 @@ func TestStopTimeout(t *testing.T) {
 		}
 	}
 }
-

@@ -107,8 +107,8 @@ services:
     image: busybox
     profiles: [debug]
 `,
-		"override.yaml": "services:\n  web:\n    command: [echo, overridden]\n",
-		"base.yaml":     "services:\n  base:\n    image: base\n    working_dir: /base\n    labels: {from: base}\n",
+		"override.yaml":    "services:\n  web:\n    command: [echo, overridden]\n",
+		"base.yaml":        "services:\n  base:\n    image: base\n    working_dir: /base\n    labels: {from: base}\n",
 		"inc/compose.yaml": "services:\n  included:\n    image: busybox\n    command: [\"true\"]\n",
 	})
 	files := []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "override.yaml")}
@@ -149,8 +149,8 @@ func mustYAML(t *testing.T, p *types.Project, dir string) []byte {
 func TestErrorsNameFileLineAndField(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name, yaml string
-		want       []string
+		name, yaml  string
+		want        []string
 		unsupported bool
 	}{
 		{"unknown-key", "services:\n  web:\n    image: busybox\n    comand: x\n", []string{"compose.yaml:4:", "services.web.comand", "not allowed"}, false},
