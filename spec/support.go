@@ -107,6 +107,11 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return unsupported("depends_on", fmt.Sprintf("condition %s of %s needs the scheduler", d.Condition, dep))
 		}
 	}
+	if svc.StdinOpen && !svc.Tty {
+		// Containers run detached with output to the log driver; only a
+		// terminal keeps an idle stdin open, as Docker's attached stdin does.
+		return unsupported("stdin_open", "without tty: true, until attach is implemented")
+	}
 	if svc.Restart != "" && svc.Restart != types.RestartPolicyNo {
 		return unsupported("restart", svc.Restart+" needs the supervisor")
 	}
