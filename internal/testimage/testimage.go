@@ -22,22 +22,19 @@ const BusyboxPath = "/bin/busybox"
 // Ref is the name the archive gives the image.
 const Ref = "docker.io/library/busybox:latest"
 
-// Busybox writes an OCI image-layout tar of a busybox image named name (use
-// Ref) to w.
-func Busybox(w io.Writer, name string) error {
+func busyboxLayer() ([]byte, error) {
 	bin, err := os.ReadFile(BusyboxPath)
 	if err != nil {
-		return fmt.Errorf("busybox image: %w (install busybox-static)", err)
+		return nil, fmt.Errorf("busybox image: %w (install busybox-static)", err)
 	}
 	out, err := exec.Command(BusyboxPath, "--list").Output()
 	if err != nil {
-		return fmt.Errorf("busybox --list: %w", err)
+		return nil, fmt.Errorf("busybox --list: %w", err)
 	}
-	layer, err := rootfs(bin, strings.Fields(string(out)))
-	if err != nil {
-		return err
-	}
-	layerDigest := digest(layer)
+	return rootfs(bin, strings.Fields(string(out)))
+}
+
+func imageConfig(layerDigest string) []byte {
 	config, _ := json.Marshal(map[string]any{
 		"architecture": "amd64",
 		"os":           "linux",
@@ -48,6 +45,18 @@ func Busybox(w io.Writer, name string) error {
 		},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
 	})
+	return config
+}
+
+// Busybox writes an OCI image-layout tar of a busybox image named name (use
+// Ref) to w.
+func Busybox(w io.Writer, name string) error {
+	layer, err := busyboxLayer()
+	if err != nil {
+		return err
+	}
+	layerDigest := digest(layer)
+	config := imageConfig(layerDigest)
 	manifest, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
@@ -84,6 +93,34 @@ func Busybox(w io.Writer, name string) error {
 		}
 	}
 	for _, f := range files {
+		if err := writeFile(tw, f.name, f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// BusyboxDockerArchive writes the same image as a docker-archive (the
+// format of `docker save`), tagged with repoTag.
+func BusyboxDockerArchive(w io.Writer, repoTag string) error {
+	layer, err := busyboxLayer()
+	if err != nil {
+		return err
+	}
+	config := imageConfig(digest(layer))
+	cfgName := strings.TrimPrefix(digest(config), "sha256:") + ".json"
+	layerName := strings.TrimPrefix(digest(layer), "sha256:") + "/layer.tar"
+	manifest, _ := json.Marshal([]map[string]any{{
+		"Config": cfgName, "RepoTags": []string{repoTag}, "Layers": []string{layerName},
+	}})
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: strings.TrimSuffix(layerName, "layer.tar"), Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch}); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{cfgName, config}, {layerName, layer}, {"manifest.json", manifest}} {
 		if err := writeFile(tw, f.name, f.data, 0o644); err != nil {
 			return err
 		}
