@@ -1,0 +1,199 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// TTL of answers for container names; short, since containers come and go.
+const TTL = 5
+
+// Handler answers queries from the current snapshot and forwards the rest.
+type Handler struct {
+	snap atomic.Pointer[Snapshot]
+	rr   atomic.Uint64
+	// Upstreams are the host's resolvers, host:port.
+	Upstreams []string
+	Timeout   time.Duration
+}
+
+// NewHandler starts with an empty snapshot.
+func NewHandler(upstreams []string) *Handler {
+	h := &Handler{Upstreams: upstreams, Timeout: 2 * time.Second}
+	h.snap.Store(NewSnapshot(nil))
+	return h
+}
+
+// Set replaces the records atomically.
+func (h *Handler) Set(s *Snapshot) { h.snap.Store(s) }
+
+// Snapshot returns the records in use.
+func (h *Handler) Snapshot() *Snapshot { return h.snap.Load() }
+
+func sourceAddr(w mdns.ResponseWriter) netip.Addr {
+	if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// ServeDNS implements miekg/dns's Handler.
+func (h *Handler) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
+	if len(r.Question) != 1 {
+		h.reply(w, r, mdns.RcodeFormatError, nil)
+		return
+	}
+	q := r.Question[0]
+	src := sourceAddr(w)
+	snap := h.snap.Load()
+	if q.Qclass == mdns.ClassINET {
+		switch q.Qtype {
+		case mdns.TypeA, mdns.TypeAAAA, mdns.TypeANY:
+			ips, owned := snap.Lookup(src, q.Name)
+			if len(ips) > 0 {
+				if q.Qtype == mdns.TypeAAAA {
+					h.reply(w, r, mdns.RcodeSuccess, nil) // NODATA: IPv4 only
+					return
+				}
+				h.reply(w, r, mdns.RcodeSuccess, h.aRecords(q.Name, ips))
+				return
+			}
+			// A single-label name, or one under a network's name, is ours:
+			// say it does not exist rather than ask the Internet.
+			if owned || !strings.Contains(normalize(q.Name), ".") {
+				h.reply(w, r, mdns.RcodeNameError, nil)
+				return
+			}
+		case mdns.TypePTR:
+			if addr, ok := ptrAddr(q.Name); ok {
+				if name, ok := snap.PTR(src, addr); ok {
+					rr := &mdns.PTR{Hdr: mdns.RR_Header{Name: q.Name, Rrtype: mdns.TypePTR, Class: mdns.ClassINET, Ttl: TTL}, Ptr: mdns.Fqdn(name)}
+					h.reply(w, r, mdns.RcodeSuccess, []mdns.RR{rr})
+					return
+				}
+			}
+		}
+	}
+	ups := h.Upstreams
+	if own := snap.upstreams[src]; len(own) > 0 {
+		ups = own
+	}
+	resp, err := h.forward(r, ups, isTCP(w))
+	if err != nil {
+		h.reply(w, r, mdns.RcodeServerFailure, nil)
+		return
+	}
+	resp.Id = r.Id
+	_ = w.WriteMsg(resp)
+}
+
+func isTCP(w mdns.ResponseWriter) bool {
+	_, ok := w.RemoteAddr().(*net.TCPAddr)
+	return ok
+}
+
+// aRecords rotates the addresses on each answer (round-robin replicas).
+func (h *Handler) aRecords(name string, ips []netip.Addr) []mdns.RR {
+	n := len(ips)
+	start := int(h.rr.Add(1) % uint64(n))
+	out := make([]mdns.RR, 0, n)
+	for i := 0; i < n; i++ {
+		ip := ips[(start+i)%n]
+		out = append(out, &mdns.A{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: TTL}, A: ip.AsSlice()})
+	}
+	return out
+}
+
+func (h *Handler) reply(w mdns.ResponseWriter, r *mdns.Msg, rcode int, answer []mdns.RR) {
+	m := new(mdns.Msg)
+	m.SetRcode(r, rcode)
+	m.Authoritative = rcode == mdns.RcodeSuccess || rcode == mdns.RcodeNameError
+	m.RecursionAvailable = true
+	m.Answer = answer
+	_ = w.WriteMsg(m)
+}
+
+// forward asks each upstream in turn; a truncated UDP answer is retried
+// over TCP.
+func (h *Handler) forward(r *mdns.Msg, upstreams []string, tcp bool) (*mdns.Msg, error) {
+	if len(upstreams) == 0 {
+		return nil, errors.New("no upstream resolver")
+	}
+	var lastErr error
+	for _, up := range upstreams {
+		netw := "udp"
+		if tcp {
+			netw = "tcp"
+		}
+		c := &mdns.Client{Net: netw, Timeout: h.Timeout}
+		resp, _, err := c.Exchange(r, up)
+		if err == nil && resp.Truncated && netw == "udp" {
+			c.Net = "tcp"
+			resp, _, err = c.Exchange(r, up)
+		}
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("forward: %w", lastErr)
+}
+
+// ptrAddr parses d.c.b.a.in-addr.arpa.
+func ptrAddr(name string) (netip.Addr, bool) {
+	name = normalize(name)
+	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
+	if !ok {
+		return netip.Addr{}, false
+	}
+	p := strings.Split(rest, ".")
+	if len(p) != 4 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(p[3] + "." + p[2] + "." + p[1] + "." + p[0])
+	return a, err == nil
+}
+
+// Listener serves one address over UDP and TCP.
+type Listener struct {
+	Addr string
+	udp  *mdns.Server
+	tcp  *mdns.Server
+}
+
+// Listen binds addr (host:port) on UDP and TCP and serves h until Shutdown.
+// Binding happens here, so a bind error is returned, not logged later.
+func Listen(addr string, h mdns.Handler) (*Listener, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	l := &Listener{Addr: addr, udp: &mdns.Server{PacketConn: pc, Handler: h}, tcp: &mdns.Server{Listener: ln, Handler: h}}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	l.udp.NotifyStartedFunc = wg.Done
+	l.tcp.NotifyStartedFunc = wg.Done
+	go func() { _ = l.udp.ActivateAndServe() }()
+	go func() { _ = l.tcp.ActivateAndServe() }()
+	wg.Wait()
+	return l, nil
+}
+
+// Shutdown stops both servers.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	return errors.Join(l.udp.ShutdownContext(ctx), l.tcp.ShutdownContext(ctx))
+}

@@ -1,0 +1,78 @@
+package network
+
+import (
+	"encoding/json"
+)
+
+// cniVersion is the highest version Debian's plugins (1.1.x) speak.
+const cniVersion = "1.0.0"
+
+// Conflist is the CNI network configuration list of a network: bridge with
+// host-local IPAM, portmap, and firewall isolating it from other bridges.
+// defaultRoute says whether this attachment carries the container's default
+// route (only the first non-internal network of a container does).
+func Conflist(n *Network, ipamDir string, defaultRoute bool) ([]byte, error) {
+	rangeEntry := map[string]any{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}
+	if n.IPRange != "" {
+		rangeEntry["rangeStart"], rangeEntry["rangeEnd"] = rangeBounds(n)
+	}
+	ipam := map[string]any{
+		"type":    "host-local",
+		"ranges":  [][]any{{rangeEntry}},
+		"dataDir": ipamDir,
+	}
+	if defaultRoute && !n.Internal {
+		ipam["routes"] = []any{map[string]any{"dst": "0.0.0.0/0"}}
+	}
+	bridge := map[string]any{
+		"type":         "bridge",
+		"bridge":       n.Bridge,
+		"isGateway":    true,
+		"ipMasq":       !n.Internal,
+		"hairpinMode":  true,
+		"ipam":         ipam,
+		"capabilities": map[string]bool{"mac": true},
+	}
+	if n.MTU > 0 {
+		bridge["mtu"] = n.MTU
+	}
+	plugins := []any{bridge}
+	if !n.Internal {
+		plugins = append(plugins, map[string]any{
+			"type":         "portmap",
+			"snat":         true,
+			"capabilities": map[string]bool{"portMappings": true},
+		})
+	}
+	plugins = append(plugins, map[string]any{
+		"type":          "firewall",
+		"backend":       "iptables",
+		"ingressPolicy": "same-bridge",
+	})
+	return json.MarshalIndent(map[string]any{
+		"cniVersion": cniVersion,
+		"name":       n.Name,
+		"plugins":    plugins,
+	}, "", "  ")
+}
+
+// rangeBounds turns ip_range (a CIDR inside the subnet) into host-local's
+// rangeStart/rangeEnd.
+func rangeBounds(n *Network) (string, string) {
+	r, err := parsePrefix(n.IPRange)
+	if err != nil {
+		return "", ""
+	}
+	start := r.Masked().Addr()
+	if start == n.Subnet.Masked().Addr() {
+		start = start.Next()
+	}
+	end := lastAddr(r)
+	if end == lastAddr(n.Subnet) {
+		end = end.Prev()
+	}
+	return start.String(), end.String()
+}
+
+// loopbackConf brings lo up in a fresh namespace.
+const loopbackConf = `{"cniVersion":"1.0.0","name":"gocompose-lo","plugins":[{"type":"loopback"}]}`

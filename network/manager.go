@@ -1,0 +1,315 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/vishvananda/netlink"
+)
+
+// DefaultCNIPaths are searched for plugin binaries.
+var DefaultCNIPaths = []string{"/usr/lib/cni", "/opt/cni/bin"}
+
+// Manager creates networks and attaches network namespaces to them.
+type Manager struct {
+	Store    Store
+	Root     string // ipam leases and CNI cache live below
+	CNIPaths []string
+}
+
+// NewManager uses root (e.g. /var/lib/gocompose) for its files.
+func NewManager(root string, cniPaths []string) *Manager {
+	if len(cniPaths) == 0 {
+		cniPaths = DefaultCNIPaths
+	}
+	return &Manager{Store: Store{Dir: filepath.Join(root, "networks")}, Root: root, CNIPaths: cniPaths}
+}
+
+func (m *Manager) ipamDir() string  { return filepath.Join(m.Root, "cni", "ipam") }
+func (m *Manager) cacheDir() string { return filepath.Join(m.Root, "cni", "cache") }
+
+func (m *Manager) cni() *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir(m.CNIPaths, m.cacheDir(), nil)
+}
+
+// CheckPlugins reports a missing CNI plugin binary by name.
+func (m *Manager) CheckPlugins() error {
+	for _, p := range []string{"bridge", "host-local", "portmap", "firewall", "loopback"} {
+		found := false
+		for _, dir := range m.CNIPaths {
+			if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("CNI plugin %q not found in %s (install Debian's containernetworking-plugins)", p, strings.Join(m.CNIPaths, ":"))
+		}
+	}
+	return nil
+}
+
+// Ensure returns the network's record, creating it (with a subnet from the
+// spec or the default pool) when it does not exist yet. Creation happens
+// under a host-wide lock so two projects never get the same subnet.
+func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
+	if n, err := m.Store.Get(s.Namespace, s.Name); err == nil {
+		return n, false, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, false, err
+	}
+	l, err := lock.Project(ctx, m.Store.Dir, ".allocate")
+	if err != nil {
+		return nil, false, err
+	}
+	defer l.Unlock()
+	if n, err := m.Store.Get(s.Namespace, s.Name); err == nil {
+		return n, false, nil
+	}
+	n := &Network{Name: s.Name, Namespace: s.Namespace, Project: s.Project, Internal: s.Internal,
+		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange}
+	n.Bridge = s.BridgeName
+	if n.Bridge == "" {
+		n.Bridge = BridgeName(s.Namespace, s.Name)
+	}
+	if len(n.Bridge) > 15 {
+		return nil, false, fmt.Errorf("network %s: bridge name %q is longer than 15 characters", s.Name, n.Bridge)
+	}
+	if s.Subnet != "" {
+		p, err := netip.ParsePrefix(s.Subnet)
+		if err != nil || !p.Addr().Is4() {
+			return nil, false, fmt.Errorf("network %s: ipam subnet %q: want an IPv4 CIDR", s.Name, s.Subnet)
+		}
+		n.Subnet = p.Masked()
+	} else {
+		used, err := m.usedSubnets()
+		if err != nil {
+			return nil, false, err
+		}
+		if n.Subnet, err = Allocate(DefaultPool, used); err != nil {
+			return nil, false, err
+		}
+	}
+	n.Gateway = firstHost(n.Subnet)
+	if s.Gateway != "" {
+		g, err := netip.ParseAddr(s.Gateway)
+		if err != nil || !n.Subnet.Contains(g) {
+			return nil, false, fmt.Errorf("network %s: gateway %q is not in subnet %s", s.Name, s.Gateway, n.Subnet)
+		}
+		n.Gateway = g
+	}
+	if s.IPRange != "" {
+		r, err := netip.ParsePrefix(s.IPRange)
+		if err != nil || !n.Subnet.Contains(r.Addr()) {
+			return nil, false, fmt.Errorf("network %s: ip_range %q is not inside subnet %s", s.Name, s.IPRange, n.Subnet)
+		}
+	}
+	if err := m.Store.put(n); err != nil {
+		return nil, false, err
+	}
+	return n, true, nil
+}
+
+// usedSubnets are those of our networks plus every IPv4 route on the host.
+func (m *Manager) usedSubnets() ([]netip.Prefix, error) {
+	var used []netip.Prefix
+	nets, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nets {
+		used = append(used, n.Subnet)
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list host routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 {
+			used = append(used, p)
+		}
+	}
+	return used, nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP.To4())
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, ones).Masked(), true
+}
+
+// Remove deletes the bridge, the isolation rules the firewall plugin left
+// for it, its IPAM leases and its record. Running it twice is harmless.
+func (m *Manager) Remove(_ context.Context, namespace, name string) error {
+	n, err := m.Store.Get(namespace, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if link, err := netlink.LinkByName(n.Bridge); err == nil {
+		if err := netlink.LinkDel(link); err != nil {
+			return fmt.Errorf("remove bridge %s: %w", n.Bridge, err)
+		}
+	}
+	if err := removeIsolationRules(n.Bridge); err != nil {
+		return fmt.Errorf("network %s: %w", name, err)
+	}
+	if err := os.RemoveAll(filepath.Join(m.ipamDir(), n.Name)); err != nil {
+		return err
+	}
+	return m.Store.remove(namespace, name)
+}
+
+// removeIsolationRules deletes exactly the CNI-ISOLATION rules that name
+// this bridge; the firewall plugin does not remove them itself.
+func removeIsolationRules(bridge string) error {
+	for _, chain := range []string{"CNI-ISOLATION-STAGE-1", "CNI-ISOLATION-STAGE-2"} {
+		out, err := exec.Command("iptables", "-w", "-t", "filter", "-S", chain).Output()
+		if err != nil {
+			continue // chain absent: nothing of ours there
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "-A" || !slices.Contains(f, bridge) {
+				continue
+			}
+			args := append([]string{"-w", "-t", "filter", "-D"}, f[1:]...)
+			if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("iptables -D %s: %v: %s", strings.Join(f[1:], " "), err, bytes.TrimSpace(out))
+			}
+		}
+	}
+	return nil
+}
+
+// PortMapping is one published port, as portmap takes it.
+type PortMapping struct {
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// Attachment is one container interface on one network.
+type Attachment struct {
+	Network      *Network
+	IfName       string
+	IP           string // requested ipv4_address, optional
+	MAC          string
+	DefaultRoute bool
+	Ports        []PortMapping
+}
+
+// Result is what an attachment got.
+type Result struct {
+	Network string
+	IfName  string
+	IP      netip.Addr
+	Gateway netip.Addr
+}
+
+func (m *Manager) runtimeConf(containerID, netns string, a Attachment) *libcni.RuntimeConf {
+	rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: a.IfName,
+		Args: [][2]string{{"IgnoreUnknown", "1"}}, CapabilityArgs: map[string]any{}}
+	if a.IP != "" {
+		rt.Args = append(rt.Args, [2]string{"IP", a.IP})
+	}
+	if a.MAC != "" {
+		rt.CapabilityArgs["mac"] = a.MAC
+	}
+	if len(a.Ports) > 0 {
+		rt.CapabilityArgs["portMappings"] = a.Ports
+	}
+	return rt
+}
+
+func (m *Manager) list(a Attachment) (*libcni.NetworkConfigList, error) {
+	b, err := Conflist(a.Network, m.ipamDir(), a.DefaultRoute)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromBytes(b)
+}
+
+// Attach brings lo up and adds the namespace to each network in order. On
+// error, what was attached is detached again.
+func (m *Manager) Attach(ctx context.Context, containerID, netns string, as []Attachment) (results []Result, retErr error) {
+	cni := m.cni()
+	lo, err := libcni.ConfListFromBytes([]byte(loopbackConf))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cni.AddNetworkList(ctx, lo, &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: "lo"}); err != nil {
+		return nil, fmt.Errorf("loopback: %w", err)
+	}
+	var done []Attachment
+	defer func() {
+		if retErr != nil {
+			_ = m.Detach(context.WithoutCancel(ctx), containerID, netns, done)
+		}
+	}()
+	for _, a := range as {
+		list, err := m.list(a)
+		if err != nil {
+			return nil, err
+		}
+		res, err := cni.AddNetworkList(ctx, list, m.runtimeConf(containerID, netns, a))
+		if err != nil {
+			return nil, fmt.Errorf("attach to network %s: %w", a.Network.Name, err)
+		}
+		done = append(done, a)
+		r, err := types100.NewResultFromResult(res)
+		if err != nil {
+			return nil, fmt.Errorf("attach to network %s: %w", a.Network.Name, err)
+		}
+		out := Result{Network: a.Network.Name, IfName: a.IfName, Gateway: a.Network.Gateway}
+		for _, ip := range r.IPs {
+			if addr, ok := netip.AddrFromSlice(ip.Address.IP.To4()); ok {
+				out.IP = addr
+				break
+			}
+		}
+		results = append(results, out)
+	}
+	return results, nil
+}
+
+// Detach removes the namespace from the networks, last first, and frees
+// the addresses and port mappings. Missing pieces are not errors, so it can
+// finish a teardown that was interrupted.
+func (m *Manager) Detach(ctx context.Context, containerID, netns string, as []Attachment) error {
+	cni := m.cni()
+	var errs []error
+	for i := len(as) - 1; i >= 0; i-- {
+		a := as[i]
+		list, err := m.list(a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := cni.DelNetworkList(ctx, list, m.runtimeConf(containerID, netns, a)); err != nil {
+			errs = append(errs, fmt.Errorf("detach from network %s: %w", a.Network.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,53 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// NewNetNS creates a network namespace and pins it at path with a bind
+// mount, so it lives without any process in it.
+func NewNetNS(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	f.Close()
+	errCh := make(chan error, 1)
+	go func() {
+		// This thread's namespace changes; it is never unlocked, so Go
+		// ends the thread with the goroutine instead of reusing it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errCh <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		errCh <- unix.Mount(src, path, "none", unix.MS_BIND, "")
+	}()
+	if err := <-errCh; err != nil {
+		os.Remove(path)
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	return nil
+}
+
+// DeleteNetNS unmounts and removes a namespace made by NewNetNS; a missing
+// one is not an error.
+func DeleteNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount netns %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove netns %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package network
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/gocompose/gocompose/internal/golden"
+)
+
+func TestAllocateSkipsUsed(t *testing.T) {
+	t.Parallel()
+	pool := netip.MustParsePrefix("10.89.0.0/16")
+	got, err := Allocate(pool, []netip.Prefix{
+		netip.MustParsePrefix("10.89.0.0/24"),
+		netip.MustParsePrefix("10.89.1.128/25"), // partly used /24 is skipped
+		netip.MustParsePrefix("192.0.2.0/24"),
+	})
+	if err != nil || got != netip.MustParsePrefix("10.89.2.0/24") {
+		t.Fatalf("got %v, %v; want 10.89.2.0/24", got, err)
+	}
+	if _, err := Allocate(pool, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); err == nil {
+		t.Fatal("allocated inside a host route covering the whole pool")
+	}
+}
+
+func TestBridgeNameIsStableAndShort(t *testing.T) {
+	t.Parallel()
+	a, b := BridgeName("ns", "very_long_project_name_default"), BridgeName("ns", "very_long_project_name_default")
+	if a != b || len(a) > 15 {
+		t.Fatalf("bridge names %q %q", a, b)
+	}
+	if BridgeName("ns", "x") == BridgeName("other", "x") {
+		t.Fatal("namespaces share a bridge name")
+	}
+}
+
+func TestConflistGolden(t *testing.T) {
+	t.Parallel()
+	n := &Network{Name: "demo_default", Bridge: "gc-0123456789ab", Subnet: netip.MustParsePrefix("10.89.3.0/24"), Gateway: netip.MustParseAddr("10.89.3.1")}
+	cases := map[string]struct {
+		n     *Network
+		route bool
+	}{
+		"default":  {n, true},
+		"no-route": {n, false},
+		"internal": {&Network{Name: "demo_private", Bridge: "gc-aaaaaaaaaaaa", Internal: true, MTU: 1400,
+			Subnet: netip.MustParsePrefix("172.30.0.0/16"), Gateway: netip.MustParseAddr("172.30.0.254"), IPRange: "172.30.5.0/24"}, true},
+	}
+	for name, c := range cases {
+		b, err := Conflist(c.n, "/var/lib/gocompose/cni/ipam", c.route)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden.Assert(t, "conflist-"+name+".json", append(b, '\n'))
+	}
+}
+
+func TestEnsureValidatesIPAM(t *testing.T) {
+	t.Parallel()
+	m := NewManager(t.TempDir(), nil)
+	cases := []Spec{
+		{Name: "a", Namespace: "ns", Subnet: "not-a-cidr"},
+		{Name: "b", Namespace: "ns", Subnet: "172.31.0.0/24", Gateway: "10.0.0.1"},
+		{Name: "c", Namespace: "ns", Subnet: "172.31.0.0/24", IPRange: "172.99.0.0/28"},
+		{Name: "d", Namespace: "ns", BridgeName: "this-name-is-too-long"},
+	}
+	for _, s := range cases {
+		if _, _, err := m.Ensure(t.Context(), s); err == nil {
+			t.Errorf("Ensure(%+v) accepted bad input", s)
+		}
+	}
+	n, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns", Subnet: "172.31.0.0/24", Gateway: "172.31.0.254"})
+	if err != nil || !created || n.Gateway.String() != "172.31.0.254" || n.Bridge == "" {
+		t.Fatalf("Ensure: %+v %v %v", n, created, err)
+	}
+	again, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns"})
+	if err != nil || created || again.Subnet != n.Subnet {
+		t.Fatalf("second Ensure: %+v %v %v", again, created, err)
+	}
+}
