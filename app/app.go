@@ -51,6 +51,12 @@ type App struct {
 	LockDir string
 	// Parallel bounds concurrent container operations.
 	Parallel int
+	// Net puts containers on CNI networks; nil means no bridge networking.
+	Net Networker
+	// DNS controls the supervisor that answers container names.
+	DNS DNSControl
+	// StateDir holds runtime files such as network namespaces.
+	StateDir string
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 }

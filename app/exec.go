@@ -135,23 +135,27 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 		k, v, _ := strings.Cut(l, "=")
 		lbls[k] = v
 	}
-	lc, err := logConfig(svc)
+	one, err := p.WithSelectedServices([]string{service}, types.IgnoreDependencies)
 	if err != nil {
 		return err
 	}
-	if err := a.Engine.Create(ctx, runtime.CreateRequest{ID: name, Service: svc, Labels: lbls, Log: lc}); err != nil {
+	nets, err := a.ensureNetworks(ctx, p, one)
+	if err != nil {
+		return err
+	}
+	if err := a.createWith(ctx, p, svc, name, lbls, nets); err != nil {
 		return err
 	}
 	if o.Detach {
 		if err := a.Engine.Start(ctx, name); err != nil {
-			return errors.Join(err, a.Engine.Remove(context.WithoutCancel(ctx), name, true))
+			return errors.Join(err, a.removeContainer(context.WithoutCancel(ctx), name, true))
 		}
 		fmt.Fprintln(a.Out, name)
 		return nil
 	}
 	code, err := a.Engine.StartAttached(ctx, name, runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY})
 	if o.Remove {
-		if rerr := a.Engine.Remove(context.WithoutCancel(ctx), name, true); rerr != nil && err == nil {
+		if rerr := a.removeContainer(context.WithoutCancel(ctx), name, true); rerr != nil && err == nil {
 			err = rerr
 		}
 	}

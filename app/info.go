@@ -58,8 +58,7 @@ func (a *App) Top(ctx context.Context, p *types.Project, services []string) erro
 	return nil
 }
 
-// Port prints the host address a container port is published on. Ports
-// cannot be published until bridge networking lands, so it always says so.
+// Port prints the host address a container port is published on.
 func (a *App) Port(ctx context.Context, p *types.Project, service string, port string, protocol string, index int) error {
 	if err := checkServices(p, []string{service}); err != nil {
 		return err
@@ -67,11 +66,24 @@ func (a *App) Port(ctx context.Context, p *types.Project, service string, port s
 	if index == 0 {
 		index = 1
 	}
-	if !strings.Contains(port, "/") {
-		port += "/" + protocol
+	num, proto, ok := strings.Cut(port, "/")
+	if !ok {
+		proto = protocol
 	}
-	return fmt.Errorf("no port %s for container %s: publishing ports needs bridge networking, which gocompose does not implement yet",
-		port, containerID(p.Name, p.Services[service], index))
+	id := containerID(p.Name, p.Services[service], index)
+	c, err := a.Engine.Inspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("service %q has no container number %d: %w", service, index, err)
+	}
+	var ps []labels.Port
+	_ = json.Unmarshal([]byte(c.Labels[labels.Ports]), &ps)
+	for _, pm := range ps {
+		if strconv.Itoa(pm.ContainerPort) == num && pm.Protocol == proto {
+			fmt.Fprintf(a.Out, "%s:%d\n", pm.HostIP, pm.HostPort)
+			return nil
+		}
+	}
+	return fmt.Errorf("no port %s/%s for container %s", num, proto, id)
 }
 
 // Images lists the images the project's containers use.

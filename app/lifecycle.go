@@ -145,7 +145,7 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 		}
 		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 	}
-	return a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
+	err = a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
 		if running(c) {
 			a.progress("Container", c.ID, "Stopping")
 			if err := a.Engine.Stop(ctx, c.ID, o.Timeout); err != nil {
@@ -154,12 +154,19 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 			a.progress("Container", c.ID, "Stopped")
 		}
 		a.progress("Container", c.ID, "Removing")
-		if err := a.Engine.Remove(ctx, c.ID, true); err != nil {
+		if err := a.removeContainer(ctx, c.ID, true); err != nil {
 			return err
 		}
 		a.progress("Container", c.ID, "Removed")
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if len(orphans) > 0 {
+		return nil // their networks are still in use
+	}
+	return a.removeNetworks(ctx, p)
 }
 
 // Stop stops the services' containers without removing them.
@@ -298,7 +305,7 @@ func (a *App) Rm(ctx context.Context, p *types.Project, services []string, o RmO
 	}
 	return a.parallel(len(targets), func(i int) error {
 		a.progress("Container", targets[i].ID, "Removing")
-		if err := a.Engine.Remove(ctx, targets[i].ID, false); err != nil {
+		if err := a.removeContainer(ctx, targets[i].ID, false); err != nil {
 			return err
 		}
 		a.progress("Container", targets[i].ID, "Removed")

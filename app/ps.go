@@ -97,7 +97,21 @@ func entry(c runtime.Container, now time.Time) PsEntry {
 		Size:         "0B",
 		State:        c.State,
 		Status:       statusText(c, now),
+		Ports:        portsText(c),
 	}
+}
+
+// portsText is Docker's PORTS column: 0.0.0.0:8000->5000/tcp, ...
+func portsText(c runtime.Container) string {
+	var ps []labels.Port
+	if json.Unmarshal([]byte(c.Labels[labels.Ports]), &ps) != nil {
+		return ""
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol))
+	}
+	return strings.Join(out, ", ")
 }
 
 // Ps lists the project's containers like `docker compose ps`.

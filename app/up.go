@@ -12,6 +12,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/scheduler"
 	"github.com/gocompose/gocompose/spec"
@@ -83,6 +84,10 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err != nil {
 		return nil, err
 	}
+	nets, err := a.ensureNetworks(ctx, p, sel)
+	if err != nil {
+		return nil, err
+	}
 	var desired []scheduler.Service
 	svcs := map[string]types.ServiceConfig{}
 	hashes := map[string]string{}
@@ -136,7 +141,7 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 			return nil, err
 		}
 	}
-	if err := a.execute(ctx, p, plan, svcs, hashes, o); err != nil {
+	if err := a.execute(ctx, p, plan, svcs, hashes, nets, o); err != nil {
 		return nil, err
 	}
 	var started []string
@@ -160,7 +165,7 @@ func containerID(project string, svc types.ServiceConfig, n int) string {
 // finished; a failed dependency fails its dependents without starting them.
 // Services are independent otherwise and run in parallel.
 func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Plan,
-	svcs map[string]types.ServiceConfig, hashes map[string]string, o UpOptions) error {
+	svcs map[string]types.ServiceConfig, hashes map[string]string, nets map[string]*network.Network, o UpOptions) error {
 	type result struct {
 		done chan struct{}
 		err  error
@@ -191,7 +196,7 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			}
 			svc := svcs[step.Service]
 			r.err = a.parallel(len(step.Ops), func(i int) error {
-				return a.apply(ctx, p, svc, hashes[step.Service], step.Ops[i], o)
+				return a.apply(ctx, p, svc, hashes[step.Service], step.Ops[i], nets, o)
 			})
 		}()
 	}
@@ -211,7 +216,7 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 	return nil
 }
 
-func (a *App) apply(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, o UpOptions) error {
+func (a *App) apply(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, nets map[string]*network.Network, o UpOptions) error {
 	id := containerID(p.Name, svc, op.Number)
 	switch op.Kind {
 	case scheduler.Remove:
@@ -223,16 +228,16 @@ func (a *App) apply(ctx context.Context, p *types.Project, svc types.ServiceConf
 		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {
 			return err
 		}
-		if err := a.Engine.Remove(ctx, op.Container, true); err != nil {
+		if err := a.removeContainer(ctx, op.Container, true); err != nil {
 			return err
 		}
-		if err := a.create(ctx, p, svc, hash, id, op.Number); err != nil {
+		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
 			return err
 		}
 		a.progress("Container", id, "Recreated")
 	case scheduler.Create:
 		a.progress("Container", id, "Creating")
-		if err := a.create(ctx, p, svc, hash, id, op.Number); err != nil {
+		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
 			return err
 		}
 		a.progress("Container", id, "Created")
@@ -259,25 +264,42 @@ func (a *App) stopRemove(ctx context.Context, id string, timeout *time.Duration)
 	}
 	a.progress("Container", id, "Stopped")
 	a.progress("Container", id, "Removing")
-	if err := a.Engine.Remove(ctx, id, true); err != nil {
+	if err := a.removeContainer(ctx, id, true); err != nil {
 		return err
 	}
 	a.progress("Container", id, "Removed")
 	return nil
 }
 
-// create makes one service container with Docker Compose's labels.
-func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash, id string, n int) error {
+// create makes one service container with Docker Compose's labels, on
+// its networks. On error nothing of it is left.
+func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash, id string, n int, nets map[string]*network.Network) error {
+	return a.createWith(ctx, p, svc, id, projectLabels(p, svc, hash, n, false), nets)
+}
+
+func (a *App) createWith(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, lbls map[string]string, nets map[string]*network.Network) error {
 	lc, err := logConfig(svc)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	return a.Engine.Create(ctx, runtime.CreateRequest{
-		ID:      id,
-		Service: svc,
-		Log:     lc,
-		Labels:  projectLabels(p, svc, hash, n, false),
-	})
+	ns, err := a.setupNetwork(ctx, p, svc, id, nets)
+	if err != nil {
+		return err
+	}
+	for k, v := range ns.labels {
+		lbls[k] = v
+	}
+	err = a.Engine.Create(ctx, runtime.CreateRequest{ID: id, Service: svc, Log: lc, Labels: lbls, NetNS: ns.netns, Etc: ns.etc})
+	if err != nil {
+		ns.cleanup()
+		return err
+	}
+	if ns.labels[labels.Networks] != "" && a.DNS != nil {
+		if err := a.DNS.Reload(ctx); err != nil {
+			return fmt.Errorf("container %s: update DNS: %w", id, err)
+		}
+	}
+	return nil
 }
 
 func logConfig(svc types.ServiceConfig) (runtime.LogConfig, error) {

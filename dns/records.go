@@ -14,7 +14,8 @@ import (
 // Endpoint is one container on one network.
 type Endpoint struct {
 	Network   string     // network key (unique on the host)
-	Container string     // container name: unique on the host, used for PTR
+	Container string     // container key: unique on the host
+	PTRName   string     // name answered for PTR; Container when empty
 	Names     []string   // every name it answers to on that network
 	IP        netip.Addr // its address there
 	// Upstreams overrides the host's resolvers for queries from this
@@ -60,7 +61,11 @@ func NewSnapshot(eps []Endpoint) *Snapshot {
 			}
 			m[n] = append(m[n], e.IP)
 		}
-		s.ptr[e.IP] = e.Container
+		if e.PTRName != "" {
+			s.ptr[e.IP] = e.PTRName
+		} else {
+			s.ptr[e.IP] = e.Container
+		}
 		if len(e.Upstreams) > 0 {
 			s.upstreams[e.IP] = e.Upstreams
 		}

@@ -11,13 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/gocompose/gocompose/internal/testimage"
+	"github.com/gocompose/gocompose/supervisor"
 )
 
 const namespace = "gocompose-it"
@@ -70,10 +73,13 @@ func prerequisites() string {
 	if os.Geteuid() != 0 {
 		return "integration tests need root"
 	}
-	for _, b := range []string{"containerd", "runc", "containerd-shim-runc-v2"} {
+	for _, b := range []string{"containerd", "runc", "containerd-shim-runc-v2", "iptables"} {
 		if _, err := exec.LookPath(b); err != nil {
 			return b + " is not installed"
 		}
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		return "CNI plugins are not installed (containernetworking-plugins)"
 	}
 	if _, err := os.Stat(testimage.BusyboxPath); err != nil {
 		return "busybox-static is not installed"
@@ -119,10 +125,11 @@ func loadBusybox(tmp string) error {
 	return nil
 }
 
-// cleanup removes whatever the suite left in its namespace, then the
-// namespace itself.
+// cleanup stops the supervisor the suite started, removes whatever the
+// suite left in its namespace, then the namespace itself.
 func cleanup() {
 	ctx := context.Background()
+	stopSupervisor()
 	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
 	if err != nil {
 		return
@@ -140,6 +147,24 @@ func cleanup() {
 		_ = c.ImageService().Delete(ctx, i.Name, images.SynchronousDelete())
 	}
 	_ = c.NamespaceService().Delete(ctx, namespace)
+}
+
+// stopSupervisor asks the suite's supervisor to exit and waits for it.
+func stopSupervisor() {
+	b, err := os.ReadFile(filepath.Join(state, "supervisor.pid"))
+	if err != nil {
+		return
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = supervisor.Stop(sctx, state)
+	for i := 0; i < 100 && pid > 0 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 type result struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/mattn/go-shellwords"
 	"github.com/vishvananda/netlink"
 )
 
@@ -70,7 +71,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, false, err
 	}
-	l, err := lock.Project(ctx, m.Store.Dir, ".allocate")
+	l, err := lock.Project(ctx, filepath.Join(m.Root, "cni"), "allocate")
 	if err != nil {
 		return nil, false, err
 	}
@@ -189,8 +190,9 @@ func removeIsolationRules(bridge string) error {
 			continue // chain absent: nothing of ours there
 		}
 		for _, line := range strings.Split(string(out), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 || f[0] != "-A" || !slices.Contains(f, bridge) {
+			// Rules carry quoted comments: split as a shell would.
+			f, err := shellwords.Parse(line)
+			if err != nil || len(f) < 2 || f[0] != "-A" || !slices.Contains(f, bridge) {
 				continue
 			}
 			args := append([]string{"-w", "-t", "filter", "-D"}, f[1:]...)
@@ -200,6 +202,25 @@ func removeIsolationRules(bridge string) error {
 		}
 	}
 	return nil
+}
+
+// HostPortTaken reports whether a CNI portmap rule already forwards the host
+// port: published ports are iptables DNAT rules, not sockets, so a listen
+// test alone would not see them.
+func HostPortTaken(port int, proto string) (bool, error) {
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
+	if err != nil {
+		return false, nil // no nat table or iptables: no portmap rules either
+	}
+	want := fmt.Sprintf("--dport %d", port)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && f[0] == "-A" && strings.HasPrefix(f[1], "CNI-DN-") &&
+			strings.Contains(line+" ", want+" ") && strings.Contains(line, "-p "+proto) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // PortMapping is one published port, as portmap takes it.
@@ -313,3 +334,9 @@ func (m *Manager) Detach(ctx context.Context, containerID, netns string, as []At
 	}
 	return errors.Join(errs...)
 }
+
+// Get returns the record of a network.
+func (m *Manager) Get(namespace, name string) (*Network, error) { return m.Store.Get(namespace, name) }
+
+// List returns every network record.
+func (m *Manager) List() ([]Network, error) { return m.Store.List() }

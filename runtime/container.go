@@ -52,6 +52,20 @@ type CreateRequest struct {
 	Service types.ServiceConfig
 	Labels  map[string]string
 	Log     LogConfig
+	// NetNS is the network namespace to join, made and attached by the
+	// caller; empty means host or a fresh loopback-only one (network_mode).
+	NetNS string
+	// Etc shapes /etc/hosts and /etc/resolv.conf for a networked container.
+	Etc EtcConfig
+}
+
+// EtcConfig is what the container's hosts and resolv.conf say.
+type EtcConfig struct {
+	// Addresses of the container itself, written with its hostname.
+	Addresses   []string
+	Nameservers []string
+	Search      []string
+	Options     []string
 }
 
 func etcDir(ns, id string) string { return filepath.Join(paths.Root(), "containers", ns, id) }
@@ -77,7 +91,7 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 	icfg := ispec.Config
 	hostname := randomHex(12)
 	dir := etcDir(r.namespace, req.ID)
-	if err := writeEtcFiles(dir, svc, hostname); err != nil {
+	if err := writeEtcFiles(dir, svc, hostname, req.Etc); err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
 	if err := writeLogConfig(r.namespace, req.ID, req.Log); err != nil {
@@ -107,7 +121,7 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
 		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
 		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc),
-		withNetworkMode(svc), withEtcFiles(dir), withInit(svc, FindTini()),
+		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
 		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
@@ -131,7 +145,7 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 }
 
 // writeEtcFiles writes the hosts, hostname and resolv.conf the container sees.
-func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string) error {
+func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string, etc EtcConfig) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -151,7 +165,12 @@ func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string) error {
 		}
 	} else {
 		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-		fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", name)
+		if len(etc.Addresses) == 0 {
+			fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", name)
+		}
+		for _, a := range etc.Addresses {
+			fmt.Fprintf(&hosts, "%s\t%s\n", a, name)
+		}
 	}
 	for _, h := range svc.ExtraHosts.AsList(" ") {
 		host, ip, _ := strings.Cut(h, " ")
@@ -160,6 +179,19 @@ func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string) error {
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
 		resolv = nil
+	}
+	if len(etc.Nameservers) > 0 {
+		var b strings.Builder
+		for _, n := range etc.Nameservers {
+			fmt.Fprintf(&b, "nameserver %s\n", n)
+		}
+		if len(etc.Search) > 0 {
+			fmt.Fprintf(&b, "search %s\n", strings.Join(etc.Search, " "))
+		}
+		if len(etc.Options) > 0 {
+			fmt.Fprintf(&b, "options %s\n", strings.Join(etc.Options, " "))
+		}
+		resolv = []byte(b.String())
 	}
 	for f, b := range map[string][]byte{
 		"hosts":       []byte(hosts.String()),

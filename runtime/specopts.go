@@ -504,11 +504,15 @@ func withOomScoreAdj(svc types.ServiceConfig) oci.SpecOpts {
 	}
 }
 
-// withNetworkMode keeps the host's network namespace for "host" and gives a
-// fresh namespace with only loopback otherwise (runc brings lo up).
-func withNetworkMode(svc types.ServiceConfig) oci.SpecOpts {
-	if svc.NetworkMode == "host" {
+// withNetworkMode keeps the host's network namespace for "host", joins the
+// namespace the caller attached to its networks when there is one, and gives
+// a fresh namespace with only loopback otherwise (runc brings lo up).
+func withNetworkMode(svc types.ServiceConfig, netns string) oci.SpecOpts {
+	switch {
+	case svc.NetworkMode == "host":
 		return oci.WithHostNamespace(specs.NetworkNamespace)
+	case netns != "":
+		return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns})
 	}
 	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace})
 }

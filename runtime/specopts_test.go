@@ -88,8 +88,9 @@ func TestSpecOptsGolden(t *testing.T) {
 		{"pids-limit", withPidsLimit(svc(t, "pids_limit: 100"))},
 		{"oom-score-adj", withOomScoreAdj(svc(t, "oom_score_adj: 500"))},
 		{"no-new-privileges-seccomp-unconfined", withSecurityOpts(svc(t, "security_opt: [\"no-new-privileges:true\", seccomp=unconfined]"))},
-		{"network-none", withNetworkMode(svc(t, "network_mode: none"))},
-		{"network-host", withNetworkMode(svc(t, "network_mode: host"))},
+		{"network-none", withNetworkMode(svc(t, "network_mode: none"), "")},
+		{"network-host", withNetworkMode(svc(t, "network_mode: host"), "")},
+		{"network-netns", withNetworkMode(svc(t, ""), "/run/gocompose/netns/ns/c")},
 		{"etc-files", withEtcFiles("/var/lib/gocompose/containers/ns/c")},
 		{"volumes-bind-and-tmpfs", withVolumes(svc(t, "volumes:\n  - "+bindSrc+":/data:ro\n  - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 0700}}"))},
 	}

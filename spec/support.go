@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -26,6 +27,8 @@ var supported = map[string]bool{
 	"stop_grace_period": true, "stop_signal": true, "sysctls": true,
 	"tmpfs": true, "tty": true, "ulimits": true, "user": true,
 	"volumes": true, "working_dir": true, "attach": true,
+	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
+	"mac_address": true, "expose": true, "links": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -92,14 +95,18 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	if svc.Image == "" {
 		return unsupported("build", "set image: BuildKit builds are not implemented yet")
 	}
-	switch {
-	case svc.NetworkMode == "" || svc.NetworkMode == "host" || svc.NetworkMode == "none":
+	switch mode := svc.NetworkMode; {
+	case mode == "" || mode == "bridge" || mode == "host" || mode == "none":
+	case strings.HasPrefix(mode, "service:"), strings.HasPrefix(mode, "container:"):
 	default:
-		return unsupported("network_mode", "only host and none until bridge networking lands: "+svc.NetworkMode)
+		return unsupported("network_mode", mode)
 	}
-	for n := range svc.Networks {
-		if n != "default" {
-			return unsupported("networks", "user networks need bridge networking: "+n)
+	for name, n := range svc.Networks {
+		if n != nil && n.Ipv6Address != "" {
+			return unsupported("networks."+name+".ipv6_address", "IPv6 is not implemented")
+		}
+		if n != nil && len(n.LinkLocalIPs) > 0 {
+			return unsupported("networks."+name+".link_local_ips", "")
 		}
 	}
 	for dep, d := range svc.DependsOn {

@@ -37,6 +37,9 @@ func withProject(g *globals, byName bool, fn projectFn) func(*cobra.Command, []s
 			return err
 		}
 		defer closeFn()
+		if err := a.EnsureDNS(ctx); err != nil {
+			return err
+		}
 		return fn(ctx, a, p, args)
 	}
 }

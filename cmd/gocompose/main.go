@@ -13,6 +13,8 @@ import (
 
 	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/network"
+	"github.com/gocompose/gocompose/supervisor"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/spec"
 	"github.com/spf13/cobra"
@@ -31,6 +33,7 @@ type globals struct {
 	ansi       string
 	progress   string
 	dryRun     bool
+	cniPath    []string
 }
 
 func (g *globals) specOptions() spec.Options {
@@ -58,9 +61,25 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 			par = v
 		}
 	}
-	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par}
+	exe, err := os.Executable()
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par,
+		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(),
+		DNS: dnsControl{state: paths.State(), address: rt.Address(), exe: exe}}
 	return a, func() { rt.Close() }, nil
 }
+
+// dnsControl starts and reloads the supervisor through its control socket.
+type dnsControl struct{ state, address, exe string }
+
+func (d dnsControl) Ensure(ctx context.Context) error {
+	return supervisor.Ensure(ctx, d.state, d.address, d.exe)
+}
+
+func (d dnsControl) Reload(ctx context.Context) error { return supervisor.Reload(ctx, d.state) }
 
 func main() {
 	// The containerd shim runs gocompose itself as the log driver.
@@ -115,6 +134,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
 	f.StringVar(&g.progress, "progress", "auto", `Set type of progress output (auto, tty, plain, json, quiet)`)
 	f.BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode (not supported by gocompose)")
+	f.StringArrayVar(&g.cniPath, "cni-path", nil, "Directories holding CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if g.dryRun {
 			return fmt.Errorf("--dry-run is not supported by gocompose yet")
@@ -125,6 +145,7 @@ func newRoot() *cobra.Command {
 		upCmd(g), createCmd(g), downCmd(g), psCmd(g), logsCmd(g), startCmd(g), stopCmd(g),
 		restartCmd(g), killCmd(g), rmCmd(g), pauseCmd(g), unpauseCmd(g), execCmd(g), runCmd(g),
 		topCmd(g), portCmd(g), imagesCmd(g), configCmd(g), lsCmd(g), versionCmd(), imageCmd(g),
+		supervisorCmd(g),
 	)
 	return root
 }

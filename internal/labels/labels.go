@@ -36,3 +36,37 @@ const (
 	// StopTimeout is the grace period in seconds.
 	StopTimeout = "gocompose.stop-timeout"
 )
+
+// Networking labels, written by `up` and read by the supervisor to rebuild
+// DNS records.
+const (
+	// Networks holds a JSON list of Endpoint: where the container is attached.
+	Networks = "gocompose.networks"
+	// NetNS is the path of the container's network namespace.
+	NetNS = "gocompose.netns"
+	// NetNSShared is "True" when the namespace belongs to another container
+	// (network_mode service:/container:), so removal must not delete it.
+	NetNSShared = "gocompose.netns-shared"
+	// Ports holds a JSON list of published ports.
+	Ports = "gocompose.ports"
+	// DNS lists the service's own dns: servers, comma-separated.
+	DNS = "gocompose.dns"
+)
+
+// Endpoint is one attachment of a container to a network, as stored in the
+// Networks label.
+type Endpoint struct {
+	Network string   `json:"network"`
+	IfName  string   `json:"ifname"`
+	IP      string   `json:"ip"`
+	MAC     string   `json:"mac,omitempty"`
+	Names   []string `json:"names"`
+}
+
+// Port is one published port, as stored in the Ports label.
+type Port struct {
+	HostIP        string `json:"host_ip"`
+	HostPort      int    `json:"host_port"`
+	ContainerPort int    `json:"container_port"`
+	Protocol      string `json:"protocol"`
+}

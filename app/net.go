@@ -1,0 +1,411 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/network"
+	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/scheduler"
+)
+
+// Networker is what app needs from the network package.
+type Networker interface {
+	CheckPlugins() error
+	Ensure(ctx context.Context, s network.Spec) (*network.Network, bool, error)
+	Get(namespace, name string) (*network.Network, error)
+	List() ([]network.Network, error)
+	Remove(ctx context.Context, namespace, name string) error
+	Attach(ctx context.Context, containerID, netns string, as []network.Attachment) ([]network.Result, error)
+	Detach(ctx context.Context, containerID, netns string, as []network.Attachment) error
+}
+
+// DNSControl starts the supervisor on demand and makes it reload records.
+type DNSControl interface {
+	Ensure(ctx context.Context) error
+	Reload(ctx context.Context) error
+}
+
+// bridged reports whether a service gets its own namespace on CNI networks.
+func bridged(svc types.ServiceConfig) bool {
+	return svc.NetworkMode == "" || svc.NetworkMode == "bridge"
+}
+
+// ensureNetworks creates the networks the selected services use (external
+// ones must exist) and returns them by compose key.
+func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.Project) (map[string]*network.Network, error) {
+	used := map[string]bool{}
+	for _, svc := range sel.Services {
+		if bridged(svc) {
+			for k := range svc.Networks {
+				used[k] = true
+			}
+		}
+	}
+	nets := map[string]*network.Network{}
+	if len(used) == 0 {
+		return nets, nil
+	}
+	if a.Net == nil {
+		return nil, errors.New("bridge networking is not available")
+	}
+	if err := a.Net.CheckPlugins(); err != nil {
+		return nil, err
+	}
+	ns := a.Engine.Namespace()
+	for _, key := range slices.Sorted(maps.Keys(used)) {
+		cfg, ok := p.Networks[key]
+		if !ok {
+			return nil, fmt.Errorf("service uses undefined network %q", key)
+		}
+		if bool(cfg.External) {
+			n, err := a.Net.Get(ns, cfg.Name)
+			if err != nil {
+				return nil, fmt.Errorf("network %s declared as external, but could not be found", cfg.Name)
+			}
+			nets[key] = n
+			continue
+		}
+		if cfg.Driver != "" && cfg.Driver != "bridge" {
+			return nil, fmt.Errorf("network %s: driver %q is not supported by gocompose (only bridge)", key, cfg.Driver)
+		}
+		spec := network.Spec{Name: cfg.Name, Namespace: ns, Project: p.Name, Internal: cfg.Internal,
+			Labels: cfg.Labels, Attachable: cfg.Attachable, BridgeName: cfg.DriverOpts["com.docker.network.bridge.name"]}
+		if v := cfg.DriverOpts["com.docker.network.driver.mtu"]; v != "" {
+			mtu, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("network %s: mtu %q is not a number", key, v)
+			}
+			spec.MTU = mtu
+		}
+		if len(cfg.Ipam.Config) > 1 {
+			return nil, fmt.Errorf("network %s: only one ipam config entry is supported", key)
+		}
+		for _, c := range cfg.Ipam.Config {
+			spec.Subnet, spec.Gateway, spec.IPRange = c.Subnet, c.Gateway, c.IPRange
+		}
+		n, created, err := a.Net.Ensure(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			a.progress("Network", cfg.Name, "Created")
+		}
+		nets[key] = n
+	}
+	if a.DNS != nil {
+		if err := a.DNS.Ensure(ctx); err != nil {
+			return nil, fmt.Errorf("start the DNS supervisor: %w", err)
+		}
+	}
+	return nets, nil
+}
+
+// netSetup is what create needs to put a container on its networks.
+type netSetup struct {
+	netns   string
+	etc     runtime.EtcConfig
+	labels  map[string]string
+	cleanup func()
+}
+
+// setupNetwork makes the container's namespace and attaches it to the
+// service's networks (or finds the namespace it shares).
+func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, nets map[string]*network.Network) (*netSetup, error) {
+	mode := svc.NetworkMode
+	if target, ok := strings.CutPrefix(mode, "service:"); ok {
+		return a.sharedNetNS(ctx, scheduler.ContainerName(p.Name, target, 1), mode)
+	}
+	if target, ok := strings.CutPrefix(mode, "container:"); ok {
+		return a.sharedNetNS(ctx, target, mode)
+	}
+	if !bridged(svc) {
+		return &netSetup{labels: map[string]string{}, cleanup: func() {}}, nil
+	}
+	keys := slices.Collect(maps.Keys(svc.Networks))
+	slices.SortFunc(keys, func(x, y string) int {
+		px, py := 0, 0
+		if c := svc.Networks[x]; c != nil {
+			px = c.Priority
+		}
+		if c := svc.Networks[y]; c != nil {
+			py = c.Priority
+		}
+		return cmp.Or(cmp.Compare(py, px), strings.Compare(x, y))
+	})
+	ports, err := publishedPorts(svc)
+	if err != nil {
+		return nil, err
+	}
+	var as []network.Attachment
+	routed := false
+	for i, k := range keys {
+		n := nets[k]
+		if n == nil {
+			return nil, fmt.Errorf("service %s: network %s was not set up", svc.Name, k)
+		}
+		att := network.Attachment{Network: n, IfName: fmt.Sprintf("eth%d", i), MAC: svc.MacAddress}
+		if c := svc.Networks[k]; c != nil {
+			att.IP = c.Ipv4Address
+			if c.MacAddress != "" {
+				att.MAC = c.MacAddress
+			}
+		}
+		if !routed && !n.Internal {
+			att.DefaultRoute, routed = true, true
+			att.Ports = ports
+		}
+		as = append(as, att)
+	}
+	if len(ports) > 0 && !routed {
+		return nil, fmt.Errorf("service %s: ports cannot be published from internal networks only", svc.Name)
+	}
+	netns := filepath.Join(a.StateDir, "netns", a.Engine.Namespace(), id)
+	if err := network.NewNetNS(netns); err != nil {
+		return nil, err
+	}
+	results, err := a.Net.Attach(ctx, id, netns, as)
+	if err != nil {
+		_ = network.DeleteNetNS(netns)
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	cleanup := func() {
+		_ = a.Net.Detach(context.WithoutCancel(ctx), id, netns, as)
+		_ = network.DeleteNetNS(netns)
+	}
+	names := []string{svc.Name, id}
+	if svc.Hostname != "" {
+		names = append(names, svc.Hostname)
+	}
+	for _, l := range svc.Links {
+		if _, alias, ok := strings.Cut(l, ":"); ok {
+			names = append(names, alias)
+		}
+	}
+	var eps []labels.Endpoint
+	etc := runtime.EtcConfig{Options: append([]string{"ndots:0"}, svc.DNSOpts...), Search: svc.DNSSearch}
+	for i, r := range results {
+		epNames := slices.Clone(names)
+		if c := svc.Networks[keys[i]]; c != nil {
+			epNames = append(epNames, c.Aliases...)
+		}
+		eps = append(eps, labels.Endpoint{Network: r.Network, IfName: r.IfName, IP: r.IP.String(), MAC: as[i].MAC, Names: epNames})
+		etc.Addresses = append(etc.Addresses, r.IP.String())
+	}
+	etc.Nameservers = []string{results[0].Gateway.String()}
+	epJSON, _ := json.Marshal(eps)
+	lbls := map[string]string{labels.NetNS: netns, labels.Networks: string(epJSON)}
+	if len(ports) > 0 {
+		var ps []labels.Port
+		for _, pm := range ports {
+			ps = append(ps, labels.Port{HostIP: pm.HostIP, HostPort: pm.HostPort, ContainerPort: pm.ContainerPort, Protocol: pm.Protocol})
+		}
+		b, _ := json.Marshal(ps)
+		lbls[labels.Ports] = string(b)
+	}
+	if len(svc.DNS) > 0 {
+		lbls[labels.DNS] = strings.Join(svc.DNS, ",")
+	}
+	return &netSetup{netns: netns, etc: etc, labels: lbls, cleanup: cleanup}, nil
+}
+
+func (a *App) sharedNetNS(ctx context.Context, target, mode string) (*netSetup, error) {
+	c, err := a.Engine.Inspect(ctx, target)
+	if err != nil {
+		return nil, fmt.Errorf("network_mode %s: container %s: %w", mode, target, err)
+	}
+	ns := c.Labels[labels.NetNS]
+	if ns == "" {
+		return nil, fmt.Errorf("network_mode %s: container %s has no network namespace of its own", mode, target)
+	}
+	return &netSetup{netns: ns, labels: map[string]string{labels.NetNS: ns, labels.NetNSShared: "True"}, cleanup: func() {}}, nil
+}
+
+// publishedPorts turns ports: into port mappings, checking that each host
+// port is free and choosing one where the file leaves it open.
+func publishedPorts(svc types.ServiceConfig) ([]network.PortMapping, error) {
+	var out []network.PortMapping
+	for _, p := range svc.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		if proto != "tcp" && proto != "udp" {
+			return nil, fmt.Errorf("service %s: port protocol %q is not supported", svc.Name, proto)
+		}
+		hostIP := p.HostIP
+		if hostIP == "" {
+			hostIP = "0.0.0.0"
+		}
+		pub := 0
+		if p.Published != "" {
+			n, err := strconv.Atoi(p.Published)
+			if err != nil {
+				return nil, fmt.Errorf("service %s: published port %q: want a number", svc.Name, p.Published)
+			}
+			pub = n
+		}
+		port, err := claimPort(hostIP, pub, proto)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		out = append(out, network.PortMapping{HostPort: port, ContainerPort: int(p.Target), Protocol: proto, HostIP: hostIP})
+	}
+	return out, nil
+}
+
+// claimPort checks that a host port is free (or picks a free one for 0):
+// no socket bound and no other container's port mapping.
+func claimPort(hostIP string, port int, proto string) (int, error) {
+	if port != 0 {
+		taken, err := network.HostPortTaken(port, proto)
+		if err != nil {
+			return 0, err
+		}
+		if taken {
+			return 0, fmt.Errorf("port %d/%s is already in use: another container publishes it", port, proto)
+		}
+	}
+	addr := net.JoinHostPort(hostIP, strconv.Itoa(port))
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return 0, fmt.Errorf("port %s/udp is already in use: %w", addr, err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return 0, fmt.Errorf("port %s/tcp is already in use: %w", addr, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// teardownNetwork detaches a removed container from its networks and
+// deletes its namespace, from what its labels say.
+func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]string) error {
+	netns := lbls[labels.NetNS]
+	if netns == "" || lbls[labels.NetNSShared] == "True" || a.Net == nil {
+		return nil
+	}
+	var eps []labels.Endpoint
+	_ = json.Unmarshal([]byte(lbls[labels.Networks]), &eps)
+	var ports []network.PortMapping
+	var ps []labels.Port
+	_ = json.Unmarshal([]byte(lbls[labels.Ports]), &ps)
+	for _, p := range ps {
+		ports = append(ports, network.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+	}
+	var as []network.Attachment
+	routed := false
+	for _, e := range eps {
+		n, err := a.Net.Get(a.Engine.Namespace(), e.Network)
+		if err != nil {
+			continue // network already gone: its leases went with it
+		}
+		att := network.Attachment{Network: n, IfName: e.IfName, MAC: e.MAC}
+		if !routed && !n.Internal {
+			att.DefaultRoute, routed = true, true
+			att.Ports = ports
+		}
+		as = append(as, att)
+	}
+	err := a.Net.Detach(ctx, id, netns, as)
+	if derr := network.DeleteNetNS(netns); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	return err
+}
+
+// removeContainer removes a container and what it held on the host.
+func (a *App) removeContainer(ctx context.Context, id string, force bool) error {
+	c, err := a.Engine.Inspect(ctx, id)
+	if err != nil {
+		if runtime.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if err := a.Engine.Remove(ctx, id, force); err != nil {
+		return err
+	}
+	if err := a.teardownNetwork(ctx, id, c.Labels); err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	if c.Labels[labels.Networks] != "" && a.DNS != nil {
+		_ = a.DNS.Reload(ctx)
+	}
+	return nil
+}
+
+// removeNetworks removes the project's networks, external ones excepted.
+func (a *App) removeNetworks(ctx context.Context, p *types.Project) error {
+	ns := a.Engine.Namespace()
+	var names []string
+	if len(p.Networks) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(p.Networks)) {
+			if cfg := p.Networks[k]; !bool(cfg.External) {
+				names = append(names, cfg.Name)
+			}
+		}
+	} else if a.Net != nil {
+		all, err := a.Net.List()
+		if err != nil {
+			return err
+		}
+		for _, n := range all {
+			if n.Namespace == ns && n.Project == p.Name {
+				names = append(names, n.Name)
+			}
+		}
+	}
+	if a.Net == nil {
+		return nil
+	}
+	for _, name := range names {
+		if _, err := a.Net.Get(ns, name); err != nil {
+			continue
+		}
+		a.progress("Network", name, "Removing")
+		if err := a.Net.Remove(ctx, ns, name); err != nil {
+			return err
+		}
+		a.progress("Network", name, "Removed")
+	}
+	if a.DNS != nil {
+		_ = a.DNS.Reload(ctx)
+	}
+	return nil
+}
+
+// EnsureDNS starts the supervisor when this namespace has networks and it is
+// not running (it died, or the host rebooted), so any command brings name
+// resolution back; records are rebuilt from labels.
+func (a *App) EnsureDNS(ctx context.Context) error {
+	if a.Net == nil || a.DNS == nil {
+		return nil
+	}
+	nets, err := a.Net.List()
+	if err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if n.Namespace == a.Engine.Namespace() {
+			return a.DNS.Ensure(ctx)
+		}
+	}
+	return nil
+}

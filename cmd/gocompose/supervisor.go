@@ -1,0 +1,37 @@
+package main
+
+import (
+	"log"
+	"os"
+
+	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/supervisor"
+	"github.com/spf13/cobra"
+)
+
+func supervisorCmd(g *globals) *cobra.Command {
+	var address string
+	cmd := &cobra.Command{
+		Use:    "supervisor",
+		Short:  "Run the per-host process that serves DNS to containers (started on demand by up)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if address == "" {
+				address = g.address
+			}
+			if address == "" {
+				address = os.Getenv("CONTAINERD_ADDRESS")
+			}
+			if address == "" {
+				address = runtime.DefaultAddress
+			}
+			return supervisor.Run(cmd.Context(), supervisor.Config{
+				Address: address, State: paths.State(), Root: paths.Root(),
+				Upstreams: supervisor.Upstreams(), Logger: log.New(os.Stderr, "supervisor: ", log.LstdFlags),
+			})
+		},
+	}
+	cmd.Flags().StringVar(&address, "address", "", "containerd socket")
+	return cmd
+}

@@ -1,0 +1,293 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+const httpd = `["sh", "-c", "trap 'exit 0' TERM; hostname > /var/www/index.html; httpd -f -p 8080 -h /var/www & wait"]`
+const idle = `["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]`
+
+// fetch runs wget inside a service container (busybox's wget -T crashes,
+// so timeout bounds it).
+func fetch(dir, svc, url string) result {
+	return gcRun(dir, nil, "exec", "-T", svc, "timeout", "3", "wget", "-qO-", url)
+}
+
+// hostNetState is what a project may leave on the host: links, iptables
+// rules and files, as text for before/after comparison.
+func hostNetState(t *testing.T) map[string]string {
+	t.Helper()
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	rules, _ := exec.Command("iptables-save").Output()
+	nat, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	var names []string
+	for _, d := range []string{filepath.Join(state, "netns", namespace), filepath.Join(root, "cni", "ipam"), filepath.Join(root, "networks")} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			names = append(names, filepath.Join(d, e.Name()))
+		}
+	}
+	norm := func(b []byte) string {
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "#") || strings.HasPrefix(l, ":") {
+				continue // comments and packet counters change
+			}
+			keep = append(keep, l)
+		}
+		return strings.Join(keep, "\n")
+	}
+	var linkNames []string
+	for _, l := range strings.Split(string(links), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 {
+			linkNames = append(linkNames, strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":"))
+		}
+	}
+	return map[string]string{
+		"links": strings.Join(linkNames, " "), "filter": norm(rules), "nat": norm(nat), "files": strings.Join(names, " "),
+	}
+}
+
+func TestServiceNamesAliasesPortsAndCleanup(t *testing.T) {
+	requires(t)
+	before := hostNetState(t)
+	dir := project(t, "netdns", fmt.Sprintf(`
+services:
+  web:
+    image: busybox
+    command: %s
+    ports: ["127.0.0.1:18931:8080", "8080"]
+    networks:
+      default:
+        aliases: [www, frontdoor]
+  api:
+    image: busybox
+    command: %s
+    scale: 3
+  client:
+    image: busybox
+    command: %s
+    depends_on: [web, api]
+`, httpd, httpd, idle))
+	r := gc(t, dir, "up", "-d")
+	if !strings.Contains(r.stderr, "Network netdns_default  Created") {
+		t.Errorf("up output:\n%s", r.stderr)
+	}
+	for _, name := range []string{"web", "www", "frontdoor", "netdns-web-1"} {
+		if r := fetch(dir, "client", "http://"+name+":8080/"); r.code != 0 || strings.TrimSpace(r.stdout) == "" {
+			t.Errorf("client fetching %s: %s", name, r)
+		}
+	}
+	// Replicas: the service name resolves to three distinct addresses.
+	out := gc(t, dir, "exec", "-T", "client", "nslookup", "api").stdout
+	if n := strings.Count(out, "Address: 10."); n != 3 {
+		t.Errorf("api should resolve to 3 addresses, got %d:\n%s", n, out)
+	}
+	// Unknown names in the project are NXDOMAIN, not forwarded.
+	if r := gcRun(dir, nil, "exec", "-T", "client", "nslookup", "nosuchservice"); r.code == 0 {
+		t.Errorf("unknown name resolved: %s", r)
+	}
+	// PTR for a peer's address.
+	ip := strings.TrimSpace(gc(t, dir, "exec", "-T", "web", "hostname", "-i").stdout)
+	if out := gc(t, dir, "exec", "-T", "client", "nslookup", ip).stdout; !strings.Contains(out, "netdns-web-1") {
+		t.Errorf("PTR of %s:\n%s", ip, out)
+	}
+
+	// Published ports, on the host's loopback, fixed and ephemeral.
+	body := httpGet(t, "http://127.0.0.1:18931/")
+	if body == "" {
+		t.Error("published port 18931 served nothing")
+	}
+	if got := strings.TrimSpace(gc(t, dir, "port", "web", "8080").stdout); got != "127.0.0.1:18931" {
+		t.Errorf("port web 8080 = %q", got)
+	}
+	table := gc(t, dir, "ps").stdout
+	if !strings.Contains(table, "127.0.0.1:18931->8080/tcp") {
+		t.Errorf("ps PORTS column:\n%s", table)
+	}
+	var ephemeral string
+	for _, l := range strings.Split(table, "\n") {
+		if i := strings.Index(l, "0.0.0.0:"); i >= 0 {
+			ephemeral = strings.SplitN(l[i+len("0.0.0.0:"):], "->", 2)[0]
+		}
+	}
+	if ephemeral == "" || httpGet(t, "http://127.0.0.1:"+ephemeral+"/") == "" {
+		t.Errorf("ephemeral port %q not reachable:\n%s", ephemeral, table)
+	}
+
+	// A port already in use is a clear error naming it, and nothing is made.
+	busy := project(t, "netbusy", fmt.Sprintf("services:\n  b:\n    image: busybox\n    command: %s\n    ports: [\"127.0.0.1:18931:8080\"]\n", idle))
+	if r := gcRun(busy, nil, "up", "-d"); r.code == 0 || !strings.Contains(r.stderr, "18931") || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("busy port: %s", r)
+	}
+	assertNothingLeft(t, "netbusy")
+
+	gc(t, dir, "down", "-v")
+	gc(t, busy, "down", "-v")
+	assertNothingLeft(t, "netdns")
+	after := hostNetState(t)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("host %s changed after down:\nbefore: %s\nafter:  %s", k, v, after[k])
+		}
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestNetworkIsolationAndInternal(t *testing.T) {
+	requires(t)
+	dir := project(t, "netiso", fmt.Sprintf(`
+services:
+  a:
+    image: busybox
+    command: %[1]s
+    networks: [front]
+  b:
+    image: busybox
+    command: %[1]s
+    networks: [back]
+  both:
+    image: busybox
+    command: %[1]s
+    networks: [front, back]
+  secret:
+    image: busybox
+    command: %[1]s
+    networks: [private]
+  peer:
+    image: busybox
+    command: %[1]s
+    networks: [private]
+networks:
+  front:
+  back:
+    ipam:
+      config:
+        - subnet: 10.123.45.0/24
+  private:
+    internal: true
+`, httpd))
+	gc(t, dir, "up", "-d")
+	for _, target := range []string{"a", "b"} {
+		if r := fetch(dir, "both", "http://"+target+":8080/"); r.code != 0 {
+			t.Errorf("both -> %s: %s", target, r)
+		}
+	}
+	// a cannot see b's name, nor reach its address.
+	if r := gcRun(dir, nil, "exec", "-T", "a", "nslookup", "b"); r.code == 0 {
+		t.Errorf("a resolved b across networks: %s", r)
+	}
+	bIP := strings.TrimSpace(gc(t, dir, "exec", "-T", "b", "hostname", "-i").stdout)
+	if !strings.HasPrefix(bIP, "10.123.45.") {
+		t.Errorf("b's address %q is not in the configured subnet", bIP)
+	}
+	if r := fetch(dir, "a", "http://"+bIP+":8080/"); r.code == 0 {
+		t.Errorf("a reached b at %s across networks: %s", bIP, r)
+	}
+	// internal: no default route, but peers on the network are reachable.
+	if out := gc(t, dir, "exec", "-T", "secret", "ip", "route").stdout; strings.Contains(out, "default") {
+		t.Errorf("internal network has a default route:\n%s", out)
+	}
+	if out := gc(t, dir, "exec", "-T", "a", "ip", "route").stdout; !strings.Contains(out, "default") {
+		t.Errorf("normal network lacks a default route:\n%s", out)
+	}
+	if r := fetch(dir, "secret", "http://peer:8080/"); r.code != 0 {
+		t.Errorf("secret -> peer on internal network: %s", r)
+	}
+	gc(t, dir, "down")
+	assertNothingLeft(t, "netiso")
+}
+
+// Ten services on one network each resolve every other by name.
+func TestTenServicesResolveEachOther(t *testing.T) {
+	requires(t)
+	var b strings.Builder
+	b.WriteString("services:\n")
+	var names []string
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&b, "  s%d:\n    image: busybox\n    command: %s\n", i, idle)
+		names = append(names, fmt.Sprintf("s%d", i))
+	}
+	dir := project(t, "netten", b.String())
+	gc(t, dir, "up", "-d")
+	script := "for n in " + strings.Join(names, " ") + "; do nslookup $n >/dev/null || echo FAIL $n; done"
+	for _, n := range names {
+		if out := gc(t, dir, "exec", "-T", n, "sh", "-c", script).stdout; out != "" {
+			t.Errorf("%s: %s", n, out)
+		}
+	}
+	gc(t, dir, "down")
+}
+
+// Killing the supervisor does not touch containers, and the next command
+// brings DNS back with records rebuilt from labels.
+func TestSupervisorRestartsAndRebuilds(t *testing.T) {
+	requires(t)
+	dir := project(t, "netsup", fmt.Sprintf("services:\n  web:\n    image: busybox\n    command: %s\n  client:\n    image: busybox\n    command: %s\n", httpd, idle))
+	gc(t, dir, "up", "-d")
+	b, err := os.ReadFile(filepath.Join(state, "supervisor.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Ask the gateway directly (any gocompose command would restart it).
+	rec, err := os.ReadFile(filepath.Join(root, "networks", namespace+"__netsup_default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct{ Gateway string }
+	if err := json.Unmarshal(rec, &n); err != nil {
+		t.Fatal(err)
+	}
+	query := func() error {
+		m := new(mdns.Msg)
+		m.SetQuestion("web.", mdns.TypeA)
+		_, _, err := (&mdns.Client{Timeout: 500 * time.Millisecond}).Exchange(m, n.Gateway+":53")
+		return err
+	}
+	if err := query(); err == nil {
+		t.Errorf("DNS on %s answered with the supervisor dead", n.Gateway)
+	}
+	if got := states(ps(t, dir)); got["netsup-web-1"] != "running" {
+		t.Errorf("containers affected by supervisor death: %v", got)
+	}
+	if err := query(); err != nil {
+		t.Errorf("after ps, DNS on %s is not back: %v", n.Gateway, err)
+	}
+	if r := fetch(dir, "client", "http://web:8080/"); r.code != 0 {
+		t.Errorf("after ps, names do not resolve: %s", r)
+	}
+	gc(t, dir, "down")
+}

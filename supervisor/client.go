@@ -1,0 +1,131 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// request sends one control request and returns the answer line.
+func request(ctx context.Context, state, req string) (string, error) {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	conn, err := d.DialContext(ctx, "unix", SocketPath(state))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	} else {
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	}
+	if _, err := fmt.Fprintln(conn, req); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSpace(line)
+	if msg, ok := strings.CutPrefix(line, "error "); ok {
+		return "", fmt.Errorf("supervisor: %s", msg)
+	}
+	return line, nil
+}
+
+// Ping reports whether a supervisor answers for state.
+func Ping(ctx context.Context, state string) bool {
+	_, err := request(ctx, state, "ping")
+	return err == nil
+}
+
+// Reload makes the supervisor rebuild its records now and waits for it.
+func Reload(ctx context.Context, state string) error {
+	_, err := request(ctx, state, "reload")
+	return err
+}
+
+// Stop asks the supervisor to exit.
+func Stop(ctx context.Context, state string) error {
+	_, err := request(ctx, state, "stop")
+	return err
+}
+
+// Ensure starts the supervisor (exe supervisor --address ADDR) unless one
+// answers: detached in its own session with output to a log file, so it
+// outlives the command; it waits until it answers.
+func Ensure(ctx context.Context, state, address, exe string) error {
+	if Ping(ctx, state) {
+		return nil
+	}
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(state, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(exe, "supervisor", "--address", address)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	_ = cmd.Process.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for !Ping(ctx, state) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("supervisor did not answer within 10s (see %s)", logf.Name())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Upstreams reads the host's resolvers: systemd-resolved's real upstream
+// list when present, else /etc/resolv.conf; loopback stubs are skipped
+// unless they are all there is (the supervisor runs on the host, so it can
+// reach them).
+func Upstreams() []string {
+	for _, f := range []string{"/run/systemd/resolve/resolv.conf", "/etc/resolv.conf"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var all, real []string
+		for _, line := range strings.Split(string(b), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) >= 2 && fields[0] == "nameserver" {
+				hp := net.JoinHostPort(fields[1], "53")
+				all = append(all, hp)
+				if ip := net.ParseIP(fields[1]); ip != nil && !ip.IsLoopback() {
+					real = append(real, hp)
+				}
+			}
+		}
+		if len(real) > 0 {
+			return real
+		}
+		if len(all) > 0 {
+			return all
+		}
+	}
+	return nil
+}

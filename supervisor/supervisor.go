@@ -1,0 +1,299 @@
+// Package supervisor is the per-host gocompose process: it serves DNS on
+// every bridge gateway from records rebuilt out of containerd labels, and can
+// be killed and restarted at any time without touching containers.
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/gocompose/gocompose/dns"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/network"
+	"golang.org/x/sys/unix"
+)
+
+// Config says where the supervisor finds containerd and keeps its files.
+type Config struct {
+	Address   string // containerd socket
+	State     string // lock, pid file and control socket
+	Root      string // network records
+	Upstreams []string
+	Logger    *log.Logger
+}
+
+// SocketPath is the control socket under state.
+func SocketPath(state string) string { return filepath.Join(state, "supervisor.sock") }
+
+// PidPath is the pid file under state.
+func PidPath(state string) string { return filepath.Join(state, "supervisor.pid") }
+
+type supervisor struct {
+	cfg     Config
+	client  *containerd.Client
+	handler *dns.Handler
+	reqs    chan chan error
+
+	mu        sync.Mutex // guards listeners
+	listeners map[string]*dns.Listener
+}
+
+// Run serves until ctx ends or a stop request arrives. Only one supervisor
+// runs per state directory: a second one returns an error at once.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(os.Stderr, "supervisor: ", log.LstdFlags)
+	}
+	if err := os.MkdirAll(cfg.State, 0o700); err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(filepath.Join(cfg.State, "supervisor.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fmt.Errorf("another supervisor runs for %s: %w", cfg.State, err)
+	}
+	if err := os.WriteFile(PidPath(cfg.State), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(PidPath(cfg.State))
+	client, err := containerd.New(cfg.Address, containerd.WithTimeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %s: %w", cfg.Address, err)
+	}
+	defer client.Close()
+	s := &supervisor{cfg: cfg, client: client, handler: dns.NewHandler(cfg.Upstreams),
+		reqs: make(chan chan error, 64), listeners: map[string]*dns.Listener{}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sock := SocketPath(cfg.State)
+	_ = os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer os.Remove(sock)
+	go s.rebuildLoop(ctx)
+	go s.watchEvents(ctx)
+	if err := s.reload(ctx); err != nil {
+		cfg.Logger.Printf("initial rebuild: %v", err)
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	cfg.Logger.Printf("serving (pid %d, upstreams %v)", os.Getpid(), cfg.Upstreams)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		go s.serveControl(ctx, conn, cancel)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	for _, l := range s.listeners {
+		_ = l.Shutdown(sctx)
+	}
+	return nil
+}
+
+func (s *supervisor) serveControl(ctx context.Context, conn net.Conn, stop context.CancelFunc) {
+	defer conn.Close()
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "ping":
+			fmt.Fprintf(conn, "pong %d\n", os.Getpid())
+		case "reload":
+			if err := s.reload(ctx); err != nil {
+				fmt.Fprintf(conn, "error %v\n", err)
+			} else {
+				fmt.Fprintln(conn, "ok")
+			}
+		case "stop":
+			fmt.Fprintln(conn, "ok")
+			stop()
+			return
+		default:
+			fmt.Fprintln(conn, "error unknown request")
+		}
+	}
+}
+
+// reload asks for a rebuild that starts after this call and waits for it.
+// Concurrent requests share one rebuild.
+func (s *supervisor) reload(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case s.reqs <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *supervisor) rebuildLoop(ctx context.Context) {
+	for {
+		var waiting []chan error
+		select {
+		case r := <-s.reqs:
+			waiting = append(waiting, r)
+		case <-ctx.Done():
+			return
+		}
+	drain:
+		for {
+			select {
+			case r := <-s.reqs:
+				waiting = append(waiting, r)
+			default:
+				break drain
+			}
+		}
+		err := s.rebuild(ctx)
+		for _, w := range waiting {
+			w <- err
+		}
+	}
+}
+
+// watchEvents rebuilds when containers are created, updated or deleted by
+// anyone, so records stay right even without a reload request.
+func (s *supervisor) watchEvents(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch, errs := s.client.EventService().Subscribe(ctx,
+			`topic=="/containers/create"`, `topic=="/containers/update"`, `topic=="/containers/delete"`)
+	loop:
+		for {
+			select {
+			case <-ch:
+				select {
+				case s.reqs <- make(chan error, 1):
+				default: // a rebuild is already queued
+				}
+			case err := <-errs:
+				if ctx.Err() == nil {
+					s.cfg.Logger.Printf("events: %v", err)
+				}
+				break loop
+			case <-ctx.Done():
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// rebuild reads every attached container of every namespace and swaps in a
+// new snapshot, then makes the listeners match the bridges.
+func (s *supervisor) rebuild(ctx context.Context) error {
+	nss, err := s.client.NamespaceService().List(ctx)
+	if err != nil {
+		return err
+	}
+	var eps []dns.Endpoint
+	for _, ns := range nss {
+		nctx := namespaces.WithNamespace(ctx, ns)
+		cs, err := s.client.ContainerService().List(nctx, `labels."`+labels.Networks+`"`)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			var list []labels.Endpoint
+			if json.Unmarshal([]byte(c.Labels[labels.Networks]), &list) != nil {
+				continue
+			}
+			var ups []string
+			if v := c.Labels[labels.DNS]; v != "" {
+				for _, u := range strings.Split(v, ",") {
+					ups = append(ups, net.JoinHostPort(u, "53"))
+				}
+			}
+			for _, e := range list {
+				ip, err := netip.ParseAddr(e.IP)
+				if err != nil {
+					continue
+				}
+				eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + c.ID,
+					PTRName: c.ID, Names: e.Names, IP: ip, Upstreams: ups})
+			}
+		}
+	}
+	s.handler.Set(dns.NewSnapshot(eps))
+	return s.syncListeners()
+}
+
+// syncListeners listens on the gateway of every network whose bridge holds
+// it, and stops listening on gateways that are gone. Never 0.0.0.0.
+func (s *supervisor) syncListeners() error {
+	nets, err := network.Store{Dir: filepath.Join(s.cfg.Root, "networks")}.List()
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, n := range nets {
+		if n.Gateway.IsValid() && !n.Gateway.IsUnspecified() {
+			want[net.JoinHostPort(n.Gateway.String(), "53")] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for addr, l := range s.listeners {
+		if !want[addr] {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = l.Shutdown(ctx)
+			cancel()
+			delete(s.listeners, addr)
+		}
+	}
+	for _, addr := range slices.Sorted(mapKeys(want)) {
+		if _, ok := s.listeners[addr]; ok {
+			continue
+		}
+		l, err := dns.Listen(addr, s.handler)
+		if err != nil {
+			// The bridge may not hold its address yet; the next
+			// rebuild tries again.
+			errs = append(errs, err)
+			continue
+		}
+		s.listeners[addr] = l
+	}
+	if len(errs) > 0 {
+		s.cfg.Logger.Printf("listen: %v", errors.Join(errs...))
+	}
+	return nil
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
