@@ -14,9 +14,9 @@ import (
 	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/network"
-	"github.com/gocompose/gocompose/supervisor"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/spec"
+	"github.com/gocompose/gocompose/supervisor"
 	"github.com/spf13/cobra"
 )
 
