@@ -39,6 +39,7 @@ type Engine interface {
 	ReadLogs(ctx context.Context, id string, o runtime.LogOptions, fn func(runtime.LogEntry)) error
 	Pids(ctx context.Context, id string) ([]uint32, error)
 	LoadImages(ctx context.Context, in io.Reader) ([]string, error)
+	ImageID(ctx context.Context, ref string) (string, error)
 }
 
 // App runs commands against one engine.
@@ -57,6 +58,8 @@ type App struct {
 	DNS DNSControl
 	// StateDir holds runtime files such as network namespaces.
 	StateDir string
+	// Builder builds images; nil means builds are unavailable.
+	Builder Builder
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 }

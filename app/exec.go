@@ -101,7 +101,15 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	if err := checkServices(p, []string{service}); err != nil {
 		return err
 	}
+	p = withImageNames(p)
 	svc := p.Services[service]
+	if svc.Build != nil {
+		if _, err := a.Engine.ImageID(ctx, svc.Image); err != nil {
+			if err := a.buildServices(ctx, p, []string{service}, BuildOptions{}); err != nil {
+				return err
+			}
+		}
+	}
 	if !o.NoDeps && len(svc.DependsOn) > 0 {
 		var deps []string
 		for d := range svc.DependsOn {

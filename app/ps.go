@@ -76,10 +76,7 @@ func entry(c runtime.Container, now time.Time) PsEntry {
 	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 		ls = append(ls, k+"="+c.Labels[k])
 	}
-	img := c.Labels[labels.Image]
-	if img == "" {
-		img = runtime.FamiliarImage(c.Image)
-	}
+	img := runtime.FamiliarImage(c.Image)
 	return PsEntry{
 		Command:      quoteCommand(c.Args),
 		CreatedAt:    c.Created.Format("2006-01-02 15:04:05 -0700 MST"),

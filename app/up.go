@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,6 +37,9 @@ type UpOptions struct {
 	Attach               []string
 	NoAttach             []string
 	Log                  LogFormat
+	// Build: build images first (--build); NoBuild: never build.
+	Build   bool
+	NoBuild bool
 }
 
 // Up creates and starts the project's services in dependency order.
@@ -64,6 +69,10 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 // converge runs the plan under the project lock and returns the containers
 // of the selected services.
 func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]string, error) {
+	p = withImageNames(p)
+	if err := a.buildMissing(ctx, p, o); err != nil {
+		return nil, err
+	}
 	l, err := lock.Project(ctx, a.LockDir, p.Name)
 	if err != nil {
 		return nil, err
@@ -96,7 +105,7 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		if n, ok := o.Scale[name]; ok {
 			svc.Scale = &n
 		}
-		h, err := spec.ServiceHash(svc)
+		h, err := a.serviceHash(ctx, svc)
 		if err != nil {
 			return nil, err
 		}
@@ -152,6 +161,49 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		}
 	}
 	return started, nil
+}
+
+// serviceHash is the config hash plus the image's digest, so a rebuilt or
+// re-loaded image recreates the container like a changed config does.
+func (a *App) serviceHash(ctx context.Context, svc types.ServiceConfig) (string, error) {
+	h, err := spec.ServiceHash(svc)
+	if err != nil {
+		return "", err
+	}
+	id, err := a.Engine.ImageID(ctx, svc.Image)
+	if err != nil {
+		return h, nil // a missing image fails at create, with its own error
+	}
+	sum := sha256.Sum256([]byte(h + id))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// buildMissing builds the selected services' images that --build,
+// pull_policy: build, or a missing image asks for.
+func (a *App) buildMissing(ctx context.Context, p *types.Project, o UpOptions) error {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		svc := p.Services[name]
+		if len(o.Services) > 0 && !slices.Contains(o.Services, name) && o.NoDeps {
+			continue
+		}
+		if svc.Build == nil {
+			continue
+		}
+		need := o.Build || svc.PullPolicy == types.PullPolicyBuild
+		if !need {
+			if _, err := a.Engine.ImageID(ctx, svc.Image); err != nil {
+				if o.NoBuild {
+					return fmt.Errorf("service %s: image %s is missing and --no-build was given", name, svc.Image)
+				}
+				need = true
+			}
+		}
+		if need && !o.NoBuild {
+			names = append(names, name)
+		}
+	}
+	return a.buildServices(ctx, p, names, BuildOptions{})
 }
 
 func containerID(project string, svc types.ServiceConfig, n int) string {

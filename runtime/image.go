@@ -89,3 +89,17 @@ func (r *Runtime) LoadImages(ctx context.Context, in io.Reader) ([]string, error
 
 // snapshotter is the snapshotter images are unpacked to and containers use.
 const snapshotter = "overlayfs"
+
+// ImageID returns the digest of the image's manifest (or index), which
+// changes when the image is rebuilt or re-tagged.
+func (r *Runtime) ImageID(ctx context.Context, ref string) (string, error) {
+	name, err := NormalizeImage(ref)
+	if err != nil {
+		return "", err
+	}
+	img, err := r.client.ImageService().Get(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", ref, conv(err))
+	}
+	return img.Target.Digest.String(), nil
+}

@@ -28,7 +28,7 @@ var supported = map[string]bool{
 	"tmpfs": true, "tty": true, "ulimits": true, "user": true,
 	"volumes": true, "working_dir": true, "attach": true,
 	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
-	"mac_address": true, "expose": true, "links": true,
+	"mac_address": true, "expose": true, "links": true, "build": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -92,8 +92,12 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return unsupported(k, "")
 		}
 	}
-	if svc.Image == "" {
-		return unsupported("build", "set image: BuildKit builds are not implemented yet")
+	if b := svc.Build; b != nil {
+		if err := checkBuild(b); err != nil {
+			return err
+		}
+	} else if svc.Image == "" {
+		return unsupported("image", "a service needs image or build")
 	}
 	switch mode := svc.NetworkMode; {
 	case mode == "" || mode == "bridge" || mode == "host" || mode == "none":
@@ -159,4 +163,24 @@ func isEmpty(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+func checkBuild(b *types.BuildConfig) error {
+	switch {
+	case strings.Contains(b.Context, "://") || strings.HasPrefix(b.Context, "git@"):
+		return unsupported("build.context", "remote contexts cannot be fetched offline: "+b.Context)
+	case len(b.SSH) > 0:
+		return unsupported("build.ssh", "")
+	case len(b.Secrets) > 0:
+		return unsupported("build.secrets", "")
+	case b.Privileged:
+		return unsupported("build.privileged", "")
+	case len(b.Entitlements) > 0:
+		return unsupported("build.entitlements", "")
+	case len(b.Platforms) > 1:
+		return unsupported("build.platforms", "one platform at a time")
+	case b.Network != "" && b.Network != "host" && b.Network != "none" && b.Network != "default":
+		return unsupported("build.network", b.Network)
+	}
+	return nil
 }

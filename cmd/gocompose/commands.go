@@ -90,13 +90,14 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&noColor, "no-color", false, "Produce monochrome output")
 	fl.BoolVar(&noPrefix, "no-log-prefix", false, "Don't print prefix in logs")
 	fl.BoolVar(&timestamps, "timestamps", false, "Show timestamps")
-	fl.BoolVar(&build, "build", false, "Build images before starting containers (not supported yet)")
+	fl.BoolVar(&build, "build", false, "Build images before starting containers")
 	fl.BoolVar(&noBuild, "no-build", false, "Don't build an image, even if it's policy")
 	fl.BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		if build {
-			return fmt.Errorf("--build: BuildKit builds are not implemented by gocompose yet")
+		if build && noBuild {
+			return fmt.Errorf("--build and --no-build are incompatible")
 		}
+		o.Build, o.NoBuild = build, noBuild
 		if wait {
 			o.Detach = true
 		}
@@ -473,4 +474,21 @@ func imageCmd(g *globals) *cobra.Command {
 	}
 	img.AddCommand(load)
 	return img
+}
+
+func buildCmd(g *globals) *cobra.Command {
+	var o app.BuildOptions
+	cmd := &cobra.Command{Use: "build [OPTIONS] [SERVICE...]", Short: "Build or rebuild services"}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.NoCache, "no-cache", false, "Do not use cache when building the image")
+	fl.BoolVar(&o.Pull, "pull", false, "Always attempt to pull a newer version of the image")
+	fl.StringArrayVar(&o.Args, "build-arg", nil, "Set build-time variables for services")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Don't print anything to STDOUT")
+	fl.StringVar(&o.Progress, "progress", "auto", "Set type of progress output (auto, tty, plain, quiet)")
+	fl.BoolVar(&o.WithDeps, "with-dependencies", false, "Also build dependencies (transitively)")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.Services = args
+		return a.Build(ctx, p, o)
+	})
+	return cmd
 }

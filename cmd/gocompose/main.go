@@ -6,17 +6,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/gocompose/gocompose/app"
+	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/spec"
 	"github.com/gocompose/gocompose/supervisor"
+	bkclient "github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 )
 
@@ -68,8 +72,25 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 	}
 	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par,
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(),
-		DNS: dnsControl{state: paths.State(), address: rt.Address(), exe: exe}}
+		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
+		Builder: &builder{daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
 	return a, func() { rt.Close() }, nil
+}
+
+// builder connects to buildkitd on first use, starting it if needed.
+type builder struct {
+	daemon build.Daemon
+	once   sync.Once
+	client *bkclient.Client
+	err    error
+}
+
+func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error) {
+	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
+	if b.err != nil {
+		return build.Result{}, b.err
+	}
+	return build.Build(ctx, b.client, req, out, progress)
 }
 
 // dnsControl starts and reloads the supervisor through its control socket.
@@ -145,7 +166,7 @@ func newRoot() *cobra.Command {
 		upCmd(g), createCmd(g), downCmd(g), psCmd(g), logsCmd(g), startCmd(g), stopCmd(g),
 		restartCmd(g), killCmd(g), rmCmd(g), pauseCmd(g), unpauseCmd(g), execCmd(g), runCmd(g),
 		topCmd(g), portCmd(g), imagesCmd(g), configCmd(g), lsCmd(g), versionCmd(), imageCmd(g),
-		supervisorCmd(g),
+		supervisorCmd(g), buildCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// Builder builds one image; cmd wires it to buildkitd.
+type Builder interface {
+	Build(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error)
+}
+
+// BuildOptions are the flags of `build` (and what `up --build` passes).
+type BuildOptions struct {
+	Services []string
+	NoCache  bool
+	Pull     bool
+	Args     []string // --build-arg K=V or K
+	Quiet    bool
+	Progress string
+	WithDeps bool
+}
+
+// ImageName is the image a service runs: image:, else <project>-<service>.
+func ImageName(p *types.Project, svc types.ServiceConfig) string {
+	if svc.Image != "" {
+		return svc.Image
+	}
+	return p.Name + "-" + svc.Name
+}
+
+// withImageNames gives every service with a build section its image name,
+// so the rest of app can treat image as set.
+func withImageNames(p *types.Project) *types.Project {
+	for name, svc := range p.Services {
+		if svc.Image == "" && svc.Build != nil {
+			svc.Image = ImageName(p, svc)
+			p.Services[name] = svc
+		}
+	}
+	return p
+}
+
+// Build builds the services' images; services whose build names another
+// service (additional_contexts service:NAME) wait for it, the rest build
+// in parallel.
+func (a *App) Build(ctx context.Context, p *types.Project, o BuildOptions) error {
+	if err := checkServices(p, o.Services); err != nil {
+		return err
+	}
+	sel := p
+	if len(o.Services) > 0 {
+		var opts []types.DependencyOption
+		if !o.WithDeps {
+			opts = append(opts, types.IgnoreDependencies)
+		}
+		var err error
+		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
+			return err
+		}
+	}
+	var names []string
+	for _, n := range slices.Sorted(maps.Keys(sel.Services)) {
+		if sel.Services[n].Build != nil {
+			names = append(names, n)
+		}
+	}
+	return a.buildServices(ctx, p, names, o)
+}
+
+func (a *App) buildServices(ctx context.Context, p *types.Project, names []string, o BuildOptions) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if a.Builder == nil {
+		return fmt.Errorf("building images needs buildkitd")
+	}
+	done := map[string]chan struct{}{}
+	for _, n := range names {
+		done[n] = make(chan struct{})
+	}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n])
+			svc := p.Services[n]
+			for _, src := range svc.Build.AdditionalContexts {
+				if dep, ok := strings.CutPrefix(src, "service:"); ok {
+					if ch, ok := done[dep]; ok {
+						<-ch
+					}
+				}
+			}
+			errs[i] = a.buildOne(ctx, p, svc, o)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceConfig, o BuildOptions) error {
+	b := svc.Build
+	req := build.Request{
+		Context: b.Context, Dockerfile: b.Dockerfile, DockerfileInline: b.DockerfileInline,
+		Target: b.Target, Labels: b.Labels, NoCache: b.NoCache || o.NoCache, Pull: b.Pull || o.Pull,
+		CacheFrom: b.CacheFrom, CacheTo: b.CacheTo, Network: b.Network, ShmSize: int64(b.ShmSize),
+		Args: map[string]string{}, AdditionalContexts: map[string]string{},
+	}
+	if req.Context == "" {
+		req.Context = p.WorkingDir
+	}
+	if !filepath.IsAbs(req.Context) {
+		req.Context = filepath.Join(p.WorkingDir, req.Context)
+	}
+	if req.Network == "default" {
+		req.Network = ""
+	}
+	for k, v := range b.Args {
+		if v != nil {
+			req.Args[k] = *v
+		} else if env, ok := os.LookupEnv(k); ok {
+			req.Args[k] = env
+		}
+	}
+	for _, kv := range o.Args {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			env, found := os.LookupEnv(k)
+			if !found {
+				continue
+			}
+			v = env
+		}
+		req.Args[k] = v
+	}
+	for name, src := range b.AdditionalContexts {
+		if dep, ok := strings.CutPrefix(src, "service:"); ok {
+			ds, ok := p.Services[dep]
+			if !ok {
+				return fmt.Errorf("service %s: additional context %s names unknown service %s", svc.Name, name, dep)
+			}
+			src = "docker-image://" + ImageName(p, ds)
+		} else if !strings.Contains(src, "://") && !filepath.IsAbs(src) {
+			src = filepath.Join(p.WorkingDir, src)
+		}
+		req.AdditionalContexts[name] = src
+	}
+	for _, h := range b.ExtraHosts.AsList("=") {
+		req.ExtraHosts = append(req.ExtraHosts, h)
+	}
+	for name, u := range b.Ulimits {
+		soft, hard := u.Soft, u.Hard
+		if u.Single != 0 {
+			soft, hard = u.Single, u.Single
+		}
+		req.Ulimits = append(req.Ulimits, fmt.Sprintf("%s=%d:%d", name, soft, hard))
+	}
+	if len(b.Platforms) == 1 {
+		req.Platform = b.Platforms[0]
+	}
+	for _, t := range append([]string{ImageName(p, svc)}, b.Tags...) {
+		n, err := runtime.NormalizeImage(t)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		req.Tags = append(req.Tags, n)
+	}
+	var out io.Writer = a.Err
+	mode := o.Progress
+	if o.Quiet {
+		mode = "quiet"
+	}
+	if _, err := a.Builder.Build(ctx, req, out, mode); err != nil {
+		return fmt.Errorf("service %q failed to build: %w", svc.Name, err)
+	}
+	a.progress("Service", svc.Name, "Built")
+	return nil
+}

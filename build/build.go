@@ -1,0 +1,217 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/tonistiigi/fsutil"
+)
+
+// Request is one image build, from a service's build: section.
+type Request struct {
+	Context          string // absolute directory
+	Dockerfile       string // relative to Context, or absolute
+	DockerfileInline string
+	Args             map[string]string
+	Target           string
+	Labels           map[string]string
+	Tags             []string // fully qualified names; the first is the service image
+	NoCache          bool
+	Pull             bool
+	CacheFrom        []string // type=local,src=DIR | type=inline
+	CacheTo          []string // type=local,dest=DIR | type=inline
+	// AdditionalContexts maps a name to a directory or docker-image://REF.
+	AdditionalContexts map[string]string
+	Network            string // host | none | ""
+	ShmSize            int64
+	ExtraHosts         []string // host=ip
+	Ulimits            []string // name=soft:hard
+	Platform           string
+}
+
+// Result is what a build produced.
+type Result struct {
+	Digest string // image manifest digest
+}
+
+// Build runs the Dockerfile frontend and exports the image into
+// containerd's store (unpacked), showing BuildKit's own progress on out.
+func Build(ctx context.Context, c *bk.Client, req Request, out io.Writer, mode string) (Result, error) {
+	opt, cleanup, err := solveOpt(req)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
+	if mode == "" || mode == "auto" {
+		mode = string(progressui.AutoMode)
+	}
+	display, err := progressui.NewDisplay(out, progressui.DisplayMode(mode))
+	if err != nil {
+		return Result{}, err
+	}
+	ch := make(chan *bk.SolveStatus)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = display.UpdateFrom(context.WithoutCancel(ctx), ch)
+	}()
+	resp, err := c.Solve(ctx, nil, opt, ch)
+	<-done
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+}
+
+func solveOpt(req Request) (bk.SolveOpt, func(), error) {
+	cleanup := func() {}
+	ctxFS, err := fsutil.NewFS(req.Context)
+	if err != nil {
+		return bk.SolveOpt{}, cleanup, fmt.Errorf("build context %s: %w", req.Context, err)
+	}
+	dfDir, dfName := req.Context, "Dockerfile"
+	switch {
+	case req.DockerfileInline != "":
+		tmp, err := os.MkdirTemp("", "gocompose-dockerfile")
+		if err != nil {
+			return bk.SolveOpt{}, cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		if err := os.WriteFile(filepath.Join(tmp, "Dockerfile"), []byte(req.DockerfileInline), 0o600); err != nil {
+			return bk.SolveOpt{}, cleanup, err
+		}
+		dfDir = tmp
+	case req.Dockerfile != "":
+		p := req.Dockerfile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(req.Context, p)
+		}
+		dfDir, dfName = filepath.Dir(p), filepath.Base(p)
+	}
+	if _, err := os.Stat(filepath.Join(dfDir, dfName)); err != nil {
+		return bk.SolveOpt{}, cleanup, fmt.Errorf("dockerfile: %w", err)
+	}
+	dfFS, err := fsutil.NewFS(dfDir)
+	if err != nil {
+		return bk.SolveOpt{}, cleanup, err
+	}
+	attrs := map[string]string{"filename": dfName, "image-resolve-mode": "local"}
+	if req.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	for _, k := range slices.Sorted(maps.Keys(req.Args)) {
+		attrs["build-arg:"+k] = req.Args[k]
+	}
+	for k, v := range req.Labels {
+		attrs["label:"+k] = v
+	}
+	if req.NoCache {
+		attrs["no-cache"] = ""
+	}
+	if req.Network != "" {
+		attrs["force-network-mode"] = req.Network
+	}
+	if req.ShmSize > 0 {
+		attrs["shm-size"] = fmt.Sprint(req.ShmSize)
+	}
+	if len(req.ExtraHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(req.ExtraHosts, ",")
+	}
+	if len(req.Ulimits) > 0 {
+		attrs["ulimit"] = strings.Join(req.Ulimits, ",")
+	}
+	if req.Platform != "" {
+		attrs["platform"] = req.Platform
+	}
+	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
+	for name, src := range req.AdditionalContexts {
+		switch {
+		case strings.HasPrefix(src, "docker-image://"):
+			attrs["context:"+name] = src
+		case strings.Contains(src, "://"):
+			return bk.SolveOpt{}, cleanup, fmt.Errorf("additional context %s=%s: only directories and docker-image:// work offline", name, src)
+		default:
+			fs, err := fsutil.NewFS(src)
+			if err != nil {
+				return bk.SolveOpt{}, cleanup, fmt.Errorf("additional context %s: %w", name, err)
+			}
+			key := "ctx-" + name
+			mounts[key] = fs
+			attrs["context:"+name] = "local:" + key
+		}
+	}
+	imports, err := cacheEntries(req.CacheFrom, "src")
+	if err != nil {
+		return bk.SolveOpt{}, cleanup, fmt.Errorf("cache_from: %w", err)
+	}
+	exports, err := cacheEntries(req.CacheTo, "dest")
+	if err != nil {
+		return bk.SolveOpt{}, cleanup, fmt.Errorf("cache_to: %w", err)
+	}
+	for _, e := range exports {
+		if e.Type == "inline" {
+			attrs["build-arg:BUILDKIT_INLINE_CACHE"] = "1"
+		}
+	}
+	exports = slices.DeleteFunc(exports, func(e bk.CacheOptionsEntry) bool { return e.Type == "inline" })
+	imports = slices.DeleteFunc(imports, func(e bk.CacheOptionsEntry) bool { return e.Type == "inline" })
+	if len(req.Tags) == 0 {
+		return bk.SolveOpt{}, cleanup, errors.New("build: no image name")
+	}
+	return bk.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   mounts,
+		CacheImports:  imports,
+		CacheExports:  exports,
+		Exports: []bk.ExportEntry{{Type: bk.ExporterImage, Attrs: map[string]string{
+			"name": strings.Join(req.Tags, ","), "unpack": "true",
+		}}},
+	}, cleanup, nil
+}
+
+// cacheEntries parses "type=local,src=DIR" (or a bare DIR for local).
+func cacheEntries(specs []string, pathKey string) ([]bk.CacheOptionsEntry, error) {
+	var out []bk.CacheOptionsEntry
+	for _, s := range specs {
+		e := bk.CacheOptionsEntry{Attrs: map[string]string{}}
+		for _, kv := range strings.Split(s, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			if k == "type" {
+				e.Type = v
+			} else {
+				e.Attrs[k] = v
+			}
+		}
+		if e.Type == "" {
+			if !strings.Contains(s, "=") {
+				e.Type, e.Attrs[pathKey] = "local", s
+			} else {
+				return nil, fmt.Errorf("%q: no type", s)
+			}
+		}
+		if e.Type != "local" && e.Type != "inline" {
+			return nil, fmt.Errorf("%q: cache type %s needs a registry; only local and inline work offline", s, e.Type)
+		}
+		if e.Type == "local" && e.Attrs[pathKey] == "" {
+			return nil, fmt.Errorf("%q: local cache needs %s=DIR", s, pathKey)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+// Package build builds compose services' images with BuildKit: it finds or
+// starts buildkitd (containerd worker, same namespace, so images land in
+// containerd's store) and drives the Dockerfile frontend through the
+// BuildKit client.
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	bk "github.com/moby/buildkit/client"
+	"github.com/gocompose/gocompose/internal/lock"
+)
+
+// Daemon says where buildkitd runs for one containerd namespace.
+type Daemon struct {
+	Containerd string // containerd socket
+	Namespace  string
+	State      string // socket, pid and log under State/buildkit/<ns>
+	Root       string // build cache under Root/buildkit/<ns>
+}
+
+func (d Daemon) dir() string { return filepath.Join(d.State, "buildkit", d.Namespace) }
+
+// Socket is the buildkitd socket.
+func (d Daemon) Socket() string { return filepath.Join(d.dir(), "buildkitd.sock") }
+
+// PidFile is where the pid of the started buildkitd is kept.
+func (d Daemon) PidFile() string { return filepath.Join(d.dir(), "buildkitd.pid") }
+
+// FindBinary looks for buildkitd beside the running gocompose, then on PATH.
+func FindBinary() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "buildkitd")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("buildkitd"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("buildkitd not found beside gocompose or on PATH (build it with `make buildkitd`)")
+}
+
+func (d Daemon) dial(ctx context.Context) (*bk.Client, error) {
+	if _, err := os.Stat(d.Socket()); err != nil {
+		return nil, err
+	}
+	c, err := bk.New(ctx, "unix://"+d.Socket())
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.Info(pctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Client connects to buildkitd, starting it (detached: own session, output
+// to a log file) when none answers. A lock makes concurrent commands start
+// one instance.
+func (d Daemon) Client(ctx context.Context) (*bk.Client, error) {
+	if c, err := d.dial(ctx); err == nil {
+		return c, nil
+	}
+	bin, err := FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d.dir(), 0o700); err != nil {
+		return nil, err
+	}
+	l, err := lock.Project(ctx, d.dir(), "start")
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	if c, err := d.dial(ctx); err == nil {
+		return c, nil
+	}
+	root := filepath.Join(d.Root, "buildkit", d.Namespace)
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(d.dir(), "buildkitd.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	_ = os.Remove(d.Socket())
+	cmd := exec.Command(bin, "--root", root, "--addr", "unix://"+d.Socket(),
+		"--oci-worker=false", "--containerd-worker=true",
+		"--containerd-worker-addr", d.Containerd, "--containerd-worker-namespace", d.Namespace,
+		"--containerd-worker-net", "host", "--containerd-worker-gc=true")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start buildkitd: %w", err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
+	if err := os.WriteFile(d.PidFile(), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := d.dial(ctx)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("buildkitd did not answer within 20s (see %s): %w", logPath, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends a buildkitd started by Client, waiting for it to exit.
+func (d Daemon) Stop() error {
+	b, err := os.ReadFile(d.PidFile())
+	if err != nil {
+		return nil
+	}
+	pid, _ := strconv.Atoi(string(b))
+	if pid <= 0 {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return os.Remove(d.PidFile())
+}
