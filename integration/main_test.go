@@ -19,6 +19,9 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/internal/testimage"
 	"github.com/gocompose/gocompose/supervisor"
 )
@@ -60,6 +63,10 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "build gocompose:", err)
 			return 1
 		}
+		if err := linkBuildkitd(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		if err := loadBusybox(tmp); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -67,6 +74,19 @@ func run(m *testing.M) int {
 		defer cleanup()
 	}
 	return m.Run()
+}
+
+// linkBuildkitd puts buildkitd beside the binary under test, where
+// gocompose looks first: $GOCOMPOSE_BUILDKITD, else the repository's bin/.
+func linkBuildkitd() error {
+	src := os.Getenv("GOCOMPOSE_BUILDKITD")
+	if src == "" {
+		src, _ = filepath.Abs("../bin/buildkitd")
+	}
+	if _, err := os.Stat(src); err != nil {
+		return nil // build tests skip, or fail under CI
+	}
+	return os.Symlink(src, filepath.Join(filepath.Dir(bin), "buildkitd"))
 }
 
 func prerequisites() string {
@@ -130,6 +150,7 @@ func loadBusybox(tmp string) error {
 func cleanup() {
 	ctx := context.Background()
 	stopSupervisor()
+	_ = build.Daemon{Namespace: namespace, State: state}.Stop()
 	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
 	if err != nil {
 		return
@@ -142,11 +163,25 @@ func cleanup() {
 		}
 		_ = ct.Delete(ctx, containerd.WithSnapshotCleanup)
 	}
+	if ls, err := c.LeasesService().List(ctx); err == nil {
+		for _, l := range ls {
+			_ = c.LeasesService().Delete(ctx, l, leases.SynchronousDelete)
+		}
+	}
 	imgs, _ := c.ImageService().List(ctx)
 	for _, i := range imgs {
 		_ = c.ImageService().Delete(ctx, i.Name, images.SynchronousDelete())
 	}
-	_ = c.NamespaceService().Delete(ctx, namespace)
+	if err := c.NamespaceService().Delete(ctx, namespace); err != nil {
+		fmt.Fprintln(os.Stderr, "cleanup: namespace", namespace, err)
+	}
+	hctx := namespaces.WithNamespace(ctx, namespace+"_history")
+	if ls, err := c.LeasesService().List(hctx); err == nil {
+		for _, l := range ls {
+			_ = c.LeasesService().Delete(hctx, l, leases.SynchronousDelete)
+		}
+	}
+	_ = c.NamespaceService().Delete(ctx, namespace+"_history")
 }
 
 // stopSupervisor asks the suite's supervisor to exit and waits for it.

@@ -1,0 +1,146 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// requiresBuildkit skips (fails under CI) without the buildkitd binary.
+func requiresBuildkit(t *testing.T) {
+	t.Helper()
+	requires(t)
+	if _, err := os.Stat(filepath.Join(filepath.Dir(bin), "buildkitd")); err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("buildkitd missing under CI (make buildkitd)")
+	}
+	t.Skip("buildkitd not built: run make buildkitd")
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBuildScratchLocalBaseArgsTargetIgnore(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bld", `
+services:
+  app:
+    build:
+      context: ./app
+      target: final
+      args:
+        GREETING: from-compose
+      labels:
+        org.example.built-by: gocompose
+  scratchy:
+    build:
+      context: ./app
+      dockerfile_inline: |
+        FROM scratch
+        COPY busybox /bin/busybox
+        CMD ["/bin/busybox", "echo", "scratch ok"]
+`)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, filepath.Join(dir, "app"), map[string]string{
+		"Dockerfile": `FROM busybox AS base
+ARG GREETING=default
+RUN echo "greeting=$GREETING" > /greeting
+FROM base AS final
+COPY . /ctx
+CMD ["sh", "-c", "cat /greeting; ls /ctx"]
+FROM base AS unused
+RUN exit 1
+`,
+		"keep.txt":      "kept",
+		"secret.txt":    "must not be sent",
+		".dockerignore": "secret.txt\n",
+	})
+	if err := os.WriteFile(filepath.Join(dir, "app", "busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := gc(t, dir, "build", "--progress", "plain")
+	if !strings.Contains(r.stderr, "Service app  Built") || !strings.Contains(r.stderr, "Service scratchy  Built") {
+		t.Fatalf("build output:\n%s", r.stderr)
+	}
+	r = gc(t, dir, "run", "--rm", "-T", "app")
+	if !strings.Contains(r.stdout, "greeting=from-compose") || !strings.Contains(r.stdout, "keep.txt") ||
+		strings.Contains(r.stdout, "secret.txt") {
+		t.Errorf("built app image:\n%s", r.stdout)
+	}
+	if r := gc(t, dir, "run", "--rm", "-T", "scratchy"); r.stdout != "scratch ok\n" {
+		t.Errorf("scratch image: %s", r)
+	}
+	// A second build is served from cache.
+	r = gc(t, dir, "build", "--progress", "plain", "app")
+	if !strings.Contains(r.stderr, "CACHED") {
+		t.Errorf("rebuild did not use the cache:\n%s", r.stderr)
+	}
+	gc(t, dir, "down")
+}
+
+func TestUpBuildRecreatesOnNewImageAndFailingBuildStartsNothing(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bldup", `
+services:
+  web:
+    build: ./web
+    command: ["sh", "-c", "cat /version; trap 'exit 0' TERM; sleep 100000 & wait"]
+`)
+	writeFiles(t, filepath.Join(dir, "web"), map[string]string{"Dockerfile": "FROM busybox\nRUN echo v1 > /version\n"})
+	gc(t, dir, "up", "-d")
+	if out := gc(t, dir, "exec", "-T", "web", "cat", "/version").stdout; out != "v1\n" {
+		t.Fatalf("first image: %q", out)
+	}
+	// Nothing changed: up --build rebuilds from cache and keeps the container.
+	r := gc(t, dir, "up", "-d", "--build")
+	if strings.Contains(r.stderr, "Recreate") {
+		t.Errorf("unchanged rebuild recreated:\n%s", r.stderr)
+	}
+	writeFiles(t, filepath.Join(dir, "web"), map[string]string{"Dockerfile": "FROM busybox\nRUN echo v2 > /version\n"})
+	r = gc(t, dir, "up", "-d", "--build")
+	if !strings.Contains(r.stderr, "Container bldup-web-1  Recreate") {
+		t.Errorf("new image did not recreate:\n%s", r.stderr)
+	}
+	if out := gc(t, dir, "exec", "-T", "web", "cat", "/version").stdout; out != "v2\n" {
+		t.Errorf("after up --build: %q", out)
+	}
+	gc(t, dir, "down")
+
+	bad := project(t, "bldbad", "services:\n  broken:\n    build: ./b\n  ok:\n    image: busybox\n    command: [\"true\"]\n")
+	writeFiles(t, filepath.Join(bad, "b"), map[string]string{"Dockerfile": "FROM busybox\nRUN echo failing step; exit 3\n"})
+	r = gcRun(bad, nil, "up", "-d", "--build")
+	if r.code == 0 {
+		t.Fatalf("up --build with a failing RUN succeeded: %s", r)
+	}
+	for _, want := range []string{"exit 3", "exit code: 3", `"broken"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("failing build output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	assertNothingLeft(t, "bldbad")
+}
+
+func TestBuildRejectsMissingBaseImageClearly(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bldmiss", "services:\n  x:\n    build:\n      context: .\n      dockerfile_inline: \"FROM localhost/not-loaded:1\\n\"\n")
+	r := gcRun(dir, nil, "build")
+	if r.code == 0 || !strings.Contains(r.stderr, "localhost/not-loaded:1") {
+		t.Errorf("missing base image: %s", r)
+	}
+}
