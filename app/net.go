@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
@@ -342,6 +343,7 @@ func (a *App) removeContainer(ctx context.Context, id string, force bool) error 
 	if err := a.Engine.Remove(ctx, id, force); err != nil {
 		return err
 	}
+	health.Remove(a.StateDir, a.Engine.Namespace(), id)
 	if err := a.teardownNetwork(ctx, id, c.Labels); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}

@@ -51,9 +51,15 @@ type PsEntry struct {
 }
 
 // statusText is Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 seconds ago".
-func statusText(c runtime.Container, now time.Time) string {
+func statusText(c runtime.Container, now time.Time, health string) string {
 	switch c.State {
 	case runtime.StateRunning:
+		if health != "" {
+			if health == "starting" {
+				health = "health: starting"
+			}
+			return "Up " + units.HumanDuration(now.Sub(c.StartedAt)) + " (" + health + ")"
+		}
 		return "Up " + units.HumanDuration(now.Sub(c.StartedAt))
 	case runtime.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(c.StartedAt)) + " (Paused)"
@@ -71,7 +77,7 @@ func quoteCommand(args []string) string {
 	return fmt.Sprintf("%q", cmd)
 }
 
-func entry(c runtime.Container, now time.Time) PsEntry {
+func (a *App) entry(c runtime.Container, now time.Time) PsEntry {
 	var ls []string
 	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 		ls = append(ls, k+"="+c.Labels[k])
@@ -93,8 +99,9 @@ func entry(c runtime.Container, now time.Time) PsEntry {
 		Service:      c.Labels[labels.Service],
 		Size:         "0B",
 		State:        c.State,
-		Status:       statusText(c, now),
+		Status:       statusText(c, now, a.healthOf(c)),
 		Ports:        portsText(c),
+		Health:       a.healthOf(c),
 	}
 }
 
@@ -156,7 +163,7 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 	case "json":
 		enc := json.NewEncoder(a.Out)
 		for _, c := range keep {
-			if err := enc.Encode(entry(c, now)); err != nil {
+			if err := enc.Encode(a.entry(c, now)); err != nil {
 				return err
 			}
 		}
@@ -165,7 +172,7 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 		tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
 		for _, c := range keep {
-			e := entry(c, now)
+			e := a.entry(c, now)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Image, e.Command, e.Service, e.RunningFor, e.Status, e.Ports)
 		}
 		return tw.Flush()

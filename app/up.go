@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/network"
@@ -40,6 +43,10 @@ type UpOptions struct {
 	// Build: build images first (--build); NoBuild: never build.
 	Build   bool
 	NoBuild bool
+	// Wait for running/healthy (or exited 0) before returning, up to
+	// WaitTimeout (0: no limit).
+	Wait        bool
+	WaitTimeout time.Duration
 }
 
 // Up creates and starts the project's services in dependency order.
@@ -59,6 +66,20 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	started, err := a.converge(ctx, p, o)
 	if err != nil {
 		return err
+	}
+	if o.Wait && !o.NoStart {
+		wctx := ctx
+		if o.WaitTimeout > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
+			defer cancel()
+		}
+		if err := a.waitReady(wctx, p, started); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				return fmt.Errorf("--wait: services not ready after %s", o.WaitTimeout)
+			}
+			return err
+		}
 	}
 	if o.Detach || o.NoStart {
 		return nil
@@ -213,18 +234,28 @@ func containerID(project string, svc types.ServiceConfig, n int) string {
 	return scheduler.ContainerName(project, svc.Name, n)
 }
 
-// execute walks the plan: each service starts once all its dependencies have
-// finished; a failed dependency fails its dependents without starting them.
-// Services are independent otherwise and run in parallel.
+// execute walks the plan. Each service first creates its containers without
+// waiting (create-ahead: snapshots and network attach run in parallel with
+// the dependencies starting), then waits for each dependency's result and
+// condition, then starts. A failed dependency fails its dependents, which
+// never start; cancel returns ctx.Err().
 func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Plan,
 	svcs map[string]types.ServiceConfig, hashes map[string]string, nets map[string]*network.Network, o UpOptions) error {
 	type result struct {
-		done chan struct{}
-		err  error
+		created, done chan struct{}
+		err           error
 	}
 	results := map[string]*result{}
 	for _, s := range plan.Steps {
-		results[s.Service] = &result{done: make(chan struct{})}
+		results[s.Service] = &result{created: make(chan struct{}), done: make(chan struct{})}
+	}
+	wait := func(ch chan struct{}) error {
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	var wg sync.WaitGroup
 	for _, step := range plan.Steps {
@@ -233,71 +264,95 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			defer wg.Done()
 			r := results[step.Service]
 			defer close(r.done)
+			svc := svcs[step.Service]
+			// A shared network namespace must exist before this create.
+			if target, ok := strings.CutPrefix(svc.NetworkMode, "service:"); ok {
+				if tr, ok := results[target]; ok {
+					if r.err = wait(tr.created); r.err != nil {
+						close(r.created)
+						return
+					}
+				}
+			}
+			toStart := make([]string, len(step.Ops))
+			r.err = a.parallel(len(step.Ops), func(i int) error {
+				id, err := a.prepare(ctx, p, svc, hashes[step.Service], step.Ops[i], nets, o)
+				toStart[i] = id
+				return err
+			})
+			close(r.created)
+			if r.err != nil {
+				return
+			}
 			for _, d := range step.DependsOn {
 				dr := results[d]
-				select {
-				case <-dr.done:
-				case <-ctx.Done():
-					r.err = ctx.Err()
+				if r.err = wait(dr.done); r.err != nil {
 					return
 				}
 				if dr.err != nil {
 					r.err = fmt.Errorf("service %s not started: dependency %s failed: %w", step.Service, d, dr.err)
 					return
 				}
+				if o.NoStart {
+					continue
+				}
+				if err := a.waitCondition(ctx, p, d, svc.DependsOn[d].Condition); err != nil {
+					r.err = fmt.Errorf("service %s not started: %w", step.Service, err)
+					return
+				}
 			}
-			svc := svcs[step.Service]
-			r.err = a.parallel(len(step.Ops), func(i int) error {
-				return a.apply(ctx, p, svc, hashes[step.Service], step.Ops[i], nets, o)
+			if o.NoStart {
+				return
+			}
+			r.err = a.parallel(len(toStart), func(i int) error {
+				if toStart[i] == "" {
+					return nil
+				}
+				return a.start(ctx, toStart[i])
 			})
 		}()
 	}
 	wg.Wait()
-	var errs []error
-	for _, s := range plan.Steps {
-		if err := results[s.Service].err; err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if len(errs) > 0 {
-		return errs[0]
+	for _, s := range plan.Steps {
+		if err := results[s.Service].err; err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (a *App) apply(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, nets map[string]*network.Network, o UpOptions) error {
+// prepare does the create side of an operation and returns the container
+// to start afterwards ("" for none).
+func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, nets map[string]*network.Network, o UpOptions) (string, error) {
 	id := containerID(p.Name, svc, op.Number)
 	switch op.Kind {
 	case scheduler.Remove:
-		return a.stopRemove(ctx, op.Container, o.Timeout)
+		return "", a.stopRemove(ctx, op.Container, o.Timeout)
 	case scheduler.Start:
-		return a.start(ctx, op.Container)
+		return op.Container, nil
 	case scheduler.Recreate:
 		a.progress("Container", op.Container, "Recreate")
 		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {
-			return err
+			return "", err
 		}
 		if err := a.removeContainer(ctx, op.Container, true); err != nil {
-			return err
+			return "", err
 		}
 		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
-			return err
+			return "", err
 		}
 		a.progress("Container", id, "Recreated")
 	case scheduler.Create:
 		a.progress("Container", id, "Creating")
 		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
-			return err
+			return "", err
 		}
 		a.progress("Container", id, "Created")
 	}
-	if o.NoStart {
-		return nil
-	}
-	return a.start(ctx, id)
+	return id, nil
 }
 
 func (a *App) start(ctx context.Context, id string) error {
@@ -326,13 +381,24 @@ func (a *App) stopRemove(ctx context.Context, id string, timeout *time.Duration)
 // create makes one service container with Docker Compose's labels, on
 // its networks. On error nothing of it is left.
 func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash, id string, n int, nets map[string]*network.Network) error {
-	return a.createWith(ctx, p, svc, id, projectLabels(p, svc, hash, n, false), nets)
+	lbls := projectLabels(p, svc, hash, n, false)
+	for k, v := range restartLabels(svc) {
+		lbls[k] = v
+	}
+	return a.createWith(ctx, p, svc, id, lbls, nets)
 }
 
 func (a *App) createWith(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, lbls map[string]string, nets map[string]*network.Network) error {
 	lc, err := logConfig(svc)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	hc, err := a.healthLabel(ctx, svc)
+	if err != nil {
+		return err
+	}
+	if hc != "" {
+		lbls[health.Label] = hc
 	}
 	ns, err := a.setupNetwork(ctx, p, svc, id, nets)
 	if err != nil {

@@ -44,6 +44,12 @@ type Runtime struct {
 	address   string
 }
 
+// FromClient wraps an existing client for one namespace (the supervisor
+// serves every namespace over one connection).
+func FromClient(c *containerd.Client, namespace, address string) *Runtime {
+	return &Runtime{client: c, namespace: namespace, address: address}
+}
+
 // Client returns the underlying containerd client.
 func (r *Runtime) Client() *containerd.Client { return r.client }
 

@@ -243,7 +243,8 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 		return fmt.Errorf("start %s: %w", id, conv(err))
 	}
 	if _, err := c.SetLabels(ctx, map[string]string{
-		labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano),
+		labelStartedAt:     time.Now().UTC().Format(time.RFC3339Nano),
+		labels.UserStopped: "False",
 	}); err != nil {
 		return fmt.Errorf("start %s: %w", id, conv(err))
 	}
@@ -287,6 +288,9 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) e
 	st, err := t.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", id, conv(err))
+	}
+	if err := markUserStopped(ctx, c); err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	if st.Status == containerd.Running || st.Status == containerd.Paused {
 		sig, err := StopSignal(lbls[labels.StopSignal])
@@ -342,11 +346,23 @@ func (r *Runtime) reap(ctx context.Context, c containerd.Container, t containerd
 	return conv(err)
 }
 
-// Kill sends a signal to the container's main process.
+// markUserStopped tells the restart policy that the user stopped it.
+func markUserStopped(ctx context.Context, c containerd.Container) error {
+	_, err := c.SetLabels(ctx, map[string]string{labels.UserStopped: "True"})
+	return conv(err)
+}
+
+// Kill sends a signal to the container's main process. Like stop, it keeps
+// a restart policy from bringing the container back.
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
 	t, err := r.task(ctx, id)
 	if err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	if c, err := r.client.LoadContainer(ctx, id); err == nil {
+		if err := markUserStopped(ctx, c); err != nil {
+			return fmt.Errorf("kill %s: %w", id, err)
+		}
 	}
 	if err := t.Kill(ctx, sig); err != nil {
 		return fmt.Errorf("kill %s: %w", id, conv(err))

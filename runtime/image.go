@@ -3,8 +3,12 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/content"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
@@ -102,4 +106,41 @@ func (r *Runtime) ImageID(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("image %s: %w", ref, conv(err))
 	}
 	return img.Target.Digest.String(), nil
+}
+
+// ImageHealthcheck is the image's HEALTHCHECK in Docker's form (Test is
+// ["CMD", ...], ["CMD-SHELL", cmd] or ["NONE"]); nil when it has none. OCI
+// image configs drop the field, so the raw config blob is read.
+type ImageHealthcheck struct {
+	Test          []string      `json:"Test"`
+	Interval      time.Duration `json:"Interval"`
+	Timeout       time.Duration `json:"Timeout"`
+	StartPeriod   time.Duration `json:"StartPeriod"`
+	StartInterval time.Duration `json:"StartInterval"`
+	Retries       int           `json:"Retries"`
+}
+
+// Healthcheck reads the image's HEALTHCHECK.
+func (r *Runtime) Healthcheck(ctx context.Context, ref string) (*ImageHealthcheck, error) {
+	img, err := r.Image(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return nil, conv(err)
+	}
+	b, err := content.ReadBlob(ctx, r.client.ContentStore(), desc)
+	if err != nil {
+		return nil, conv(err)
+	}
+	var cfg struct {
+		Config struct {
+			Healthcheck *ImageHealthcheck `json:"Healthcheck"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("image %s config: %w", ref, err)
+	}
+	return cfg.Config.Healthcheck, nil
 }

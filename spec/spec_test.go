@@ -157,10 +157,10 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"bad-type", "services:\n  web:\n    image: busybox\n    ports: 5\n", []string{"compose.yaml:4:", "services.web.ports"}, false},
 		{"bad-size", "services:\n  web:\n    image: busybox\n    mem_limit: lots\n", []string{"compose.yaml:4:", "mem_limit"}, false},
 		{"yaml-syntax", "services:\n  web:\n    image: [busybox\n", []string{"compose.yaml:", "yaml:"}, false},
-		{"unsupported-field", "services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [CMD, \"true\"]\n", []string{"compose.yaml:4:", `service "web"`, `field "healthcheck"`}, true},
-		{"unsupported-condition", "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n    depends_on:\n      db:\n        condition: service_healthy\n", []string{"compose.yaml:6:", "service_healthy"}, true},
+		{"unsupported-field", "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    file: ./s\n", []string{"compose.yaml:4:", `service "web"`, `field "secrets"`}, true},
+		{"unsupported-depends-restart", "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n    depends_on:\n      db:\n        condition: service_healthy\n        restart: true\n", []string{"compose.yaml:6:", "restart: true"}, true},
 		{"unsupported-network-mode", "services:\n  web:\n    image: busybox\n    network_mode: slirp4netns\n", []string{"compose.yaml:4:", "network_mode"}, true},
-		{"build", "services:\n  web:\n    build: .\n", []string{`field "build"`}, true},
+		{"build-ssh", "services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n", []string{"compose.yaml:5:", `field "build.ssh"`}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ var supported = map[string]bool{
 	"volumes": true, "working_dir": true, "attach": true,
 	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
 	"mac_address": true, "expose": true, "links": true, "build": true,
+	"healthcheck": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -114,8 +115,8 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		}
 	}
 	for dep, d := range svc.DependsOn {
-		if d.Condition != "" && d.Condition != types.ServiceConditionStarted {
-			return unsupported("depends_on", fmt.Sprintf("condition %s of %s needs the scheduler", d.Condition, dep))
+		if d.Restart {
+			return unsupported("depends_on", "restart: true (of "+dep+")")
 		}
 	}
 	if svc.StdinOpen && !svc.Tty {
@@ -123,8 +124,9 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		// terminal keeps an idle stdin open, as Docker's attached stdin does.
 		return unsupported("stdin_open", "without tty: true, until attach is implemented")
 	}
-	if svc.Restart != "" && svc.Restart != types.RestartPolicyNo {
-		return unsupported("restart", svc.Restart+" needs the supervisor")
+	if r := svc.Restart; r != "" && r != types.RestartPolicyNo && r != "always" && r != "unless-stopped" &&
+		r != "on-failure" && !strings.HasPrefix(r, "on-failure:") {
+		return unsupported("restart", r)
 	}
 	if svc.Logging != nil && svc.Logging.Driver != "" && svc.Logging.Driver != "json-file" && svc.Logging.Driver != "local" {
 		return unsupported("logging.driver", svc.Logging.Driver)
@@ -137,8 +139,8 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	if d := svc.Deploy; d != nil {
 		// Like Docker Compose outside swarm, placement, update and rollback
 		// settings have no meaning on one host and are ignored.
-		if d.RestartPolicy != nil {
-			return unsupported("deploy.restart_policy", "needs the supervisor")
+		if rp := d.RestartPolicy; rp != nil && rp.Window != nil {
+			return unsupported("deploy.restart_policy.window", "")
 		}
 		if r := d.Resources.Reservations; r != nil && (len(r.Devices) > 0 || len(r.GenericResources) > 0) {
 			return unsupported("deploy.resources.reservations.devices", "")

@@ -46,6 +46,32 @@ func Ping(ctx context.Context, state string) bool {
 	return err == nil
 }
 
+// Identity names the binary a supervisor runs from (path, size and
+// modification time), so a CLI can tell a supervisor left from an older
+// build and replace it.
+func Identity() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	st, err := os.Stat(exe)
+	if err != nil {
+		return exe
+	}
+	return fmt.Sprintf("%s:%d:%d", exe, st.Size(), st.ModTime().UnixNano())
+}
+
+// current reports whether the supervisor answering runs the same binary as
+// exe (this process's executable).
+func current(ctx context.Context, state string) (answers, same bool) {
+	line, err := request(ctx, state, "ping")
+	if err != nil {
+		return false, false
+	}
+	f := strings.Fields(line)
+	return true, len(f) >= 3 && f[2] == Identity()
+}
+
 // Reload makes the supervisor rebuild its records now and waits for it.
 func Reload(ctx context.Context, state string) error {
 	_, err := request(ctx, state, "reload")
@@ -62,8 +88,17 @@ func Stop(ctx context.Context, state string) error {
 // answers: detached in its own session with output to a log file, so it
 // outlives the command; it waits until it answers.
 func Ensure(ctx context.Context, state, address, exe string) error {
-	if Ping(ctx, state) {
+	answers, same := current(ctx, state)
+	if answers && same {
 		return nil
+	}
+	if answers {
+		// A supervisor from another build: replace it. Containers are not
+		// affected; the new one rebuilds everything from labels.
+		_ = Stop(ctx, state)
+		for i := 0; i < 100 && Ping(ctx, state); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return err

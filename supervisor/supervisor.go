@@ -20,7 +20,9 @@ import (
 	"sync"
 	"time"
 
+	apievents "github.com/containerd/containerd/api/events"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/typeurl/v2"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/gocompose/gocompose/dns"
 	"github.com/gocompose/gocompose/internal/labels"
@@ -51,6 +53,10 @@ type supervisor struct {
 
 	mu        sync.Mutex // guards listeners
 	listeners map[string]*dns.Listener
+	probers   *probers
+
+	restartMu  sync.Mutex // guards restarting
+	restarting map[string]bool
 }
 
 // Run serves until ctx ends or a stop request arrives. Only one supervisor
@@ -81,6 +87,8 @@ func Run(ctx context.Context, cfg Config) error {
 	defer client.Close()
 	s := &supervisor{cfg: cfg, client: client, handler: dns.NewHandler(cfg.Upstreams),
 		reqs: make(chan chan error, 64), listeners: map[string]*dns.Listener{}}
+	s.probers = &probers{s: s, loops: map[string]*prober{}}
+	s.restarting = map[string]bool{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sock := SocketPath(cfg.State)
@@ -120,7 +128,7 @@ func (s *supervisor) serveControl(ctx context.Context, conn net.Conn, stop conte
 	for sc.Scan() {
 		switch sc.Text() {
 		case "ping":
-			fmt.Fprintf(conn, "pong %d\n", os.Getpid())
+			fmt.Fprintf(conn, "pong %d %s\n", os.Getpid(), Identity())
 		case "reload":
 			if err := s.reload(ctx); err != nil {
 				fmt.Fprintf(conn, "error %v\n", err)
@@ -184,11 +192,19 @@ func (s *supervisor) rebuildLoop(ctx context.Context) {
 func (s *supervisor) watchEvents(ctx context.Context) {
 	for ctx.Err() == nil {
 		ch, errs := s.client.EventService().Subscribe(ctx,
-			`topic=="/containers/create"`, `topic=="/containers/update"`, `topic=="/containers/delete"`)
+			`topic=="/containers/create"`, `topic=="/containers/update"`, `topic=="/containers/delete"`,
+			`topic=="/tasks/start"`, `topic=="/tasks/exit"`, `topic=="/tasks/delete"`)
 	loop:
 		for {
 			select {
-			case <-ch:
+			case env := <-ch:
+				if env != nil && env.Topic == "/tasks/exit" && env.Event != nil {
+					if v, err := typeurl.UnmarshalAny(env.Event); err == nil {
+						if e, ok := v.(*apievents.TaskExit); ok && e.ID == e.ContainerID {
+							s.restartOnExit(ctx, env.Namespace, e.ContainerID, e.Pid, e.ExitStatus)
+						}
+					}
+				}
 				select {
 				case s.reqs <- make(chan error, 1):
 				default: // a rebuild is already queued
@@ -242,6 +258,9 @@ func (s *supervisor) rebuild(ctx context.Context) error {
 		}
 	}
 	s.handler.Set(dns.NewSnapshot(eps))
+	if err := s.probers.sync(ctx); err != nil {
+		s.cfg.Logger.Printf("healthchecks: %v", err)
+	}
 	return s.syncListeners()
 }
 

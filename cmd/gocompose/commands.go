@@ -93,13 +93,16 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&build, "build", false, "Build images before starting containers")
 	fl.BoolVar(&noBuild, "no-build", false, "Don't build an image, even if it's policy")
 	fl.BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
+	var waitTimeout int
+	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		if build && noBuild {
 			return fmt.Errorf("--build and --no-build are incompatible")
 		}
 		o.Build, o.NoBuild = build, noBuild
 		if wait {
-			o.Detach = true
+			o.Detach, o.Wait = true, true
+			o.WaitTimeout = time.Duration(waitTimeout) * time.Second
 		}
 		if o.Detach && (o.AbortOnContainerExit || o.ExitCodeFrom != "") {
 			return fmt.Errorf("--abort-on-container-exit and --detach are incompatible")

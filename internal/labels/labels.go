@@ -70,3 +70,16 @@ type Port struct {
 	ContainerPort int    `json:"container_port"`
 	Protocol      string `json:"protocol"`
 }
+
+// Lifecycle labels for restart policies.
+const (
+	// UserStopped is "True" once a user stopped or killed the container, so
+	// its restart policy leaves it stopped; a start sets it to "False".
+	UserStopped = "gocompose.user-stopped"
+	// Restart is the policy: always, unless-stopped, on-failure[:N].
+	Restart = "gocompose.restart"
+	// RestartDelay is the first back-off delay (Go duration).
+	RestartDelay = "gocompose.restart-delay"
+	// RestartCount counts restarts made by the supervisor.
+	RestartCount = "gocompose.restart-count"
+)

@@ -1,0 +1,268 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/gocompose/gocompose/internal/health"
+	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// probers runs one healthcheck loop per running container that has one.
+type probers struct {
+	s  *supervisor
+	mu sync.Mutex // guards loops
+	// loops by namespace/id; started is the task start the loop serves.
+	loops map[string]*prober
+}
+
+type prober struct {
+	cancel  context.CancelFunc
+	started string
+}
+
+// sync starts loops for running containers with a healthcheck and stops
+// those whose container stopped or went away.
+func (p *probers) sync(ctx context.Context) error {
+	nss, err := p.s.client.NamespaceService().List(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, ns := range nss {
+		nctx := namespaces.WithNamespace(ctx, ns)
+		cs, err := p.s.client.ContainerService().List(nctx, `labels."`+health.Label+`"`)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			ctr, err := p.s.client.LoadContainer(nctx, c.ID)
+			if err != nil {
+				continue
+			}
+			t, err := ctr.Task(nctx, nil)
+			if err != nil {
+				continue
+			}
+			st, err := t.Status(nctx)
+			if err != nil || st.Status != containerd.Running {
+				continue
+			}
+			var cfg health.Config
+			if json.Unmarshal([]byte(c.Labels[health.Label]), &cfg) != nil || len(cfg.Test) == 0 {
+				continue
+			}
+			key := ns + "/" + c.ID
+			want[key] = true
+			started := c.Labels["gocompose.started-at"]
+			p.mu.Lock()
+			cur := p.loops[key]
+			if cur == nil || cur.started != started {
+				if cur != nil {
+					cur.cancel()
+				}
+				lctx, cancel := context.WithCancel(ctx)
+				p.loops[key] = &prober{cancel: cancel, started: started}
+				go p.run(lctx, ns, c.ID, cfg.WithDefaults())
+			}
+			p.mu.Unlock()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, l := range p.loops {
+		if !want[key] {
+			l.cancel()
+			delete(p.loops, key)
+		}
+	}
+	return nil
+}
+
+// run probes one container until ctx ends, writing its state after each
+// probe. Failures during start_period do not count, as in Docker.
+func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
+	rt := runtime.FromClient(p.s.client, ns, p.s.cfg.Address)
+	nctx := namespaces.WithNamespace(ctx, ns)
+	begin := time.Now()
+	st := health.State{Status: health.Starting, StartedAt: begin}
+	_ = health.Write(p.s.cfg.State, ns, id, st)
+	for {
+		wait := cfg.Interval
+		if st.Status == health.Starting && time.Since(begin) < cfg.StartPeriod {
+			wait = cfg.StartInterval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		res := probe(nctx, rt, id, cfg)
+		if ctx.Err() != nil {
+			return
+		}
+		if res.ExitCode == 0 {
+			st.Status, st.FailingStreak = health.Healthy, 0
+		} else if st.Status != health.Starting || time.Since(begin) >= cfg.StartPeriod {
+			st.FailingStreak++
+			if st.FailingStreak >= cfg.Retries {
+				st.Status = health.Unhealthy
+			}
+		}
+		st.Log = append(st.Log, res)
+		if len(st.Log) > 5 {
+			st.Log = st.Log[len(st.Log)-5:]
+		}
+		_ = health.Write(p.s.cfg.State, ns, id, st)
+	}
+}
+
+// limitedBuffer keeps the first 4 KiB of probe output, like Docker.
+type limitedBuffer struct {
+	mu  sync.Mutex // the process's stdout and stderr write concurrently
+	buf bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := 4096 - l.buf.Len(); room > 0 {
+		if len(b) > room {
+			l.buf.Write(b[:room])
+		} else {
+			l.buf.Write(b)
+		}
+	}
+	return len(b), nil
+}
+
+func probe(ctx context.Context, rt *runtime.Runtime, id string, cfg health.Config) health.Result {
+	res := health.Result{Start: time.Now()}
+	out := &limitedBuffer{}
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	code, err := rt.Exec(pctx, id, runtime.ExecRequest{Args: cfg.Test, Stdio: runtime.Stdio{Out: out, Err: out}})
+	res.End = time.Now()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		res.ExitCode, res.Output = -1, "Health check exceeded timeout ("+cfg.Timeout.String()+")"
+	case err != nil:
+		res.ExitCode, res.Output = -1, err.Error()
+	default:
+		res.ExitCode, res.Output = code, out.buf.String()
+	}
+	return res
+}
+
+// restartOnExit applies the container's restart policy after its main
+// process exited, unless a user stopped it.
+func (s *supervisor) restartOnExit(ctx context.Context, ns, id string, pid, exitCode uint32) {
+	key := ns + "/" + id
+	s.restartMu.Lock()
+	if s.restarting[key] {
+		// An exit is already being handled (containerd may report one
+		// exit more than once).
+		s.restartMu.Unlock()
+		return
+	}
+	s.restarting[key] = true
+	s.restartMu.Unlock()
+	handled := false
+	defer func() {
+		if !handled {
+			s.doneRestarting(key)
+		}
+	}()
+	nctx := namespaces.WithNamespace(ctx, ns)
+	c, err := s.client.LoadContainer(nctx, id)
+	if err != nil {
+		return
+	}
+	lbls, err := c.Labels(nctx)
+	if err != nil {
+		return
+	}
+	// Only the exit of the current task counts: a late or repeated event
+	// for a process already replaced is ignored.
+	if t, err := c.Task(nctx, nil); err != nil || t.Pid() != pid {
+		return
+	} else if st, err := t.Status(nctx); err != nil || st.Status != containerd.Stopped {
+		return
+	}
+	policy := lbls[labels.Restart]
+	if policy == "" || policy == "no" || lbls[labels.UserStopped] == "True" {
+		return
+	}
+	count, _ := strconv.Atoi(lbls[labels.RestartCount])
+	name, maxStr, _ := cutColon(policy)
+	switch name {
+	case "always", "unless-stopped":
+	case "on-failure":
+		if exitCode == 0 {
+			return
+		}
+	default:
+		return
+	}
+	if n, err := strconv.Atoi(maxStr); err == nil && n > 0 && count >= n {
+		s.cfg.Logger.Printf("%s/%s: restart limit %d reached", ns, id, n)
+		return
+	}
+	// Back off: the first delay (100ms by default) doubles, up to 10s.
+	delay := 100 * time.Millisecond
+	if d, err := time.ParseDuration(lbls[labels.RestartDelay]); err == nil && d > 0 {
+		delay = d
+	}
+	for i := 0; i < count && delay < 10*time.Second; i++ {
+		delay *= 2
+	}
+	delay = min(delay, 10*time.Second)
+	handled = true
+	go func() {
+		defer s.doneRestarting(key)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		// The user may have stopped it meanwhile.
+		cur, err := c.Labels(nctx)
+		if err != nil || cur[labels.UserStopped] == "True" {
+			return
+		}
+		// Count first: the new process may exit before Start returns, and
+		// its exit must see this restart counted.
+		if _, err := c.SetLabels(nctx, map[string]string{labels.RestartCount: strconv.Itoa(count + 1)}); err != nil {
+			return
+		}
+		rt := runtime.FromClient(s.client, ns, s.cfg.Address)
+		if err := rt.Start(nctx, id); err != nil {
+			s.cfg.Logger.Printf("restart %s/%s: %v", ns, id, err)
+			return
+		}
+		s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, exitCode, count+1)
+	}()
+}
+
+func cutColon(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func (s *supervisor) doneRestarting(key string) {
+	s.restartMu.Lock()
+	defer s.restartMu.Unlock()
+	delete(s.restarting, key)
+}
