@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	bk "github.com/moby/buildkit/client"
 	"github.com/gocompose/gocompose/internal/lock"
+	bk "github.com/moby/buildkit/client"
 )
 
 // Daemon says where buildkitd runs for one containerd namespace.

@@ -17,6 +17,8 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"google.golang.org/grpc/status"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
 )
@@ -211,12 +213,17 @@ func startPrivate(ctx context.Context, ns string, notify io.Writer) (*containerd
 	}
 }
 
-// conv maps containerd/gRPC errors onto errdefs classes.
+// conv maps containerd/gRPC errors onto errdefs classes, keeping the
+// message, so callers can use errors.Is and users still see what failed.
 func conv(err error) error {
 	if err == nil {
 		return nil
 	}
-	return errdefs.Resolve(err)
+	// The client converts most errors itself; only raw gRPC statuses left.
+	if _, ok := status.FromError(err); ok {
+		return errgrpc.ToNative(err)
+	}
+	return err
 }
 
 // IsNotFound reports whether err is a not-found error from containerd.

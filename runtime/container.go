@@ -208,35 +208,87 @@ func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string, etc Etc
 // Start starts the container's task with its output going to the json-file
 // log. A stopped task left from an earlier run is removed first.
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	_, err := r.start(ctx, id, false)
+	return err
+}
+
+// Restart starts the container for a restart policy: like Start, but it
+// gives up (false) if a user stopped the container meanwhile, checking as
+// late as possible.
+func (r *Runtime) Restart(ctx context.Context, id string) (bool, error) {
+	return r.start(ctx, id, true)
+}
+
+func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (bool, error) {
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", id, conv(err))
+		return false, fmt.Errorf("start %s: %w", id, conv(err))
 	}
 	if t, err := c.Task(ctx, nil); err == nil {
 		st, err := t.Status(ctx)
 		if err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused) {
-			return nil
+			return !unlessStopped, nil
 		}
 		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(conv(err)) {
-			return fmt.Errorf("start %s: remove old task: %w", id, conv(err))
+			return false, fmt.Errorf("start %s: remove old task: %w", id, conv(err))
+		}
+		// containerd 1.6 cleans up after the old shim asynchronously once
+		// its connection closes, in the bundle directory a new task of the
+		// same ID would reuse; give that cleanup time to finish first.
+		select {
+		case <-time.After(shimSettle):
+		case <-ctx.Done():
+			return false, ctx.Err()
 		}
 	}
 	spec, err := c.Spec(ctx)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", id, conv(err))
+		return false, fmt.Errorf("start %s: %w", id, conv(err))
 	}
 	ioc, err := taskIO(spec.Process != nil && spec.Process.Terminal)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", id, err)
+		return false, fmt.Errorf("start %s: %w", id, err)
 	}
-	return r.startTask(ctx, c, ioc)
+	if unlessStopped {
+		lbls, err := c.Labels(ctx)
+		if err != nil {
+			return false, conv(err)
+		}
+		if lbls[labels.UserStopped] == "True" {
+			return false, nil
+		}
+	}
+	return true, r.startTask(ctx, c, ioc)
 }
+
+// shimSettle is how long a restart waits after deleting the old task.
+const shimSettle = 200 * time.Millisecond
 
 func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
 	id := c.ID()
-	t, err := c.NewTask(ctx, ioc)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", id, conv(err))
+	var t containerd.Task
+	var err, first error
+	for attempt := 0; ; attempt++ {
+		t, err = c.NewTask(ctx, ioc)
+		if err == nil {
+			break
+		}
+		if first == nil {
+			first = err
+		}
+		if attempt == 3 {
+			return fmt.Errorf("start %s: %w", id, conv(first))
+		}
+		// A failed create can leave a task behind; a late cleanup of a
+		// previous shim can still hold the bundle. Clear and retry.
+		if old, terr := c.Task(ctx, nil); terr == nil {
+			_, _ = old.Delete(ctx, containerd.WithProcessKill)
+		}
+		select {
+		case <-time.After(shimSettle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if err := t.Start(ctx); err != nil {
 		_, _ = t.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)

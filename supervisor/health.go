@@ -167,20 +167,13 @@ func probe(ctx context.Context, rt *runtime.Runtime, id string, cfg health.Confi
 func (s *supervisor) restartOnExit(ctx context.Context, ns, id string, pid, exitCode uint32) {
 	key := ns + "/" + id
 	s.restartMu.Lock()
-	if s.restarting[key] {
-		// An exit is already being handled (containerd may report one
-		// exit more than once).
+	if s.handledPid[key] == pid {
+		// containerd can report one exit more than once.
 		s.restartMu.Unlock()
 		return
 	}
-	s.restarting[key] = true
+	s.handledPid[key] = pid
 	s.restartMu.Unlock()
-	handled := false
-	defer func() {
-		if !handled {
-			s.doneRestarting(key)
-		}
-	}()
 	nctx := namespaces.WithNamespace(ctx, ns)
 	c, err := s.client.LoadContainer(nctx, id)
 	if err != nil {
@@ -225,9 +218,7 @@ func (s *supervisor) restartOnExit(ctx context.Context, ns, id string, pid, exit
 		delay *= 2
 	}
 	delay = min(delay, 10*time.Second)
-	handled = true
 	go func() {
-		defer s.doneRestarting(key)
 		select {
 		case <-ctx.Done():
 			return
@@ -244,8 +235,12 @@ func (s *supervisor) restartOnExit(ctx context.Context, ns, id string, pid, exit
 			return
 		}
 		rt := runtime.FromClient(s.client, ns, s.cfg.Address)
-		if err := rt.Start(nctx, id); err != nil {
+		started, err := rt.Restart(nctx, id)
+		if err != nil {
 			s.cfg.Logger.Printf("restart %s/%s: %v", ns, id, err)
+			return
+		}
+		if !started {
 			return
 		}
 		s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, exitCode, count+1)
@@ -259,10 +254,4 @@ func cutColon(s string) (string, string, bool) {
 		}
 	}
 	return s, "", false
-}
-
-func (s *supervisor) doneRestarting(key string) {
-	s.restartMu.Lock()
-	defer s.restartMu.Unlock()
-	delete(s.restarting, key)
 }

@@ -22,8 +22,8 @@ import (
 
 	apievents "github.com/containerd/containerd/api/events"
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/typeurl/v2"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/typeurl/v2"
 	"github.com/gocompose/gocompose/dns"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/network"
@@ -54,9 +54,10 @@ type supervisor struct {
 	mu        sync.Mutex // guards listeners
 	listeners map[string]*dns.Listener
 	probers   *probers
+	identity  string // of the binary as it was when this process started
 
-	restartMu  sync.Mutex // guards restarting
-	restarting map[string]bool
+	restartMu  sync.Mutex // guards handledPid
+	handledPid map[string]uint32 // last exit handled, by namespace/id
 }
 
 // Run serves until ctx ends or a stop request arrives. Only one supervisor
@@ -88,7 +89,8 @@ func Run(ctx context.Context, cfg Config) error {
 	s := &supervisor{cfg: cfg, client: client, handler: dns.NewHandler(cfg.Upstreams),
 		reqs: make(chan chan error, 64), listeners: map[string]*dns.Listener{}}
 	s.probers = &probers{s: s, loops: map[string]*prober{}}
-	s.restarting = map[string]bool{}
+	s.identity = Identity()
+	s.handledPid = map[string]uint32{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sock := SocketPath(cfg.State)
@@ -128,7 +130,7 @@ func (s *supervisor) serveControl(ctx context.Context, conn net.Conn, stop conte
 	for sc.Scan() {
 		switch sc.Text() {
 		case "ping":
-			fmt.Fprintf(conn, "pong %d %s\n", os.Getpid(), Identity())
+			fmt.Fprintf(conn, "pong %d %s\n", os.Getpid(), s.identity)
 		case "reload":
 			if err := s.reload(ctx); err != nil {
 				fmt.Fprintf(conn, "error %v\n", err)
