@@ -145,4 +145,3 @@ func TestUpWaitOneShot(t *testing.T) {
 	}
 	gc(t, dir, "down")
 }
-

@@ -18,9 +18,9 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
-	"google.golang.org/grpc/status"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
+	"google.golang.org/grpc/status"
 )
 
 // DefaultAddress is the system containerd socket.

@@ -56,7 +56,7 @@ type supervisor struct {
 	probers   *probers
 	identity  string // of the binary as it was when this process started
 
-	restartMu  sync.Mutex // guards handledPid
+	restartMu  sync.Mutex        // guards handledPid
 	handledPid map[string]uint32 // last exit handled, by namespace/id
 }
 
