@@ -8,7 +8,7 @@ CACHE   ?= $(HOME)/.cache/gocompose
 BUILDKIT_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/moby/buildkit 2>/dev/null)
 BUILDKITD_CACHED := $(CACHE)/buildkitd-$(BUILDKIT_VERSION)
 
-.PHONY: all build buildkitd prereqs test unit lint demo clean bench
+.PHONY: all build buildkitd prereqs base-image test unit lint demo clean bench
 
 all: build buildkitd
 
@@ -28,11 +28,16 @@ buildkitd:
 		{ cp "$(BUILDKITD_CACHED)" $(BIN)/buildkitd.tmp && mv $(BIN)/buildkitd.tmp $(BIN)/buildkitd; }
 
 prereqs:
-	./scripts/prereqs.sh
+	GOCOMPOSE_NEED_MMDEBSTRAP=1 ./scripts/prereqs.sh
+
+# The offline Python base image archive for the seed example (cached in
+# $(CACHE); the e2e test loads it into its own namespace).
+base-image: prereqs
+	GOCOMPOSE_CACHE=$(CACHE) ./examples/base/make-base.sh --archive-only
 
 # The whole suite: unit tests and the integration tests against a real
 # containerd (started for the run when none answers, and stopped after).
-test: prereqs buildkitd
+test: prereqs buildkitd base-image
 	./scripts/with-containerd.sh $(GO) test -count=1 -timeout 30m $(PKGS)
 
 # Unit tests only: no root, no daemon.
@@ -44,10 +49,17 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
-demo:
-	@echo "make demo: the seed example (Flask frontend/backend) needs bridge networking and BuildKit builds,"
-	@echo "which have not landed yet. Until then, try: make build && bin/gocompose --help"
-	@exit 1
+# The seed example end to end: a Flask frontend on port 8000 that shows the
+# message a Flask backend serves. Idempotent; a second run is quick.
+demo: prereqs build buildkitd
+	GOCOMPOSE=$(BIN)/gocompose GOCOMPOSE_CACHE=$(CACHE) ./examples/base/make-base.sh
+	$(BIN)/gocompose -f examples/seed/compose.yaml up -d --build --wait
+	@echo
+	@curl -s --max-time 10 http://localhost:8000/
+	@echo
+	@echo "The seed example is running: open http://localhost:8000/ (the page above)."
+	@echo "Look at it:   $(BIN)/gocompose -f examples/seed/compose.yaml ps   (and: logs -f)"
+	@echo "Stop it:      $(BIN)/gocompose -f examples/seed/compose.yaml down"
 
 clean:
 	rm -rf $(BIN)

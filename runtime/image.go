@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -143,4 +145,27 @@ func (r *Runtime) Healthcheck(ctx context.Context, ref string) (*ImageHealthchec
 		return nil, fmt.Errorf("image %s config: %w", ref, err)
 	}
 	return cfg.Config.Healthcheck, nil
+}
+
+// ImageInfo is one image in the namespace.
+type ImageInfo struct {
+	Name    string
+	Digest  string
+	Size    int64
+	Created time.Time
+}
+
+// ListImages lists the namespace's images, sorted by name.
+func (r *Runtime) ListImages(ctx context.Context) ([]ImageInfo, error) {
+	imgs, err := r.client.ImageService().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", conv(err))
+	}
+	out := make([]ImageInfo, 0, len(imgs))
+	for _, i := range imgs {
+		size, _ := containerd.NewImage(r.client, i).Size(ctx)
+		out = append(out, ImageInfo{Name: i.Name, Digest: i.Target.Digest.String(), Size: size, Created: i.CreatedAt})
+	}
+	slices.SortFunc(out, func(a, b ImageInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(containerd runc busybox-static tini containernetworking-plugins iptables)
-[ "${GOCOMPOSE_NEED_MMDEBSTRAP:-0}" = 1 ] && pkgs+=(mmdebstrap)
+[ "${GOCOMPOSE_NEED_MMDEBSTRAP:-0}" = 1 ] && pkgs+=(mmdebstrap curl ca-certificates)
 
 missing=()
 for p in "${pkgs[@]}"; do

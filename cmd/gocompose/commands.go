@@ -475,7 +475,18 @@ func imageCmd(g *globals) *cobra.Command {
 		defer closeFn()
 		return a.ImageLoad(cmd.Context(), in)
 	}
-	img.AddCommand(load)
+	var quiet bool
+	ls := &cobra.Command{Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List images"}
+	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only show image names")
+	ls.RunE = func(cmd *cobra.Command, _ []string) error {
+		a, closeFn, err := g.connect(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return a.ImageLs(cmd.Context(), quiet)
+	}
+	img.AddCommand(load, ls)
 	return img
 }
 

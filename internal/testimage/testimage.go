@@ -1,5 +1,6 @@
-// Package testimage builds a small busybox OCI image archive from the host's
-// busybox-static, so tests and benchmarks need no registry.
+// Package testimage builds OCI image archives without a registry: a small
+// busybox image from the host's busybox-static for tests and benchmarks, and
+// an image from any rootfs tarball (examples/base uses it for Python).
 package testimage
 
 import (
@@ -35,13 +36,17 @@ func busyboxLayer() ([]byte, error) {
 }
 
 func imageConfig(layerDigest string) []byte {
+	return imageConfigWith(layerDigest, []string{"sh"})
+}
+
+func imageConfigWith(layerDigest string, cmd []string) []byte {
 	config, _ := json.Marshal(map[string]any{
 		"architecture": "amd64",
 		"os":           "linux",
 		"created":      "2024-01-01T00:00:00Z",
 		"config": map[string]any{
 			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd": []string{"sh"},
+			"Cmd": cmd,
 		},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
 	})
@@ -55,13 +60,37 @@ func Busybox(w io.Writer, name string) error {
 	if err != nil {
 		return err
 	}
-	layerDigest := digest(layer)
-	config := imageConfig(layerDigest)
+	return writeLayout(w, name, imageConfig(digest(layer)), digest(layer), int64(len(layer)), bytes.NewReader(layer))
+}
+
+// FromRootfs writes an OCI image-layout tar named name whose one layer is
+// the rootfs tarball at path (uncompressed), with cmd as its CMD.
+func FromRootfs(w io.Writer, name, path string, cmd []string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	d := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return writeLayout(w, name, imageConfigWith(d, cmd), d, size, f)
+}
+
+// writeLayout writes oci-layout, index.json and the blobs, streaming the
+// layer from r.
+func writeLayout(w io.Writer, name string, config []byte, layerDigest string, layerSize int64, layer io.Reader) error {
 	manifest, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
 		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
-		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": len(layer)}},
+		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}},
 	})
 	tag := name[strings.LastIndex(name, ":")+1:]
 	index, _ := json.Marshal(map[string]any{
@@ -85,7 +114,6 @@ func Busybox(w io.Writer, name string) error {
 		{"index.json", index},
 		{blobPath(config), config},
 		{blobPath(manifest), manifest},
-		{blobPath(layer), layer},
 	}
 	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
 		if err := tw.WriteHeader(&tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch}); err != nil {
@@ -96,6 +124,13 @@ func Busybox(w io.Writer, name string) error {
 		if err := writeFile(tw, f.name, f.data, 0o644); err != nil {
 			return err
 		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + strings.TrimPrefix(layerDigest, "sha256:"),
+		Mode: 0o644, Size: layerSize, ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := io.Copy(tw, layer); err != nil {
+		return err
 	}
 	return tw.Close()
 }
