@@ -179,7 +179,9 @@ func (a *App) Stop(ctx context.Context, p *types.Project, services []string, tim
 		return err
 	}
 	return a.walk(ctx, selectContainers(cs, services), reverse(p), func(c runtime.Container) error {
-		if !running(c) {
+		// An exited container with a restart policy may be about to come
+		// back: stopping it marks it user-stopped.
+		if !running(c) && c.Labels[labels.Restart] == "" {
 			return nil
 		}
 		a.progress("Container", c.ID, "Stopping")

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
 )
 
@@ -220,6 +222,11 @@ func (r *Runtime) Restart(ctx context.Context, id string) (bool, error) {
 }
 
 func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (bool, error) {
+	l, err := r.lockContainer(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer l.Unlock()
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("start %s: %w", id, conv(err))
@@ -229,17 +236,10 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 		if err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused) {
 			return !unlessStopped, nil
 		}
-		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(conv(err)) {
-			return false, fmt.Errorf("start %s: remove old task: %w", id, conv(err))
+		if err := deleteTask(ctx, t); err != nil {
+			return false, fmt.Errorf("start %s: remove old task: %w", id, err)
 		}
-		// containerd 1.6 cleans up after the old shim asynchronously once
-		// its connection closes, in the bundle directory a new task of the
-		// same ID would reuse; give that cleanup time to finish first.
-		select {
-		case <-time.After(shimSettle):
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
+		r.noteTaskDeleted(ctx, id)
 	}
 	spec, err := c.Spec(ctx)
 	if err != nil {
@@ -261,11 +261,37 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 	return true, r.startTask(ctx, c, ioc)
 }
 
-// shimSettle is how long a restart waits after deleting the old task.
-const shimSettle = 200 * time.Millisecond
+// shimRunning reports whether a runc shim process for namespace/id runs.
+func shimRunning(namespace, id string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte("containerd-shim")) {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if slices.Contains(args, id) && slices.Contains(args, namespace) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockContainer serialises lifecycle changes of one container across
+// processes: the CLI (stop, kill, rm) and the supervisor (restarts) must not
+// interleave on the same task.
+func (r *Runtime) lockContainer(ctx context.Context, id string) (*lock.Lock, error) {
+	return lock.Project(ctx, filepath.Join(paths.Locks(), "containers", r.namespace), id)
+}
+
+// shimSettle is how long a restart waits after the old bundle is gone.
+const shimSettle = 50 * time.Millisecond
 
 func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
 	id := c.ID()
+	if err := r.waitSettled(ctx, id); err != nil {
+		return err
+	}
 	var t containerd.Task
 	var err, first error
 	for attempt := 0; ; attempt++ {
@@ -283,6 +309,7 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 		// previous shim can still hold the bundle. Clear and retry.
 		if old, terr := c.Task(ctx, nil); terr == nil {
 			_, _ = old.Delete(ctx, containerd.WithProcessKill)
+			r.noteTaskDeleted(ctx, id)
 		}
 		select {
 		case <-time.After(shimSettle):
@@ -322,6 +349,11 @@ func StopTimeout(lbls map[string]string, override *time.Duration) time.Duration 
 // Stop sends the stop signal, waits up to the grace period, then kills, and
 // removes the task while recording its exit code on the container.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) error {
+	l, err := r.lockContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", id, conv(err))
@@ -378,12 +410,30 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) e
 	return r.reap(ctx, c, t)
 }
 
+// deleteTask deletes a task, retrying while its shim is still going away.
+func deleteTask(ctx context.Context, t containerd.Task) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		_, err = t.Delete(ctx, containerd.WithProcessKill)
+		if err == nil || errdefs.IsNotFound(conv(err)) {
+			return nil
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return conv(err)
+}
+
 // reap deletes a stopped task and keeps its exit code on the container.
 func (r *Runtime) reap(ctx context.Context, c containerd.Container, t containerd.Task) error {
 	es, err := t.Delete(ctx)
 	if err != nil && !errdefs.IsNotFound(conv(err)) {
 		return fmt.Errorf("remove task %s: %w", c.ID(), conv(err))
 	}
+	r.noteTaskDeleted(ctx, c.ID())
 	code, at := 0, time.Now().UTC()
 	if es != nil {
 		code = int(es.ExitCode())
@@ -407,6 +457,11 @@ func markUserStopped(ctx context.Context, c containerd.Container) error {
 // Kill sends a signal to the container's main process. Like stop, it keeps
 // a restart policy from bringing the container back.
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	l, err := r.lockContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
 	t, err := r.task(ctx, id)
 	if err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
@@ -477,6 +532,14 @@ func (r *Runtime) task(ctx context.Context, id string) (containerd.Task, error) 
 // Remove deletes the container, its task, snapshot, /etc files and logs. A
 // running container is an error unless force is set, in which case it is killed.
 func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
+	l, err := r.lockContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		l.Unlock()
+		_ = os.Remove(filepath.Join(paths.Locks(), "containers", r.namespace, id+".lock"))
+	}()
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		err = conv(err)
@@ -494,6 +557,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(conv(err)) {
 			return fmt.Errorf("remove %s: %w", id, conv(err))
 		}
+		r.noteTaskDeleted(ctx, id)
 	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(conv(err)) {
 		return fmt.Errorf("remove %s: %w", id, conv(err))
