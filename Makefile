@@ -61,5 +61,9 @@ demo: prereqs build buildkitd
 	@echo "Look at it:   $(BIN)/gocompose -f examples/seed/compose.yaml ps   (and: logs -f)"
 	@echo "Stop it:      $(BIN)/gocompose -f examples/seed/compose.yaml down"
 
+# Speed against bare containerd in the same run (not part of make test).
+bench: prereqs build buildkitd
+	./scripts/with-containerd.sh $(GO) run ./bench -gocompose $(BIN)/gocompose
+
 clean:
 	rm -rf $(BIN)

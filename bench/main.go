@@ -1,0 +1,410 @@
+// Command bench measures gocompose against the floor of bare containerd
+// doing the same work in the same run, and prints a Markdown table.
+//
+//	make bench   (root; containerd must answer; bin/gocompose and bin/buildkitd built)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/gocompose/gocompose/internal/testimage"
+	mdns "github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+const ns = "gocompose-bench"
+
+var (
+	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
+	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
+	sizes   = flag.String("n", "1,10,30", "service counts")
+	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
+	work    string
+)
+
+type row struct {
+	name       string
+	samples    []time.Duration
+	floor      time.Duration
+	floorLabel string
+	note       string
+}
+
+func (r row) median() time.Duration {
+	s := slices.Clone(r.samples)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func main() {
+	flag.Parse()
+	var err error
+	work, err = os.MkdirTemp("", "gcbench")
+	check(err)
+	defer os.RemoveAll(work)
+	ctx := context.Background()
+	env := []string{"CONTAINERD_NAMESPACE=" + ns, "CONTAINERD_ADDRESS=" + *address}
+	os.Setenv("CONTAINERD_NAMESPACE", ns)
+	os.Setenv("CONTAINERD_ADDRESS", *address)
+	_ = env
+
+	img := filepath.Join(work, "busybox.tar")
+	f, err := os.Create(img)
+	check(err)
+	check(testimage.Busybox(f, testimage.Ref))
+	f.Close()
+	mustRun(*bin, "image", "load", "-i", img)
+
+	client, err := containerd.New(*address, containerd.WithDefaultNamespace(ns))
+	check(err)
+	defer client.Close()
+
+	var rows []row
+	ctrRun := measure(func() {
+		mustRun("ctr", "-n", ns, "run", "--rm", testimage.Ref, fmt.Sprintf("bench-ctr-%d", time.Now().UnixNano()), "true")
+	})
+	rows = append(rows, row{name: "floor: `ctr run --rm busybox true`", samples: ctrRun})
+	floor := ctrRun[len(ctrRun)/2]
+
+	for _, n := range parseSizes(*sizes) {
+		seq := measure(func() { bareContainers(ctx, client, n, false) })
+		par := measure(func() { bareContainers(ctx, client, n, true) })
+		rows = append(rows,
+			row{name: fmt.Sprintf("floor: bare containerd create+start+remove %d, sequential", n), samples: seq},
+			row{name: fmt.Sprintf("floor: bare containerd create+start+remove %d, parallel", n), samples: par})
+		for _, chain := range []bool{true, false} {
+			kind := "independent"
+			if chain {
+				kind = "chain"
+			}
+			dir := project(n, chain, false)
+			var ups, downs []time.Duration
+			for i := 0; i <= *runs; i++ {
+				u := timed(func() { mustRunIn(dir, *bin, "up", "-d") })
+				d := timed(func() { mustRunIn(dir, *bin, "down", "-t", "1") })
+				if i > 0 {
+					ups, downs = append(ups, u), append(downs, d)
+				}
+			}
+			rows = append(rows,
+				row{name: fmt.Sprintf("gocompose `up -d`, %d services, %s", n, kind), samples: ups, floor: floor, floorLabel: "ctr run"},
+				row{name: fmt.Sprintf("gocompose `down`, %d services, %s", n, kind), samples: downs, floor: floor, floorLabel: "ctr run"})
+		}
+	}
+
+	// DNS in the path: a 30-service chain where each fetches the previous
+	// by name before serving; up --wait returns when all have fetched.
+	dir := project(30, true, true)
+	var dnsUps []time.Duration
+	for i := 0; i <= *runs; i++ {
+		u := timed(func() { mustRunIn(dir, *bin, "up", "-d", "--wait") })
+		mustRunIn(dir, *bin, "down", "-t", "1")
+		if i > 0 {
+			dnsUps = append(dnsUps, u)
+		}
+	}
+	rows = append(rows, row{name: "gocompose `up -d --wait`, 30-chain, each fetches the previous by name", samples: dnsUps, floor: floor, floorLabel: "ctr run"})
+
+	// Peak RSS of the CLI and of the supervisor with 30 containers.
+	dir = project(30, false, false)
+	cliRSS := runRSS(dir, *bin, "up", "-d")
+	supRSS := supervisorRSS()
+	dnsRes := dnsBench(ctx, client, dir)
+	mustRunIn(dir, *bin, "down", "-t", "1")
+
+	buildRows := buildBench()
+	rows = append(rows, buildRows...)
+
+	printTable(rows)
+	fmt.Printf("\nPeak RSS: CLI `up -d` of 30 services %.1f MiB; supervisor with 30 containers %.1f MiB (VmHWM).\n", cliRSS, supRSS)
+	fmt.Println(dnsRes)
+	fmt.Printf("\nMachine: %d CPUs, %s, %s.\n", runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), containerdVersion(ctx, client))
+}
+
+func containerdVersion(ctx context.Context, c *containerd.Client) string {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return "containerd ?"
+	}
+	return "containerd " + v.Version
+}
+
+func parseSizes(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		var n int
+		fmt.Sscan(f, &n)
+		if n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+const httpd = `["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 & wait"]`
+
+// project writes an N-service project; chain makes each depend on the
+// previous; fetch makes each fetch the previous by name first.
+func project(n int, chain, fetch bool) string {
+	dir := filepath.Join(work, fmt.Sprintf("p%d-%t-%t", n, chain, fetch))
+	check(os.MkdirAll(dir, 0o755))
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: bench%d%s\nservices:\n", n, map[bool]string{true: "c", false: "i"}[chain]+map[bool]string{true: "f", false: ""}[fetch])
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  s%d:\n    image: busybox\n", i)
+		switch {
+		case fetch && i > 0:
+			fmt.Fprintf(&b, "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; until wget -qO- http://s%d:8080/ok; do sleep 0.05; done; echo ok > /tmp/ok; mkdir -p /w; echo ok > /w/ok; httpd -f -p 8080 -h /w & wait\"]\n", i-1)
+			b.WriteString("    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ok\"]\n      interval: 5s\n      start_interval: 100ms\n      start_period: 60s\n")
+		case fetch:
+			b.WriteString("    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; mkdir -p /w; echo ok > /w/ok; httpd -f -p 8080 -h /w & wait\"]\n")
+		default:
+			fmt.Fprintf(&b, "    command: %s\n", httpd)
+		}
+		if chain && i > 0 {
+			fmt.Fprintf(&b, "    depends_on: [s%d]\n", i-1)
+		}
+		b.WriteString("    networks: [net]\n")
+	}
+	b.WriteString("networks:\n  net: {}\n")
+	check(os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(b.String()), 0o644))
+	return dir
+}
+
+// bareContainers is the floor: the same busybox httpd containers created,
+// started and removed through the containerd client, no CNI.
+func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel bool) {
+	image, err := c.GetImage(ctx, testimage.Ref)
+	check(err)
+	one := func(i int) {
+		id := fmt.Sprintf("bench-bare-%d-%d", i, time.Now().UnixNano())
+		ctr, err := c.NewContainer(ctx, id, containerd.WithImage(image), containerd.WithNewSnapshot(id, image),
+			containerd.WithNewSpec(oci.WithImageConfig(image), oci.WithProcessArgs("sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 & wait")))
+		check(err)
+		t, err := ctr.NewTask(ctx, cio.NullIO)
+		check(err)
+		check(t.Start(ctx))
+		_, err = t.Delete(ctx, containerd.WithProcessKill)
+		check(err)
+		check(ctr.Delete(ctx, containerd.WithSnapshotCleanup))
+	}
+	if !parallel {
+		for i := 0; i < n; i++ {
+			one(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() { defer wg.Done(); defer func() { <-sem }(); one(i) }()
+	}
+	wg.Wait()
+}
+
+func measure(fn func()) []time.Duration {
+	fn() // warm-up
+	var out []time.Duration
+	for i := 0; i < *runs; i++ {
+		out = append(out, timed(fn))
+	}
+	return out
+}
+
+func timed(fn func()) time.Duration {
+	start := time.Now()
+	fn()
+	return time.Since(start)
+}
+
+func mustRun(name string, args ...string) { mustRunIn("", name, args...) }
+
+func mustRunIn(dir, name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		os.Exit(1)
+	}
+}
+
+func runRSS(dir, name string, args ...string) float64 {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	check(cmd.Run())
+	return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+}
+
+func supervisorRSS() float64 {
+	b, err := os.ReadFile("/run/gocompose/supervisor.pid")
+	if err != nil {
+		return 0
+	}
+	status, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// dnsBench queries the gateway for a service name from inside a running
+// container's network namespace (sockets made there stay there).
+func dnsBench(ctx context.Context, c *containerd.Client, dir string) string {
+	ctr, err := c.LoadContainer(ctx, "bench30i-s0-1")
+	check(err)
+	lbls, err := ctr.Labels(ctx)
+	check(err)
+	netns := lbls["gocompose.netns"]
+	resolv, err := os.ReadFile(filepath.Join("/var/lib/gocompose/containers", ns, "bench30i-s0-1", "resolv.conf"))
+	check(err)
+	gw := strings.Fields(strings.Split(string(resolv), "\n")[0])[1]
+	const conns = 8
+	socks := make([]*net.UDPConn, conns)
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		fd, err := unix.Open(netns, unix.O_RDONLY, 0)
+		if err == nil {
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+		}
+		for i := 0; err == nil && i < conns; i++ {
+			socks[i], err = net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(gw), Port: 53})
+		}
+		done <- err
+	}()
+	check(<-done)
+	query := func(conn *net.UDPConn, name string) (time.Duration, error) {
+		m := new(mdns.Msg)
+		m.SetQuestion(name, mdns.TypeA)
+		co := &mdns.Conn{Conn: conn}
+		start := time.Now()
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		if err := co.WriteMsg(m); err != nil {
+			return 0, err
+		}
+		r, err := co.ReadMsg()
+		if err != nil || len(r.Answer) == 0 {
+			return 0, fmt.Errorf("no answer: %v", err)
+		}
+		return time.Since(start), nil
+	}
+	// Latency at a paced 2k qps for 3 s, one socket.
+	var lat []time.Duration
+	tick := time.NewTicker(500 * time.Microsecond)
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		<-tick.C
+		if d, err := query(socks[0], "s1."); err == nil {
+			lat = append(lat, d)
+		}
+	}
+	tick.Stop()
+	slices.Sort(lat)
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	// Throughput: all sockets flat out for 3 s.
+	var mu sync.Mutex
+	total, failed := 0, 0
+	var wg sync.WaitGroup
+	end = time.Now().Add(3 * time.Second)
+	for _, s := range socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, f := 0, 0
+			for time.Now().Before(end) {
+				if _, err := query(s, "s2."); err != nil {
+					f++
+				} else {
+					n++
+				}
+			}
+			mu.Lock()
+			total, failed = total+n, failed+f
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, s := range socks {
+		s.Close()
+	}
+	if len(lat) == 0 {
+		return "DNS: no answers"
+	}
+	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
+	return fmt.Sprintf("\nDNS (service name, from a container's netns to its gateway): at 2k qps avg %v, p50 %v, p99 %v, max %v (%d queries); "+
+		"flat out with %d sockets %d qps (%d failed).",
+		(sum / time.Duration(len(lat))).Round(time.Microsecond), pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
+		lat[len(lat)-1].Round(time.Microsecond), len(lat), conns, total/3, failed)
+}
+
+// buildBench builds a 2-service project (FROM local base + RUN + COPY):
+// cold (no cache), cached, and `up -d --build` with nothing changed.
+func buildBench() []row {
+	dir := filepath.Join(work, "build")
+	for _, s := range []string{"a", "b"} {
+		check(os.MkdirAll(filepath.Join(dir, s), 0o755))
+		check(os.WriteFile(filepath.Join(dir, s, "Dockerfile"), []byte("FROM busybox\nRUN echo built > /built\nCOPY file /file\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 100000 & wait\"]\n"), 0o644))
+		check(os.WriteFile(filepath.Join(dir, s, "file"), []byte(s), 0o644))
+	}
+	check(os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("name: benchbuild\nservices:\n  a:\n    build: ./a\n  b:\n    build: ./b\n"), 0o644))
+	cold := measure(func() { mustRunIn(dir, *bin, "build", "--no-cache", "-q") })
+	cached := measure(func() { mustRunIn(dir, *bin, "build", "-q") })
+	mustRunIn(dir, *bin, "up", "-d", "--build")
+	upBuild := measure(func() { mustRunIn(dir, *bin, "up", "-d", "--build") })
+	mustRunIn(dir, *bin, "down", "-t", "1")
+	return []row{
+		{name: "build 2 services, cold (--no-cache)", samples: cold},
+		{name: "build 2 services, cached", samples: cached},
+		{name: "`up -d --build`, nothing changed", samples: upBuild},
+	}
+}
+
+func printTable(rows []row) {
+	fmt.Println("| workload | median | min–max | ratio to floor |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range rows {
+		s := slices.Clone(r.samples)
+		slices.Sort(s)
+		ratio := ""
+		if r.floor > 0 {
+			ratio = fmt.Sprintf("%.1f× %s", float64(r.median())/float64(r.floor), r.floorLabel)
+		}
+		fmt.Printf("| %s | %.3f s | %.3f–%.3f s | %s |\n", r.name, r.median().Seconds(), s[0].Seconds(), s[len(s)-1].Seconds(), ratio)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
