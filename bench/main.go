@@ -53,7 +53,9 @@ func (r row) median() time.Duration {
 
 func main() {
 	flag.Parse()
-	var err error
+	abs, err := filepath.Abs(*bin)
+	check(err)
+	*bin = abs
 	work, err = os.MkdirTemp("", "gcbench")
 	check(err)
 	defer os.RemoveAll(work)
