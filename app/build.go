@@ -164,9 +164,7 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 		}
 		req.AdditionalContexts[name] = src
 	}
-	for _, h := range b.ExtraHosts.AsList("=") {
-		req.ExtraHosts = append(req.ExtraHosts, h)
-	}
+	req.ExtraHosts = append(req.ExtraHosts, b.ExtraHosts.AsList("=")...)
 	for name, u := range b.Ulimits {
 		soft, hard := u.Soft, u.Hard
 		if u.Single != 0 {

@@ -42,7 +42,6 @@ type row struct {
 	samples    []time.Duration
 	floor      time.Duration
 	floorLabel string
-	note       string
 }
 
 func (r row) median() time.Duration {

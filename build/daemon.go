@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gocompose/gocompose/internal/daemon"
 	"github.com/gocompose/gocompose/internal/lock"
 	bk "github.com/moby/buildkit/client"
 )
@@ -92,28 +93,14 @@ func (d Daemon) Client(ctx context.Context) (*bk.Client, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(d.dir(), "buildkitd.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, err
-	}
-	defer devnull.Close()
 	_ = os.Remove(d.Socket())
-	cmd := exec.Command(bin, "--root", root, "--addr", "unix://"+d.Socket(),
+	pid, err := daemon.Start(bin, []string{"--root", root, "--addr", "unix://" + d.Socket(),
 		"--oci-worker=false", "--containerd-worker=true",
 		"--containerd-worker-addr", d.Containerd, "--containerd-worker-namespace", d.Namespace,
-		"--containerd-worker-net", "host", "--containerd-worker-gc=true")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start buildkitd: %w", err)
+		"--containerd-worker-net", "host", "--containerd-worker-gc=true"}, logPath)
+	if err != nil {
+		return nil, err
 	}
-	pid := cmd.Process.Pid
-	_ = cmd.Process.Release()
 	if err := os.WriteFile(d.PidFile(), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return nil, err
 	}

@@ -12,12 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/gocompose/gocompose/internal/daemon"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
 	"google.golang.org/grpc/status"
@@ -171,24 +171,11 @@ func startPrivate(ctx context.Context, ns string, notify io.Writer) (*containerd
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("private containerd: %w", err)
 	}
-	logf, err := os.OpenFile(filepath.Join(paths.Root(), "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logPath := filepath.Join(paths.Root(), "containerd.log")
+	pid, err := daemon.Start(bin, []string{"--config", cfgPath}, logPath)
 	if err != nil {
 		return nil, fmt.Errorf("private containerd: %w", err)
 	}
-	defer logf.Close()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, err
-	}
-	defer devnull.Close()
-	cmd := exec.Command(bin, "--config", cfgPath)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start private containerd: %w", err)
-	}
-	pid := cmd.Process.Pid
-	_ = cmd.Process.Release()
 	if err := os.WriteFile(filepath.Join(dir, "containerd.pid"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return nil, err
 	}
@@ -203,7 +190,7 @@ func startPrivate(ctx context.Context, ns string, notify io.Writer) (*containerd
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("private containerd did not answer at %s within 15s (see %s): %w",
-				PrivateAddress(), logf.Name(), err)
+				PrivateAddress(), logPath, err)
 		}
 		select {
 		case <-ctx.Done():

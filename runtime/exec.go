@@ -63,23 +63,13 @@ func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 		}
 	}
 	execID := "exec-" + randomHex(12)
-	var ioc cio.Creator
-	var con console.Console
-	switch {
-	case req.Detach:
-		ioc = cio.NullIO
-	case pspec.Terminal:
-		con, err = console.ConsoleFromFile(os.Stdin)
-		if err != nil {
-			return 0, fmt.Errorf("exec %s: the input device is not a TTY (use -T): %w", id, err)
+	ioc, con := cio.Creator(cio.NullIO), console.Console(nil)
+	if !req.Detach {
+		var reset func()
+		if ioc, con, reset, err = attachIO(req.Stdio, pspec.Terminal); err != nil {
+			return 0, fmt.Errorf("exec %s: %w", id, err)
 		}
-		if err := con.SetRaw(); err != nil {
-			return 0, err
-		}
-		defer con.Reset()
-		ioc = cio.NewCreator(cio.WithStreams(con, con, nil), cio.WithTerminal)
-	default:
-		ioc = cio.NewCreator(cio.WithStreams(req.Stdio.In, req.Stdio.Out, req.Stdio.Err))
+		defer reset()
 	}
 	p, err := t.Exec(ctx, execID, &pspec, ioc)
 	if err != nil {
@@ -133,21 +123,11 @@ func (r *Runtime) StartAttached(ctx context.Context, id string, stdio Stdio) (in
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", id, conv(err))
 	}
-	var ioc cio.Creator
-	var con console.Console
-	if stdio.TTY {
-		con, err = console.ConsoleFromFile(os.Stdin)
-		if err != nil {
-			return 0, fmt.Errorf("run %s: the input device is not a TTY (use -T): %w", id, err)
-		}
-		if err := con.SetRaw(); err != nil {
-			return 0, err
-		}
-		defer con.Reset()
-		ioc = cio.NewCreator(cio.WithStreams(con, con, nil), cio.WithTerminal)
-	} else {
-		ioc = cio.NewCreator(cio.WithStreams(stdio.In, stdio.Out, stdio.Err))
+	ioc, con, reset, err := attachIO(stdio, stdio.TTY)
+	if err != nil {
+		return 0, fmt.Errorf("run %s: %w", id, err)
 	}
+	defer reset()
 	t, err := c.NewTask(ctx, ioc)
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", id, conv(err))
@@ -157,4 +137,20 @@ func (r *Runtime) StartAttached(ctx context.Context, id string, stdio Stdio) (in
 		err = rerr
 	}
 	return code, err
+}
+
+// attachIO connects a process to the caller: with tty, the caller's terminal
+// in raw mode (reset restores it); otherwise the given streams.
+func attachIO(stdio Stdio, tty bool) (cio.Creator, console.Console, func(), error) {
+	if !tty {
+		return cio.NewCreator(cio.WithStreams(stdio.In, stdio.Out, stdio.Err)), nil, func() {}, nil
+	}
+	con, err := console.ConsoleFromFile(os.Stdin)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("the input device is not a TTY (use -T): %w", err)
+	}
+	if err := con.SetRaw(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cio.NewCreator(cio.WithStreams(con, con, nil), cio.WithTerminal), con, func() { _ = con.Reset() }, nil
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/gocompose/gocompose/internal/daemon"
 )
 
 // request sends one control request and returns the answer line.
@@ -103,27 +103,14 @@ func Ensure(ctx context.Context, state, address, exe string) error {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(state, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return err
-	}
-	defer devnull.Close()
-	cmd := exec.Command(exe, "supervisor", "--address", address)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	logPath := filepath.Join(state, "supervisor.log")
+	if _, err := daemon.Start(exe, []string{"supervisor", "--address", address}, logPath); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
-	_ = cmd.Process.Release()
 	deadline := time.Now().Add(10 * time.Second)
 	for !Ping(ctx, state) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("supervisor did not answer within 10s (see %s)", logf.Name())
+			return fmt.Errorf("supervisor did not answer within 10s (see %s)", logPath)
 		}
 		select {
 		case <-ctx.Done():

@@ -162,52 +162,91 @@ func probe(ctx context.Context, rt *runtime.Runtime, id string, cfg health.Confi
 	return res
 }
 
-// restartOnExit applies the container's restart policy after its main
-// process exited, unless a user stopped it.
+// restartOnExit queues the exit for the container's restart worker. One
+// worker per container handles exits one at a time, so a restart and the
+// next exit never race over the restart count.
 func (s *supervisor) restartOnExit(ctx context.Context, ns, id string, pid, exitCode uint32) {
 	key := ns + "/" + id
 	s.restartMu.Lock()
-	if s.handledPid[key] == pid {
-		// containerd can report one exit more than once.
-		s.restartMu.Unlock()
-		return
+	w, ok := s.workers[key]
+	if !ok {
+		w = make(chan exitEvent, 16)
+		s.workers[key] = w
+		go s.restartWorker(ctx, ns, id, w)
 	}
-	s.handledPid[key] = pid
 	s.restartMu.Unlock()
+	select {
+	case w <- exitEvent{pid: pid, code: exitCode}:
+	default: // a burst of events: the worker reads the task's state anyway
+	}
+}
+
+type exitEvent struct{ pid, code uint32 }
+
+func (s *supervisor) restartWorker(ctx context.Context, ns, id string, events chan exitEvent) {
+	key := ns + "/" + id
+	defer func() {
+		s.restartMu.Lock()
+		delete(s.workers, key)
+		s.restartMu.Unlock()
+	}()
+	var handled uint32
+	for {
+		var ev exitEvent
+		select {
+		case ev = <-events:
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+			return // idle: the next exit starts a new worker
+		}
+		if ev.pid == handled {
+			continue // containerd can report one exit more than once
+		}
+		if done := s.applyRestart(ctx, ns, id, ev); done {
+			handled = ev.pid
+		}
+	}
+}
+
+// applyRestart restarts the container if its policy says so. It reports
+// whether the exit was handled (false: stale event for another process).
+func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEvent) bool {
 	nctx := namespaces.WithNamespace(ctx, ns)
 	c, err := s.client.LoadContainer(nctx, id)
 	if err != nil {
-		return
+		return true
+	}
+	// Only the exit of the current, stopped task counts.
+	t, err := c.Task(nctx, nil)
+	if err != nil || t.Pid() != ev.pid {
+		return false
+	}
+	if st, err := t.Status(nctx); err != nil || st.Status != containerd.Stopped {
+		return false
 	}
 	lbls, err := c.Labels(nctx)
 	if err != nil {
-		return
-	}
-	// Only the exit of the current task counts: a late or repeated event
-	// for a process already replaced is ignored.
-	if t, err := c.Task(nctx, nil); err != nil || t.Pid() != pid {
-		return
-	} else if st, err := t.Status(nctx); err != nil || st.Status != containerd.Stopped {
-		return
+		return true
 	}
 	policy := lbls[labels.Restart]
 	if policy == "" || policy == "no" || lbls[labels.UserStopped] == "True" {
-		return
+		return true
 	}
 	count, _ := strconv.Atoi(lbls[labels.RestartCount])
 	name, maxStr, _ := cutColon(policy)
 	switch name {
 	case "always", "unless-stopped":
 	case "on-failure":
-		if exitCode == 0 {
-			return
+		if ev.code == 0 {
+			return true
 		}
 	default:
-		return
+		return true
 	}
 	if n, err := strconv.Atoi(maxStr); err == nil && n > 0 && count >= n {
 		s.cfg.Logger.Printf("%s/%s: restart limit %d reached", ns, id, n)
-		return
+		return true
 	}
 	// Back off: the first delay (100ms by default) doubles, up to 10s.
 	delay := 100 * time.Millisecond
@@ -217,34 +256,39 @@ func (s *supervisor) restartOnExit(ctx context.Context, ns, id string, pid, exit
 	for i := 0; i < count && delay < 10*time.Second; i++ {
 		delay *= 2
 	}
-	delay = min(delay, 10*time.Second)
-	go func() {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(min(delay, 10*time.Second)):
+	}
+	rt := runtime.FromClient(s.client, ns, s.cfg.Address)
+	var started bool
+	for attempt := 1; ; attempt++ {
+		started, err = rt.Restart(nctx, id)
+		if err == nil || attempt == 3 {
+			break
+		}
+		// A start can fail transiently on containerd 1.6 right after the
+		// previous task of the same ID went away; try again.
+		s.cfg.Logger.Printf("restart %s/%s (attempt %d): %v", ns, id, attempt, err)
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(delay):
+			return true
+		case <-time.After(500 * time.Millisecond):
 		}
-		// The user may have stopped it meanwhile.
-		cur, err := c.Labels(nctx)
-		if err != nil || cur[labels.UserStopped] == "True" {
-			return
-		}
-		// Count first: the new process may exit before Start returns, and
-		// its exit must see this restart counted.
-		if _, err := c.SetLabels(nctx, map[string]string{labels.RestartCount: strconv.Itoa(count + 1)}); err != nil {
-			return
-		}
-		rt := runtime.FromClient(s.client, ns, s.cfg.Address)
-		started, err := rt.Restart(nctx, id)
-		if err != nil {
-			s.cfg.Logger.Printf("restart %s/%s: %v", ns, id, err)
-			return
-		}
-		if !started {
-			return
-		}
-		s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, exitCode, count+1)
-	}()
+	}
+	if err != nil {
+		s.cfg.Logger.Printf("restart %s/%s: giving up: %v", ns, id, err)
+		return true
+	}
+	if !started {
+		return true
+	}
+	// Counted after the start: this worker handles the next exit only
+	// once this returns, so it sees the new count.
+	_, _ = c.SetLabels(nctx, map[string]string{labels.RestartCount: strconv.Itoa(count + 1)})
+	s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, ev.code, count+1)
+	return true
 }
 
 func cutColon(s string) (string, string, bool) {

@@ -56,8 +56,8 @@ type supervisor struct {
 	probers   *probers
 	identity  string // of the binary as it was when this process started
 
-	restartMu  sync.Mutex        // guards handledPid
-	handledPid map[string]uint32 // last exit handled, by namespace/id
+	restartMu sync.Mutex                // guards workers
+	workers   map[string]chan exitEvent // restart worker by namespace/id
 }
 
 // Run serves until ctx ends or a stop request arrives. Only one supervisor
@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 		reqs: make(chan chan error, 64), listeners: map[string]*dns.Listener{}}
 	s.probers = &probers{s: s, loops: map[string]*prober{}}
 	s.identity = Identity()
-	s.handledPid = map[string]uint32{}
+	s.workers = map[string]chan exitEvent{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sock := SocketPath(cfg.State)
