@@ -407,6 +407,7 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 	for k, v := range ns.labels {
 		lbls[k] = v
 	}
+	lbls[labels.State] = a.StateDir
 	err = a.Engine.Create(ctx, runtime.CreateRequest{ID: id, Service: svc, Log: lc, Labels: lbls, NetNS: ns.netns, Etc: ns.etc})
 	if err != nil {
 		ns.cleanup()

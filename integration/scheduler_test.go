@@ -124,6 +124,7 @@ services:
 	}
 	// ...but a container the user stopped stays stopped.
 	gc(t, dir, "stop", "always")
+	time.Sleep(300 * time.Millisecond) // the log driver may still be writing the last run's line
 	before := strings.Count(gc(t, dir, "logs", "always").stdout, "run")
 	time.Sleep(1500 * time.Millisecond)
 	if got := states(ps(t, dir, "-a")); got["restart-always-1"] != "exited" {

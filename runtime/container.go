@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -239,7 +238,6 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 		if err := deleteTask(ctx, t); err != nil {
 			return false, fmt.Errorf("start %s: remove old task: %w", id, err)
 		}
-		r.noteTaskDeleted(ctx, id)
 	}
 	spec, err := c.Spec(ctx)
 	if err != nil {
@@ -261,22 +259,6 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 	return true, r.startTask(ctx, c, ioc)
 }
 
-// shimRunning reports whether a runc shim process for namespace/id runs.
-func shimRunning(namespace, id string) bool {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte("containerd-shim")) {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if slices.Contains(args, id) && slices.Contains(args, namespace) {
-			return true
-		}
-	}
-	return false
-}
-
 // lockContainer serialises lifecycle changes of one container across
 // processes: the CLI (stop, kill, rm) and the supervisor (restarts) must not
 // interleave on the same task.
@@ -284,32 +266,24 @@ func (r *Runtime) lockContainer(ctx context.Context, id string) (*lock.Lock, err
 	return lock.Project(ctx, filepath.Join(paths.Locks(), "containers", r.namespace), id)
 }
 
-// shimSettle is how long a restart waits after the old bundle is gone.
-const shimSettle = 50 * time.Millisecond
+// shimSettle is the pause between attempts to create a task: right after
+// the previous task of the same ID went away, containerd 1.6 can still be
+// cleaning up after its shim, and a create or start then fails.
+const shimSettle = 200 * time.Millisecond
 
 func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
 	id := c.ID()
-	if err := r.waitSettled(ctx, id); err != nil {
-		return err
-	}
-	var t containerd.Task
-	var err, first error
+	var first error
 	for attempt := 0; ; attempt++ {
-		t, err = c.NewTask(ctx, ioc)
+		err := createAndStart(ctx, c, ioc)
 		if err == nil {
 			break
 		}
 		if first == nil {
 			first = err
 		}
-		if attempt == 3 {
+		if attempt == 3 || ctx.Err() != nil {
 			return fmt.Errorf("start %s: %w", id, conv(first))
-		}
-		// A failed create can leave a task behind; a late cleanup of a
-		// previous shim can still hold the bundle. Clear and retry.
-		if old, terr := c.Task(ctx, nil); terr == nil {
-			_, _ = old.Delete(ctx, containerd.WithProcessKill)
-			r.noteTaskDeleted(ctx, id)
 		}
 		select {
 		case <-time.After(shimSettle):
@@ -317,15 +291,28 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 			return ctx.Err()
 		}
 	}
-	if err := t.Start(ctx); err != nil {
-		_, _ = t.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
-		return fmt.Errorf("start %s: %w", id, conv(err))
-	}
 	if _, err := c.SetLabels(ctx, map[string]string{
 		labelStartedAt:     time.Now().UTC().Format(time.RFC3339Nano),
 		labels.UserStopped: "False",
 	}); err != nil {
 		return fmt.Errorf("start %s: %w", id, conv(err))
+	}
+	return nil
+}
+
+// createAndStart makes and starts a task; on failure it leaves no task.
+func createAndStart(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
+	if old, err := c.Task(ctx, nil); err == nil {
+		// Left by an earlier failed attempt.
+		_, _ = old.Delete(ctx, containerd.WithProcessKill)
+	}
+	t, err := c.NewTask(ctx, ioc)
+	if err != nil {
+		return err
+	}
+	if err := t.Start(ctx); err != nil {
+		_, _ = t.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		return err
 	}
 	return nil
 }
@@ -358,6 +345,11 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) e
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", id, conv(err))
 	}
+	// Mark first: even with no task right now, a pending restart must
+	// leave the container stopped.
+	if err := markUserStopped(ctx, c); err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
 	t, err := c.Task(ctx, nil)
 	if err != nil {
 		if errdefs.IsNotFound(conv(err)) {
@@ -372,9 +364,6 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) e
 	st, err := t.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", id, conv(err))
-	}
-	if err := markUserStopped(ctx, c); err != nil {
-		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	if st.Status == containerd.Running || st.Status == containerd.Paused {
 		sig, err := StopSignal(lbls[labels.StopSignal])
@@ -433,7 +422,6 @@ func (r *Runtime) reap(ctx context.Context, c containerd.Container, t containerd
 	if err != nil && !errdefs.IsNotFound(conv(err)) {
 		return fmt.Errorf("remove task %s: %w", c.ID(), conv(err))
 	}
-	r.noteTaskDeleted(ctx, c.ID())
 	code, at := 0, time.Now().UTC()
 	if es != nil {
 		code = int(es.ExitCode())
@@ -557,7 +545,6 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(conv(err)) {
 			return fmt.Errorf("remove %s: %w", id, conv(err))
 		}
-		r.noteTaskDeleted(ctx, id)
 	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(conv(err)) {
 		return fmt.Errorf("remove %s: %w", id, conv(err))

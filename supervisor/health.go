@@ -39,7 +39,7 @@ func (p *probers) sync(ctx context.Context) error {
 	want := map[string]bool{}
 	for _, ns := range nss {
 		nctx := namespaces.WithNamespace(ctx, ns)
-		cs, err := p.s.client.ContainerService().List(nctx, `labels."`+health.Label+`"`)
+		cs, err := p.s.client.ContainerService().List(nctx, `labels."`+health.Label+`",`+p.s.ownFilter())
 		if err != nil {
 			return err
 		}
@@ -230,7 +230,7 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 		return true
 	}
 	policy := lbls[labels.Restart]
-	if policy == "" || policy == "no" || lbls[labels.UserStopped] == "True" {
+	if policy == "" || policy == "no" || lbls[labels.UserStopped] == "True" || lbls[labels.State] != s.cfg.State {
 		return true
 	}
 	count, _ := strconv.Atoi(lbls[labels.RestartCount])

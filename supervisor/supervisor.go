@@ -234,7 +234,7 @@ func (s *supervisor) rebuild(ctx context.Context) error {
 	var eps []dns.Endpoint
 	for _, ns := range nss {
 		nctx := namespaces.WithNamespace(ctx, ns)
-		cs, err := s.client.ContainerService().List(nctx, `labels."`+labels.Networks+`"`)
+		cs, err := s.client.ContainerService().List(nctx, `labels."`+labels.Networks+`",`+s.ownFilter())
 		if err != nil {
 			return err
 		}
@@ -264,6 +264,12 @@ func (s *supervisor) rebuild(ctx context.Context) error {
 		s.cfg.Logger.Printf("healthchecks: %v", err)
 	}
 	return s.syncListeners()
+}
+
+// ownFilter selects the containers made with this supervisor's state
+// directory; others belong to another gocompose on the same containerd.
+func (s *supervisor) ownFilter() string {
+	return fmt.Sprintf(`labels."%s"==%q`, labels.State, s.cfg.State)
 }
 
 // syncListeners listens on the gateway of every network whose bridge holds

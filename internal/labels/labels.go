@@ -82,4 +82,8 @@ const (
 	RestartDelay = "gocompose.restart-delay"
 	// RestartCount counts restarts made by the supervisor.
 	RestartCount = "gocompose.restart-count"
+	// State is the state directory of the gocompose that made the
+	// container: only the supervisor of that directory manages it (several
+	// gocompose installations may share one containerd).
+	State = "gocompose.state"
 )
