@@ -8,10 +8,12 @@ import (
 const cniVersion = "1.0.0"
 
 // Conflist is the CNI network configuration list of a network: bridge with
-// host-local IPAM, portmap, and firewall isolating it from other bridges.
-// defaultRoute says whether this attachment carries the container's default
-// route (only the first non-internal network of a container does).
-func Conflist(n *Network, ipamDir string, defaultRoute bool) ([]byte, error) {
+// host-local IPAM, portmap when the attachment publishes ports, and firewall
+// isolating it from other bridges. defaultRoute says whether this attachment
+// carries the container's default route (only the first non-internal
+// network of a container does). Skipping portmap where nothing is published
+// saves a plugin execution per container; detach rebuilds the same list.
+func Conflist(n *Network, ipamDir string, defaultRoute, ports bool) ([]byte, error) {
 	rangeEntry := map[string]any{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}
 	if n.IPRange != "" {
 		rangeEntry["rangeStart"], rangeEntry["rangeEnd"] = rangeBounds(n)
@@ -37,7 +39,7 @@ func Conflist(n *Network, ipamDir string, defaultRoute bool) ([]byte, error) {
 		bridge["mtu"] = n.MTU
 	}
 	plugins := []any{bridge}
-	if !n.Internal {
+	if ports && !n.Internal {
 		plugins = append(plugins, map[string]any{
 			"type":         "portmap",
 			"snat":         true,

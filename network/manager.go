@@ -265,7 +265,7 @@ func (m *Manager) runtimeConf(containerID, netns string, a Attachment) *libcni.R
 }
 
 func (m *Manager) list(a Attachment) (*libcni.NetworkConfigList, error) {
-	b, err := Conflist(a.Network, m.ipamDir(), a.DefaultRoute)
+	b, err := Conflist(a.Network, m.ipamDir(), a.DefaultRoute, len(a.Ports) > 0)
 	if err != nil {
 		return nil, err
 	}

@@ -40,14 +40,15 @@ func TestConflistGolden(t *testing.T) {
 	cases := map[string]struct {
 		n     *Network
 		route bool
+		ports bool
 	}{
-		"default":  {n, true},
-		"no-route": {n, false},
+		"default":  {n, true, true},
+		"no-route": {n, false, false},
 		"internal": {&Network{Name: "demo_private", Bridge: "gc-aaaaaaaaaaaa", Internal: true, MTU: 1400,
-			Subnet: netip.MustParsePrefix("172.30.0.0/16"), Gateway: netip.MustParseAddr("172.30.0.254"), IPRange: "172.30.5.0/24"}, true},
+			Subnet: netip.MustParsePrefix("172.30.0.0/16"), Gateway: netip.MustParseAddr("172.30.0.254"), IPRange: "172.30.5.0/24"}, true, true},
 	}
 	for name, c := range cases {
-		b, err := Conflist(c.n, "/var/lib/gocompose/cni/ipam", c.route)
+		b, err := Conflist(c.n, "/var/lib/gocompose/cni/ipam", c.route, c.ports)
 		if err != nil {
 			t.Fatal(err)
 		}
