@@ -26,6 +26,7 @@ type Engine interface {
 	Namespace() string
 	Create(ctx context.Context, req runtime.CreateRequest) error
 	Start(ctx context.Context, id string) error
+	CreateTask(ctx context.Context, id string) error
 	StartAttached(ctx context.Context, id string, stdio runtime.Stdio) (int, error)
 	Stop(ctx context.Context, id string, timeout *time.Duration) error
 	Remove(ctx context.Context, id string, force bool) error

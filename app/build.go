@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/runtime"
 )
@@ -191,5 +192,24 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 		return fmt.Errorf("service %q failed to build: %w", svc.Name, err)
 	}
 	a.progress("Service", svc.Name, "Built")
+	return nil
+}
+
+// Pruner reclaims build cache; the builder implements it.
+type Pruner interface {
+	Prune(ctx context.Context, all bool) (int64, error)
+}
+
+// BuilderPrune removes build cache and says how much space it freed.
+func (a *App) BuilderPrune(ctx context.Context, all bool) error {
+	p, ok := a.Builder.(Pruner)
+	if !ok {
+		return fmt.Errorf("builds are not available")
+	}
+	freed, err := p.Prune(ctx, all)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Out, "Total:\t%s\n", units.HumanSize(float64(freed)))
 	return nil
 }

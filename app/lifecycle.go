@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -145,6 +146,12 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 		}
 		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 	}
+	// Stops follow the dependency order in reverse; removal (snapshot,
+	// network detach, DNS) needs no order, so it runs alongside.
+	var removals sync.WaitGroup
+	var rmMu sync.Mutex // guards rmErr
+	var rmErr error
+	sem := make(chan struct{}, max(a.Parallel, 8))
 	err = a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
 		if running(c) {
 			a.progress("Container", c.ID, "Stopping")
@@ -153,14 +160,24 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 			}
 			a.progress("Container", c.ID, "Stopped")
 		}
-		a.progress("Container", c.ID, "Removing")
-		if err := a.removeContainer(ctx, c.ID, true); err != nil {
-			return err
-		}
-		a.progress("Container", c.ID, "Removed")
+		removals.Add(1)
+		go func() {
+			defer removals.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			a.progress("Container", c.ID, "Removing")
+			if err := a.removeContainer(ctx, c.ID, true); err != nil {
+				rmMu.Lock()
+				rmErr = errors.Join(rmErr, err)
+				rmMu.Unlock()
+				return
+			}
+			a.progress("Container", c.ID, "Removed")
+		}()
 		return nil
 	})
-	if err != nil {
+	removals.Wait()
+	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}
 	if len(orphans) > 0 {

@@ -352,6 +352,13 @@ func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceCo
 		}
 		a.progress("Container", id, "Created")
 	}
+	if !o.NoStart && (op.Kind == scheduler.Create || op.Kind == scheduler.Recreate) {
+		// The slow half of starting (shim, runc create) runs ahead too;
+		// the start that waits for dependencies is then quick.
+		if err := a.Engine.CreateTask(ctx, id); err != nil {
+			return "", err
+		}
+	}
 	return id, nil
 }
 

@@ -215,3 +215,25 @@ func cacheEntries(specs []string, pathKey string) ([]bk.CacheOptionsEntry, error
 	}
 	return out, nil
 }
+
+// Prune removes build cache (all unused cache with all, else only what
+// BuildKit considers reclaimable) and returns the bytes freed.
+func Prune(ctx context.Context, c *bk.Client, all bool) (int64, error) {
+	ch := make(chan bk.UsageInfo)
+	var freed int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for u := range ch {
+			freed += u.Size
+		}
+	}()
+	var opts []bk.PruneOption
+	if all {
+		opts = append(opts, bk.PruneAll)
+	}
+	err := c.Prune(ctx, ch, opts...)
+	close(ch)
+	<-done
+	return freed, err
+}

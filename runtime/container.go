@@ -235,6 +235,12 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 		if err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused) {
 			return !unlessStopped, nil
 		}
+		if err == nil && st.Status == containerd.Created && !unlessStopped {
+			// Made ahead by CreateTask: only the start is left.
+			if err := t.Start(ctx); err == nil {
+				return true, r.markStarted(ctx, c)
+			}
+		}
 		if err := deleteTask(ctx, t); err != nil {
 			return false, fmt.Errorf("start %s: remove old task: %w", id, err)
 		}
@@ -291,11 +297,50 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 			return ctx.Err()
 		}
 	}
+	return r.markStarted(ctx, c)
+}
+
+func (r *Runtime) markStarted(ctx context.Context, c containerd.Container) error {
 	if _, err := c.SetLabels(ctx, map[string]string{
 		labelStartedAt:     time.Now().UTC().Format(time.RFC3339Nano),
 		labels.UserStopped: "False",
 	}); err != nil {
-		return fmt.Errorf("start %s: %w", id, conv(err))
+		return fmt.Errorf("start %s: %w", c.ID(), conv(err))
+	}
+	return nil
+}
+
+// CreateTask makes the container's task (runc create: namespaces, cgroups,
+// the process waiting to exec) without starting it, so that `up` can do the
+// slow part ahead while dependencies start; Start then only starts it.
+func (r *Runtime) CreateTask(ctx context.Context, id string) error {
+	l, err := r.lockContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("create task %s: %w", id, conv(err))
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		if st, err := t.Status(ctx); err == nil && st.Status != containerd.Stopped {
+			return nil
+		}
+		if err := deleteTask(ctx, t); err != nil {
+			return fmt.Errorf("create task %s: %w", id, err)
+		}
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return fmt.Errorf("create task %s: %w", id, conv(err))
+	}
+	ioc, err := taskIO(spec.Process != nil && spec.Process.Terminal)
+	if err != nil {
+		return fmt.Errorf("create task %s: %w", id, err)
+	}
+	if _, err := c.NewTask(ctx, ioc); err != nil {
+		return fmt.Errorf("create task %s: %w", id, conv(err))
 	}
 	return nil
 }

@@ -281,6 +281,9 @@ func killCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&sig, "signal", "s", "SIGKILL", "SIGNAL to send to the container")
 	cmd.Flags().Bool("remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if cmd.Flags().Changed("remove-orphans") {
+			return fmt.Errorf("kill --remove-orphans is not supported by gocompose yet: use down --remove-orphans")
+		}
 		return a.Kill(ctx, p, args, sig)
 	})
 	return cmd
@@ -332,6 +335,9 @@ func execCmd(g *globals) *cobra.Command {
 	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
 	fl.Bool("privileged", false, "Give extended privileges to the process")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if cmd.Flags().Changed("privileged") {
+			return fmt.Errorf("exec --privileged is not supported by gocompose yet")
+		}
 		o.TTY = !noTTY
 		return a.Exec(ctx, p, args[0], args[1:], o)
 	})
@@ -505,4 +511,47 @@ func buildCmd(g *globals) *cobra.Command {
 		return a.Build(ctx, p, o)
 	})
 	return cmd
+}
+
+func networkCmd(g *globals) *cobra.Command {
+	nw := &cobra.Command{Use: "network", Short: "Look at and clean up gocompose networks"}
+	withApp := func(fn func(ctx context.Context, a *app.App, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			a, closeFn, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			return fn(cmd.Context(), a, args)
+		}
+	}
+	var quiet bool
+	ls := &cobra.Command{Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List networks"}
+	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network names")
+	ls.RunE = withApp(func(ctx context.Context, a *app.App, _ []string) error { return a.NetworkLs(ctx, quiet) })
+	inspect := &cobra.Command{Use: "inspect NETWORK [NETWORK...]", Short: "Display detailed information on networks", Args: cobra.MinimumNArgs(1)}
+	inspect.RunE = withApp(func(ctx context.Context, a *app.App, args []string) error { return a.NetworkInspect(ctx, args) })
+	prune := &cobra.Command{Use: "prune", Short: "Remove networks no container uses"}
+	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
+	prune.RunE = withApp(func(ctx context.Context, a *app.App, _ []string) error { return a.NetworkPrune(ctx) })
+	nw.AddCommand(ls, inspect, prune)
+	return nw
+}
+
+func builderCmd(g *globals) *cobra.Command {
+	b := &cobra.Command{Use: "builder", Short: "Manage the build cache"}
+	var all bool
+	prune := &cobra.Command{Use: "prune", Short: "Remove build cache"}
+	prune.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused build cache, not just dangling ones")
+	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
+	prune.RunE = func(cmd *cobra.Command, _ []string) error {
+		a, closeFn, err := g.connect(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return a.BuilderPrune(cmd.Context(), all)
+	}
+	b.AddCommand(prune)
+	return b
 }

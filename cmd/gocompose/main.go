@@ -85,6 +85,14 @@ type builder struct {
 	err    error
 }
 
+func (b *builder) Prune(ctx context.Context, all bool) (int64, error) {
+	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
+	if b.err != nil {
+		return 0, b.err
+	}
+	return build.Prune(ctx, b.client, all)
+}
+
 func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error) {
 	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
 	if b.err != nil {
@@ -166,7 +174,7 @@ func newRoot() *cobra.Command {
 		upCmd(g), createCmd(g), downCmd(g), psCmd(g), logsCmd(g), startCmd(g), stopCmd(g),
 		restartCmd(g), killCmd(g), rmCmd(g), pauseCmd(g), unpauseCmd(g), execCmd(g), runCmd(g),
 		topCmd(g), portCmd(g), imagesCmd(g), configCmd(g), lsCmd(g), versionCmd(), imageCmd(g),
-		supervisorCmd(g), buildCmd(g),
+		supervisorCmd(g), buildCmd(g), networkCmd(g), builderCmd(g),
 	)
 	return root
 }
