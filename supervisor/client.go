@@ -122,32 +122,35 @@ func Ensure(ctx context.Context, state, address, exe string) error {
 }
 
 // Upstreams reads the host's resolvers: systemd-resolved's real upstream
-// list when present, else /etc/resolv.conf; loopback stubs are skipped
-// unless they are all there is (the supervisor runs on the host, so it can
-// reach them).
+// list when present, else /etc/resolv.conf.
 func Upstreams() []string {
 	for _, f := range []string{"/run/systemd/resolve/resolv.conf", "/etc/resolv.conf"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var all, real []string
-		for _, line := range strings.Split(string(b), "\n") {
-			fields := strings.Fields(line)
-			if len(fields) >= 2 && fields[0] == "nameserver" {
-				hp := net.JoinHostPort(fields[1], "53")
-				all = append(all, hp)
-				if ip := net.ParseIP(fields[1]); ip != nil && !ip.IsLoopback() {
-					real = append(real, hp)
-				}
+		if b, err := os.ReadFile(f); err == nil {
+			if r := resolvers(b); len(r) > 0 {
+				return r
 			}
-		}
-		if len(real) > 0 {
-			return real
-		}
-		if len(all) > 0 {
-			return all
 		}
 	}
 	return nil
+}
+
+// resolvers returns the nameservers of a resolv.conf as host:port, loopback
+// stubs left out unless they are all there is (the supervisor runs on the
+// host, so it can reach them).
+func resolvers(b []byte) []string {
+	var all, real []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			hp := net.JoinHostPort(fields[1], "53")
+			all = append(all, hp)
+			if ip := net.ParseIP(fields[1]); ip != nil && !ip.IsLoopback() {
+				real = append(real, hp)
+			}
+		}
+	}
+	if len(real) > 0 {
+		return real
+	}
+	return all
 }

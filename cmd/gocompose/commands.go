@@ -555,3 +555,29 @@ func builderCmd(g *globals) *cobra.Command {
 	b.AddCommand(prune)
 	return b
 }
+
+func waitCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "wait SERVICE [SERVICE...]", Short: "Block until the first service container stops", Args: cobra.MinimumNArgs(1)}
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Wait(ctx, p, args)
+	})
+	return cmd
+}
+
+func scaleCmd(g *globals) *cobra.Command {
+	var noDeps bool
+	cmd := &cobra.Command{Use: "scale [SERVICE=REPLICAS...]", Short: "Scale services", Args: cobra.MinimumNArgs(1)}
+	cmd.Flags().BoolVar(&noDeps, "no-deps", false, "Don't start linked services")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		sc, err := parseScale(args)
+		if err != nil {
+			return err
+		}
+		var services []string
+		for s := range sc {
+			services = append(services, s)
+		}
+		return a.Up(ctx, p, app.UpOptions{Services: services, Scale: sc, Detach: true, NoRecreate: true, NoDeps: noDeps})
+	})
+	return cmd
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log"
 	"os"
 
@@ -33,5 +34,27 @@ func supervisorCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "", "containerd socket")
+	var unitPath string
+	install := &cobra.Command{
+		Use:   "install",
+		Short: "Write a systemd unit so the supervisor (and restart policies) survive a reboot",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr := address
+			if addr == "" {
+				addr = runtime.DefaultAddress
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if err := supervisor.Install(unitPath, exe, addr, paths.Root(), paths.State()); err != nil {
+				return err
+			}
+			fmt.Printf("wrote %s\nenable it with: systemctl daemon-reload && systemctl enable --now gocompose-supervisor\n", unitPath)
+			return nil
+		},
+	}
+	install.Flags().StringVar(&unitPath, "unit", supervisor.UnitPath, "where to write the unit file")
+	cmd.AddCommand(install)
 	return cmd
 }

@@ -1,0 +1,40 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestInstallWritesUnit(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gocompose-supervisor.service")
+	if err := Install(path, "/usr/local/bin/gocompose", "/run/containerd/containerd.sock", "/var/lib/gocompose", "/run/gocompose"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ExecStart=/usr/local/bin/gocompose supervisor --address /run/containerd/containerd.sock",
+		"After=containerd.service", "Restart=always", "WantedBy=multi-user.target",
+		"Environment=GOCOMPOSE_STATE=/run/gocompose",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("unit lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+func TestResolversSkipLoopbackStubs(t *testing.T) {
+	t.Parallel()
+	conf := "# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.10\nsearch example\nnameserver 2001:db8::1\n"
+	if got := resolvers([]byte(conf)); strings.Join(got, ",") != "192.0.2.10:53,[2001:db8::1]:53" {
+		t.Errorf("resolvers = %v", got)
+	}
+	if got := resolvers([]byte("nameserver 127.0.0.53\n")); strings.Join(got, ",") != "127.0.0.53:53" {
+		t.Errorf("stub only: %v", got)
+	}
+}
