@@ -581,3 +581,13 @@ func scaleCmd(g *globals) *cobra.Command {
 	})
 	return cmd
 }
+
+func eventsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{Use: "events [OPTIONS] [SERVICE...]", Short: "Receive real time events from containers"}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "Output events as a stream of json objects")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Events(ctx, p, args, asJSON)
+	})
+	return cmd
+}
