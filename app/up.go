@@ -135,13 +135,15 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 			return nil, fmt.Errorf("service %q: container_name %q cannot be used with %d replicas", name, svc.ContainerName, replicas)
 		}
 		var deps []string
-		for d := range svc.DependsOn {
+		conds := map[string]string{}
+		for d, dep := range svc.DependsOn {
 			if _, ok := sel.Services[d]; ok {
 				deps = append(deps, d)
+				conds[d] = dep.Condition
 			}
 		}
 		svcs[name], hashes[name] = svc, h
-		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps})
+		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds})
 	}
 	var obs []scheduler.Container
 	for _, c := range observed {

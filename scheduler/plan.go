@@ -14,6 +14,9 @@ type Service struct {
 	Hash      string // config hash of the desired container
 	Replicas  int
 	DependsOn []string // only services present in the desired set
+	// Conditions maps a dependency to what it must reach before this
+	// service starts: started (default), healthy, completed_successfully.
+	Conditions map[string]string
 }
 
 // Container is one observed container of the project.
@@ -54,9 +57,10 @@ type Op struct {
 // Step is what happens to one service; it may begin once every service in
 // DependsOn has finished its step.
 type Step struct {
-	Service   string
-	DependsOn []string
-	Ops       []Op
+	Service    string
+	DependsOn  []string
+	Conditions map[string]string
+	Ops        []Op
 }
 
 // Plan is the ordered set of steps; Orphans are containers of services no
@@ -85,7 +89,7 @@ func Make(project string, desired []Service, observed []Container, o Options) (*
 	}
 	p := &Plan{}
 	for _, s := range order {
-		step := Step{Service: s.Name, DependsOn: slices.Sorted(slices.Values(s.DependsOn))}
+		step := Step{Service: s.Name, DependsOn: slices.Sorted(slices.Values(s.DependsOn)), Conditions: s.Conditions}
 		have := map[int]Container{}
 		for _, c := range byService[s.Name] {
 			have[c.Number] = c
@@ -192,7 +196,14 @@ func (p *Plan) String() string {
 	for _, s := range p.Steps {
 		fmt.Fprintf(&b, "service %s", s.Service)
 		if len(s.DependsOn) > 0 {
-			fmt.Fprintf(&b, " after %s", strings.Join(s.DependsOn, ","))
+			deps := make([]string, len(s.DependsOn))
+			for i, d := range s.DependsOn {
+				deps[i] = d
+				if c := s.Conditions[d]; c != "" && c != "service_started" {
+					deps[i] += "(" + strings.TrimPrefix(c, "service_") + ")"
+				}
+			}
+			fmt.Fprintf(&b, " after %s", strings.Join(deps, ","))
 		}
 		b.WriteString("\n")
 		if len(s.Ops) == 0 {

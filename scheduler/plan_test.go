@@ -22,6 +22,11 @@ func TestPlanGolden(t *testing.T) {
 	}{
 		{name: "fresh-chain", desired: []Service{svc("web", "h1", "api"), svc("api", "h2", "db"), svc("db", "h3")}},
 		{name: "diamond", desired: []Service{svc("a", "1", "b", "c"), svc("b", "2", "d"), svc("c", "3", "d"), svc("d", "4")}},
+		{name: "conditions", desired: []Service{
+			{Name: "app", Hash: "1", Replicas: 1, DependsOn: []string{"db", "migrate"},
+				Conditions: map[string]string{"db": "service_healthy", "migrate": "service_completed_successfully"}},
+			svc("db", "2"), svc("migrate", "3", "db"),
+		}},
 		{
 			name:    "recreate-middle",
 			desired: []Service{svc("web", "h1", "api"), svc("api", "NEW", "db"), svc("db", "h3")},
