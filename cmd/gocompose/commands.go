@@ -44,6 +44,20 @@ func withProject(g *globals, byName bool, fn projectFn) func(*cobra.Command, []s
 	}
 }
 
+type appFn func(ctx context.Context, a *app.App, args []string) error
+
+// withApp connects to containerd (no project needed) before running fn.
+func withApp(g *globals, fn appFn) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, closeFn, err := g.connect(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return fn(cmd.Context(), a, args)
+	}
+}
+
 func timeoutFlag(cmd *cobra.Command) func() *time.Duration {
 	var secs int
 	cmd.Flags().IntVarP(&secs, "timeout", "t", 0, "Specify a shutdown timeout in seconds")
@@ -426,14 +440,9 @@ func lsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all stopped Compose projects")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display project names")
 	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		a, closeFn, err := g.connect(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		return a.Ls(cmd.Context(), all, quiet, format)
-	}
+	cmd.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error {
+		return a.Ls(ctx, all, quiet, format)
+	})
 	return cmd
 }
 
@@ -484,14 +493,9 @@ func imageCmd(g *globals) *cobra.Command {
 	var quiet bool
 	ls := &cobra.Command{Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List images"}
 	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only show image names")
-	ls.RunE = func(cmd *cobra.Command, _ []string) error {
-		a, closeFn, err := g.connect(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		return a.ImageLs(cmd.Context(), quiet)
-	}
+	ls.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error {
+		return a.ImageLs(ctx, quiet)
+	})
 	img.AddCommand(load, ls)
 	return img
 }
@@ -515,25 +519,15 @@ func buildCmd(g *globals) *cobra.Command {
 
 func networkCmd(g *globals) *cobra.Command {
 	nw := &cobra.Command{Use: "network", Short: "Look at and clean up gocompose networks"}
-	withApp := func(fn func(ctx context.Context, a *app.App, args []string) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
-			a, closeFn, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			return fn(cmd.Context(), a, args)
-		}
-	}
 	var quiet bool
 	ls := &cobra.Command{Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List networks"}
 	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network names")
-	ls.RunE = withApp(func(ctx context.Context, a *app.App, _ []string) error { return a.NetworkLs(ctx, quiet) })
+	ls.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error { return a.NetworkLs(ctx, quiet) })
 	inspect := &cobra.Command{Use: "inspect NETWORK [NETWORK...]", Short: "Display detailed information on networks", Args: cobra.MinimumNArgs(1)}
-	inspect.RunE = withApp(func(ctx context.Context, a *app.App, args []string) error { return a.NetworkInspect(ctx, args) })
+	inspect.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error { return a.NetworkInspect(ctx, args) })
 	prune := &cobra.Command{Use: "prune", Short: "Remove networks no container uses"}
 	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
-	prune.RunE = withApp(func(ctx context.Context, a *app.App, _ []string) error { return a.NetworkPrune(ctx) })
+	prune.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error { return a.NetworkPrune(ctx) })
 	nw.AddCommand(ls, inspect, prune)
 	return nw
 }
@@ -544,14 +538,9 @@ func builderCmd(g *globals) *cobra.Command {
 	prune := &cobra.Command{Use: "prune", Short: "Remove build cache"}
 	prune.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused build cache, not just dangling ones")
 	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
-	prune.RunE = func(cmd *cobra.Command, _ []string) error {
-		a, closeFn, err := g.connect(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		return a.BuilderPrune(cmd.Context(), all)
-	}
+	prune.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error {
+		return a.BuilderPrune(ctx, all)
+	})
 	b.AddCommand(prune)
 	return b
 }
