@@ -22,6 +22,8 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/internal/testimage"
 	mdns "github.com/miekg/dns"
 	"golang.org/x/sys/unix"
@@ -130,6 +132,8 @@ func main() {
 
 	buildRows := buildBench()
 	rows = append(rows, buildRows...)
+	// Stop the buildkitd this run started for its namespace.
+	_ = build.Daemon{Namespace: ns, State: paths.State()}.Stop()
 
 	printTable(rows)
 	fmt.Printf("\nPeak RSS: CLI `up -d` of 30 services %.1f MiB; supervisor with 30 containers %.1f MiB (VmHWM).\n", cliRSS, supRSS)
