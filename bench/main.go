@@ -133,7 +133,7 @@ func main() {
 	buildRows := buildBench()
 	rows = append(rows, buildRows...)
 	// Stop the buildkitd this run started for its namespace.
-	_ = build.Daemon{Namespace: ns, State: paths.State()}.Stop()
+	_ = build.Daemon{Containerd: *address, Namespace: ns, State: paths.State()}.Stop()
 
 	printTable(rows)
 	fmt.Printf("\nPeak RSS: CLI `up -d` of 30 services %.1f MiB; supervisor with 30 containers %.1f MiB (VmHWM).\n", cliRSS, supRSS)

@@ -6,6 +6,8 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,7 +29,14 @@ type Daemon struct {
 	Root       string // build cache under Root/buildkit/<ns>
 }
 
-func (d Daemon) dir() string { return filepath.Join(d.State, "buildkit", d.Namespace) }
+// key separates daemons (and their caches) per containerd and namespace:
+// BuildKit's cache records blobs that live in one containerd's store.
+func (d Daemon) key() string {
+	sum := sha256.Sum256([]byte(d.Containerd))
+	return d.Namespace + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+func (d Daemon) dir() string { return filepath.Join(d.State, "buildkit", d.key()) }
 
 // Socket is the buildkitd socket.
 func (d Daemon) Socket() string { return filepath.Join(d.dir(), "buildkitd.sock") }
@@ -88,7 +97,7 @@ func (d Daemon) Client(ctx context.Context) (*bk.Client, error) {
 	if c, err := d.dial(ctx); err == nil {
 		return c, nil
 	}
-	root := filepath.Join(d.Root, "buildkit", d.Namespace)
+	root := filepath.Join(d.Root, "buildkit", d.key())
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func loadBusybox(tmp string) error {
 func cleanup() {
 	ctx := context.Background()
 	stopSupervisor()
-	_ = build.Daemon{Namespace: namespace, State: state}.Stop()
+	_ = build.Daemon{Containerd: address(), Namespace: namespace, State: state}.Stop()
 	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
 	if err != nil {
 		return
