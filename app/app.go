@@ -61,6 +61,8 @@ type App struct {
 	StateDir string
 	// Builder builds images; nil means builds are unavailable.
 	Builder Builder
+	// RootDir holds persistent data such as named volumes.
+	RootDir string
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 }

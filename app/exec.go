@@ -151,6 +151,9 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	if err != nil {
 		return err
 	}
+	if err := a.ensureVolumes(p, one); err != nil {
+		return err
+	}
 	if err := a.createWith(ctx, p, svc, name, lbls, nets); err != nil {
 		return err
 	}

@@ -180,6 +180,11 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}
+	if o.Volumes {
+		if err := a.removeVolumes(p); err != nil {
+			return err
+		}
+	}
 	if len(orphans) > 0 {
 		return nil // their networks are still in use
 	}

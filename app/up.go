@@ -118,6 +118,9 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err != nil {
 		return nil, err
 	}
+	if err := a.ensureVolumes(p, sel); err != nil {
+		return nil, err
+	}
 	var desired []scheduler.Service
 	svcs := map[string]types.ServiceConfig{}
 	hashes := map[string]string{}
@@ -417,7 +420,12 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 		lbls[k] = v
 	}
 	lbls[labels.State] = a.StateDir
-	err = a.Engine.Create(ctx, runtime.CreateRequest{ID: id, Service: svc, Log: lc, Labels: lbls, NetNS: ns.netns, Etc: ns.etc})
+	svc, copyUp, err := a.bindVolumes(p, svc)
+	if err != nil {
+		ns.cleanup()
+		return err
+	}
+	err = a.Engine.Create(ctx, runtime.CreateRequest{ID: id, Service: svc, Log: lc, Labels: lbls, NetNS: ns.netns, Etc: ns.etc, CopyUp: copyUp})
 	if err != nil {
 		ns.cleanup()
 		return err

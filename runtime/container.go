@@ -17,6 +17,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -58,6 +59,15 @@ type CreateRequest struct {
 	NetNS string
 	// Etc shapes /etc/hosts and /etc/resolv.conf for a networked container.
 	Etc EtcConfig
+	// CopyUp lists host directories (empty named volumes) to fill with the
+	// image's content at the mount target, as Docker does on first use.
+	CopyUp []CopyUp
+}
+
+// CopyUp is one volume directory to seed from the image.
+type CopyUp struct {
+	Target  string // path in the image
+	HostDir string
 }
 
 // EtcConfig is what the container's hosts and resolv.conf say.
@@ -128,7 +138,7 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
 		withVolumes(svc),
 	}
-	_, err = r.client.NewContainer(ctx, req.ID,
+	c, err := r.client.NewContainer(ctx, req.ID,
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(snapshotter),
 		containerd.WithNewSnapshot(req.ID, img),
@@ -142,7 +152,78 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		}
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
+	if err := r.copyUp(ctx, c, req.CopyUp); err != nil {
+		_ = c.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
 	return nil
+}
+
+// copyUp seeds empty volume directories from the container's rootfs.
+func (r *Runtime) copyUp(ctx context.Context, c containerd.Container, list []CopyUp) error {
+	if len(list) == 0 {
+		return nil
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return conv(err)
+	}
+	mounts, err := r.client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		return conv(err)
+	}
+	return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		for _, cu := range list {
+			src := filepath.Join(root, filepath.Clean("/"+cu.Target))
+			if _, err := os.Stat(src); err != nil {
+				continue // nothing in the image there
+			}
+			if err := copyTree(src, cu.HostDir); err != nil {
+				return fmt.Errorf("copy %s into volume: %w", cu.Target, err)
+			}
+		}
+		return nil
+	})
+}
+
+// copyTree copies a directory tree, keeping modes and ownership.
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case fi.IsDir():
+			if err := os.MkdirAll(target, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		case fi.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(link, target); err != nil && !os.IsExist(err) {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(target, b, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return nil // devices, sockets: not copied
+		}
+		if st != nil {
+			_ = os.Lchown(target, int(st.Uid), int(st.Gid))
+		}
+		return nil
+	})
 }
 
 // writeEtcFiles writes the hosts, hostname and resolv.conf the container sees.

@@ -132,8 +132,23 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		return unsupported("logging.driver", svc.Logging.Driver)
 	}
 	for _, v := range svc.Volumes {
-		if v.Type != types.VolumeTypeBind && v.Type != types.VolumeTypeTmpfs {
-			return unsupported("volumes", "named volumes are not implemented yet: "+v.Source)
+		switch {
+		case v.Type == types.VolumeTypeBind || v.Type == types.VolumeTypeTmpfs:
+		case v.Type == types.VolumeTypeVolume && v.Source == "":
+			return unsupported("volumes", "anonymous volumes (give the volume a name): "+v.Target)
+		case v.Type == types.VolumeTypeVolume:
+			cfg, ok := p.Volumes[v.Source]
+			if !ok {
+				return unsupported("volumes", "undefined volume "+v.Source)
+			}
+			if cfg.Driver != "" && cfg.Driver != "local" {
+				return unsupported("volumes", "driver "+cfg.Driver+" of "+v.Source)
+			}
+			if len(cfg.DriverOpts) > 0 {
+				return unsupported("volumes", "driver_opts of "+v.Source)
+			}
+		default:
+			return unsupported("volumes", string(v.Type)+" "+v.Source)
 		}
 	}
 	if d := svc.Deploy; d != nil {

@@ -71,7 +71,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 		return nil, nil, err
 	}
 	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par,
-		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(),
+		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
 		Builder: &builder{daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
 	return a, func() { rt.Close() }, nil

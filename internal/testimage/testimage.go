@@ -186,7 +186,7 @@ func writeFile(tw *tar.Writer, name string, data []byte, mode int64) error {
 func rootfs(bin []byte, applets []string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin", "dev", "etc", "proc", "root", "sys", "tmp", "usr", "usr/bin", "usr/sbin", "sbin", "var", "var/www", "home"} {
+	for _, d := range []string{"bin", "dev", "etc", "proc", "root", "sys", "tmp", "usr", "usr/bin", "usr/sbin", "sbin", "var", "var/www", "home", "srv"} {
 		mode := int64(0o755)
 		if d == "tmp" {
 			mode = 0o1777
@@ -210,7 +210,8 @@ func rootfs(bin []byte, applets []string) ([]byte, error) {
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\nwww:x:1000:1000:www:/var/www:/bin/sh\n",
 		"etc/group":  "root:x:0:\nnogroup:x:65534:\nwww:x:1000:\nextra:x:2000:\n",
 	}
-	for _, n := range []string{"etc/group", "etc/passwd"} {
+	etc["srv/seed.txt"] = "seeded by the image\n"
+	for _, n := range []string{"etc/group", "etc/passwd", "srv/seed.txt"} {
 		if err := writeFile(tw, n, []byte(etc[n]), 0o644); err != nil {
 			return nil, err
 		}
