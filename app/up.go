@@ -420,10 +420,13 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 		lbls[k] = v
 	}
 	lbls[labels.State] = a.StateDir
-	svc, copyUp, err := a.bindVolumes(p, svc)
+	svc, copyUp, volDirs, err := a.bindVolumes(p, svc)
 	if err != nil {
 		ns.cleanup()
 		return err
+	}
+	if len(volDirs) > 0 {
+		lbls[labelVolumes] = strings.Join(volDirs, ",")
 	}
 	err = a.Engine.Create(ctx, runtime.CreateRequest{ID: id, Service: svc, Log: lc, Labels: lbls, NetNS: ns.netns, Etc: ns.etc, CopyUp: copyUp})
 	if err != nil {

@@ -32,6 +32,15 @@ volumes:
 		t.Errorf("up output:\n%s", r.stderr)
 	}
 	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo kept > /data/file")
+	if ls := gc(t, dir, "volume", "ls", "-q").stdout; !strings.Contains(ls, "vols_data\n") || !strings.Contains(ls, "vols_seeded\n") {
+		t.Errorf("volume ls:\n%s", ls)
+	}
+	if r := gcRun(dir, nil, "volume", "rm", "vols_data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("volume rm of a volume in use: %s", r)
+	}
+	if out := gc(t, dir, "volume", "inspect", "vols_data").stdout; !strings.Contains(out, "vols_data/_data") {
+		t.Errorf("volume inspect:\n%s", out)
+	}
 	if out := gc(t, dir, "exec", "-T", "app", "cat", "/srv/seed.txt").stdout; out != "seeded by the image\n" {
 		t.Errorf("copy-up: %q", out)
 	}
@@ -49,6 +58,9 @@ volumes:
 	}
 	if _, err := os.Stat(filepath.Join(root, "volumes", "vols_data")); !os.IsNotExist(err) {
 		t.Errorf("volume directory remains after down -v: %v", err)
+	}
+	if ls := gc(t, dir, "volume", "ls", "-q").stdout; strings.Contains(ls, "vols_") {
+		t.Errorf("volumes listed after down -v:\n%s", ls)
 	}
 	assertNothingLeft(t, "vols")
 }

@@ -580,3 +580,21 @@ func eventsCmd(g *globals) *cobra.Command {
 	})
 	return cmd
 }
+
+func volumeCmd(g *globals) *cobra.Command {
+	v := &cobra.Command{Use: "volume", Short: "Manage named volumes"}
+	var quiet, force bool
+	ls := &cobra.Command{Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List volumes"}
+	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
+	ls.RunE = withApp(g, func(_ context.Context, a *app.App, _ []string) error { return a.VolumeLs(quiet) })
+	inspect := &cobra.Command{Use: "inspect VOLUME [VOLUME...]", Short: "Display detailed information on volumes", Args: cobra.MinimumNArgs(1)}
+	inspect.RunE = withApp(g, func(_ context.Context, a *app.App, args []string) error { return a.VolumeInspect(args) })
+	rm := &cobra.Command{Use: "rm [OPTIONS] VOLUME [VOLUME...]", Short: "Remove volumes", Args: cobra.MinimumNArgs(1)}
+	rm.Flags().BoolVarP(&force, "force", "f", false, "Remove even if in use")
+	rm.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error { return a.VolumeRm(ctx, args, force) })
+	prune := &cobra.Command{Use: "prune", Short: "Remove volumes no container uses"}
+	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
+	prune.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error { return a.VolumePrune(ctx) })
+	v.AddCommand(ls, inspect, rm, prune)
+	return v
+}
