@@ -110,6 +110,19 @@ func containerNumber(c runtime.Container) int {
 	return n
 }
 
+// serviceContainers checks the service names and returns their containers
+// (all of the project's when none are named); oneoff as for observe.
+func (a *App) serviceContainers(ctx context.Context, p *types.Project, services []string, oneoff *bool) ([]runtime.Container, error) {
+	if err := checkServices(p, services); err != nil {
+		return nil, err
+	}
+	cs, err := a.observe(ctx, p.Name, oneoff)
+	if err != nil {
+		return nil, err
+	}
+	return selectContainers(cs, services), nil
+}
+
 // selectContainers keeps containers of the named services (all when none).
 func selectContainers(cs []runtime.Container, services []string) []runtime.Container {
 	if len(services) == 0 {

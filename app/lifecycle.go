@@ -217,14 +217,10 @@ func (a *App) Stop(ctx context.Context, p *types.Project, services []string, tim
 
 // Start starts existing containers of the services, dependencies first.
 func (a *App) Start(ctx context.Context, p *types.Project, services []string) error {
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	cs, err := a.observe(ctx, p.Name, &no)
+	cs, err := a.serviceContainers(ctx, p, services, &no)
 	if err != nil {
 		return err
 	}
-	cs = selectContainers(cs, services)
 	if len(cs) == 0 {
 		return fmt.Errorf("service(s) %v have no container to start: run `up` first", services)
 	}
@@ -238,14 +234,10 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string) er
 
 // Restart stops then starts the services' containers.
 func (a *App) Restart(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	cs, err := a.observe(ctx, p.Name, &no)
+	cs, err := a.serviceContainers(ctx, p, services, &no)
 	if err != nil {
 		return err
 	}
-	cs = selectContainers(cs, services)
 	if err := a.walk(ctx, cs, reverse(p), func(c runtime.Container) error {
 		if !running(c) {
 			return nil
@@ -303,14 +295,10 @@ type RmOptions struct {
 
 // Rm removes the services' stopped containers (with -s, stops them first).
 func (a *App) Rm(ctx context.Context, p *types.Project, services []string, o RmOptions) error {
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	cs, err := a.observe(ctx, p.Name, nil)
+	cs, err := a.serviceContainers(ctx, p, services, nil)
 	if err != nil {
 		return err
 	}
-	cs = selectContainers(cs, services)
 	var targets []runtime.Container
 	for _, c := range cs {
 		if running(c) {

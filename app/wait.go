@@ -13,14 +13,10 @@ func (a *App) Wait(ctx context.Context, p *types.Project, services []string) err
 	if len(services) == 0 {
 		return fmt.Errorf("wait needs at least one service")
 	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	cs, err := a.observe(ctx, p.Name, &no)
+	cs, err := a.serviceContainers(ctx, p, services, &no)
 	if err != nil {
 		return err
 	}
-	cs = selectContainers(cs, services)
 	if len(cs) == 0 {
 		return fmt.Errorf("no containers for %v", services)
 	}
