@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,8 @@ type App struct {
 	Err    io.Writer
 	// LockDir holds the per-project lock files.
 	LockDir string
-	// Parallel bounds concurrent container operations.
+	// Parallel bounds concurrent container operations; <= 0 means the
+	// default, four per CPU.
 	Parallel int
 	// Net puts containers on CNI networks; nil means no bridge networking.
 	Net Networker
@@ -164,14 +166,18 @@ func dependsOnLabel(svc types.ServiceConfig) string {
 	return strings.Join(parts, ",")
 }
 
+// limit is how many container operations may run at once.
+func (a *App) limit() int {
+	if a.Parallel > 0 {
+		return a.Parallel
+	}
+	return 4 * goruntime.NumCPU()
+}
+
 // parallel runs fn for each item with at most a.Parallel at once and returns
 // the first error (all items still run).
 func (a *App) parallel(n int, fn func(i int) error) error {
-	limit := a.Parallel
-	if limit <= 0 {
-		limit = 8
-	}
-	sem := make(chan struct{}, limit)
+	sem := make(chan struct{}, a.limit())
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {

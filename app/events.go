@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -41,7 +42,7 @@ func (a *App) Events(ctx context.Context, p *types.Project, services []string, a
 			return
 		}
 		svc := lbls[labels.Service]
-		if len(services) > 0 && !contains(services, svc) {
+		if len(services) > 0 && !slices.Contains(services, svc) {
 			return
 		}
 		attrs := map[string]string{"name": e.Container, "image": lbls[labels.Image]}

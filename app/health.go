@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -217,7 +218,7 @@ func (a *App) waitReady(ctx context.Context, p *types.Project, ids []string) err
 		}
 		ready := true
 		for _, c := range cs {
-			if !contains(ids, c.ID) {
+			if !slices.Contains(ids, c.ID) {
 				continue
 			}
 			switch {
@@ -248,13 +249,4 @@ func (a *App) waitReady(ctx context.Context, p *types.Project, ids []string) err
 		case <-tick.C:
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

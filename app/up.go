@@ -262,6 +262,19 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			return ctx.Err()
 		}
 	}
+	// One bound across all services: independent services run in
+	// parallel, but no more container operations at once than the limit.
+	// Slots are held only around an operation, never while waiting.
+	slots := make(chan struct{}, a.limit())
+	bounded := func(fn func() error) error {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-slots }()
+		return fn()
+	}
 	var wg sync.WaitGroup
 	for _, step := range plan.Steps {
 		wg.Add(1)
@@ -281,9 +294,11 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			}
 			toStart := make([]string, len(step.Ops))
 			r.err = a.parallel(len(step.Ops), func(i int) error {
-				id, err := a.prepare(ctx, p, svc, hashes[step.Service], step.Ops[i], nets, o)
-				toStart[i] = id
-				return err
+				return bounded(func() error {
+					id, err := a.prepare(ctx, p, svc, hashes[step.Service], step.Ops[i], nets, o)
+					toStart[i] = id
+					return err
+				})
 			})
 			close(r.created)
 			if r.err != nil {
@@ -313,7 +328,7 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 				if toStart[i] == "" {
 					return nil
 				}
-				return a.start(ctx, toStart[i])
+				return bounded(func() error { return a.start(ctx, toStart[i]) })
 			})
 		}()
 	}

@@ -157,7 +157,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.projectDir, "project-directory", "", "Specify an alternate working directory (default: the path of the first specified Compose file)")
 	f.StringArrayVar(&g.envFiles, "env-file", nil, "Specify an alternate environment file")
 	f.StringArrayVar(&g.profiles, "profile", nil, "Specify a profile to enable")
-	f.IntVar(&g.parallel, "parallel", -1, "Control max parallelism, -1 for unlimited")
+	f.IntVar(&g.parallel, "parallel", -1, "Control max parallelism (default: $COMPOSE_PARALLEL_LIMIT, else 4 per CPU)")
 	f.StringVar(&g.address, "address", "", "containerd socket (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock, else a private containerd)")
 	f.StringVar(&g.namespace, "namespace", "", "containerd namespace (default $CONTAINERD_NAMESPACE, else gocompose)")
 	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
