@@ -67,6 +67,8 @@ type App struct {
 	RootDir string
 
 	mu sync.Mutex // guards writes to Err from parallel operations
+
+	imageHealth sync.Map // image ref -> *runtime.ImageHealthcheck, for this command
 }
 
 // ExitError carries a process exit code out of a command (exec, run, up).

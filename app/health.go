@@ -137,10 +137,17 @@ func (a *App) healthOf(c runtime.Container) string {
 }
 
 // healthLabel computes the healthcheck label of a service's containers.
+// The image's HEALTHCHECK is read once per image and command, not once per
+// replica: it costs an image lookup and a blob read on the create path.
 func (a *App) healthLabel(ctx context.Context, svc types.ServiceConfig) (string, error) {
 	var img *runtime.ImageHealthcheck
 	if hc, ok := a.Engine.(Healthchecker); ok {
-		img, _ = hc.Healthcheck(ctx, svc.Image)
+		if v, ok := a.imageHealth.Load(svc.Image); ok {
+			img = v.(*runtime.ImageHealthcheck)
+		} else {
+			img, _ = hc.Healthcheck(ctx, svc.Image)
+			a.imageHealth.Store(svc.Image, img)
+		}
 	}
 	cfg, err := healthConfig(svc, img)
 	if err != nil || cfg == nil {
