@@ -42,6 +42,8 @@ type Engine interface {
 	Pids(ctx context.Context, id string) ([]uint32, error)
 	LoadImages(ctx context.Context, in io.Reader) ([]string, error)
 	ImageID(ctx context.Context, ref string) (string, error)
+	ImageUpdated(ctx context.Context, ref string) (time.Time, error)
+	Pull(ctx context.Context, ref string, o runtime.PullOptions) error
 }
 
 // App runs commands against one engine.

@@ -93,6 +93,8 @@ type RunOptions struct {
 	WorkDir    string
 	Volumes    []string
 	Labels     []string
+	// Pull is run --pull: always, missing or never.
+	Pull string
 }
 
 // Run starts a one-off container of a service (its dependencies first,
@@ -103,6 +105,13 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	}
 	p = withImageNames(p)
 	svc := p.Services[service]
+	only, err := p.WithSelectedServices([]string{service}, types.IgnoreDependencies)
+	if err != nil {
+		return err
+	}
+	if err := a.pullForUp(ctx, only, o.Pull); err != nil {
+		return err
+	}
 	if svc.Build != nil {
 		if _, err := a.Engine.ImageID(ctx, svc.Image); err != nil {
 			if err := a.buildServices(ctx, p, []string{service}, BuildOptions{}); err != nil {
@@ -124,7 +133,7 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 			}
 		}
 	}
-	svc, err := runService(p, svc, args, o)
+	svc, err = runService(p, svc, args, o)
 	if err != nil {
 		return err
 	}
@@ -143,15 +152,11 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 		k, v, _ := strings.Cut(l, "=")
 		lbls[k] = v
 	}
-	one, err := p.WithSelectedServices([]string{service}, types.IgnoreDependencies)
+	nets, err := a.ensureNetworks(ctx, p, only)
 	if err != nil {
 		return err
 	}
-	nets, err := a.ensureNetworks(ctx, p, one)
-	if err != nil {
-		return err
-	}
-	if err := a.ensureVolumes(p, one); err != nil {
+	if err := a.ensureVolumes(p, only); err != nil {
 		return err
 	}
 	if err := a.createWith(ctx, p, svc, name, lbls, nets); err != nil {

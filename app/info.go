@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os/exec"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
 )
@@ -230,50 +228,4 @@ func (a *App) Ls(ctx context.Context, all, quiet bool, format string) error {
 		return tw.Flush()
 	}
 	return nil
-}
-
-// ImageLoad imports an image archive and prints what it loaded.
-func (a *App) ImageLoad(ctx context.Context, in io.Reader) error {
-	names, err := a.Engine.LoadImages(ctx, in)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		fmt.Fprintf(a.Out, "Loaded image: %s\n", runtime.FamiliarImage(n))
-	}
-	return nil
-}
-
-// ImageLister lists images; the runtime implements it.
-type ImageLister interface {
-	ListImages(ctx context.Context) ([]runtime.ImageInfo, error)
-}
-
-// ImageLs lists images like `docker image ls`; quiet prints names.
-func (a *App) ImageLs(ctx context.Context, quiet bool) error {
-	l, ok := a.Engine.(ImageLister)
-	if !ok {
-		return fmt.Errorf("image ls is not available")
-	}
-	imgs, err := l.ListImages(ctx)
-	if err != nil {
-		return err
-	}
-	if quiet {
-		for _, i := range imgs {
-			fmt.Fprintln(a.Out, runtime.FamiliarImage(i.Name))
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tSIZE")
-	for _, i := range imgs {
-		repo, tag := splitRef(runtime.FamiliarImage(i.Name))
-		id := strings.TrimPrefix(i.Digest, "sha256:")
-		if len(id) > 12 {
-			id = id[:12]
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", repo, tag, id, units.HumanSize(float64(i.Size)))
-	}
-	return tw.Flush()
 }

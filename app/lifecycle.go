@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/runtime"
@@ -116,11 +118,17 @@ type DownOptions struct {
 	RemoveOrphans bool
 	Volumes       bool
 	Timeout       *time.Duration
+	// Rmi removes images after the containers: "local" those built without
+	// an image: name, "all" every service's image.
+	Rmi string
 }
 
 // Down stops and removes the project's containers (one-off ones too),
 // dependents first. Running it twice is harmless.
 func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
+	if o.Rmi != "" && o.Rmi != "local" && o.Rmi != "all" {
+		return fmt.Errorf("invalid --rmi %q: use local or all", o.Rmi)
+	}
 	l, err := lock.Project(ctx, a.LockDir, p.Name)
 	if err != nil {
 		return err
@@ -182,6 +190,11 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	}
 	if o.Volumes {
 		if err := a.removeVolumes(p); err != nil {
+			return err
+		}
+	}
+	if o.Rmi != "" {
+		if err := a.removeImages(ctx, p, o.Rmi == "all"); err != nil {
 			return err
 		}
 	}
@@ -351,4 +364,37 @@ func (a *App) eachRunning(ctx context.Context, p *types.Project, services []stri
 		a.progress("Container", cs[i].ID, state)
 		return nil
 	})
+}
+
+// removeImages removes the services' images for down --rmi: the ones built
+// under the default name, or with all every one. An image another
+// container still uses is kept with a warning, as Docker Compose does.
+func (a *App) removeImages(ctx context.Context, p *types.Project, all bool) error {
+	im, err := a.images()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		svc := p.Services[name]
+		if !all && svc.Image != "" {
+			continue
+		}
+		ref := ImageName(p, svc)
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		err := im.RemoveImage(ctx, ref, false)
+		switch {
+		case err == nil:
+			a.progress("Image", ref, "Removed")
+		case errdefs.IsNotFound(err):
+		case errors.Is(err, runtime.ErrImageInUse):
+			a.warn("%v", err)
+		default:
+			return err
+		}
+	}
+	return nil
 }

@@ -47,6 +47,9 @@ type UpOptions struct {
 	// WaitTimeout (0: no limit).
 	Wait        bool
 	WaitTimeout time.Duration
+	// Pull overrides every service's pull_policy (up --pull): always,
+	// missing or never.
+	Pull string
 }
 
 // Up creates and starts the project's services in dependency order.
@@ -91,6 +94,9 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 // of the selected services.
 func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]string, error) {
 	p = withImageNames(p)
+	if err := a.pullMissing(ctx, p, o); err != nil {
+		return nil, err
+	}
 	if err := a.buildMissing(ctx, p, o); err != nil {
 		return nil, err
 	}
@@ -202,6 +208,33 @@ func (a *App) serviceHash(ctx context.Context, svc types.ServiceConfig) (string,
 	}
 	sum := sha256.Sum256([]byte(h + id))
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// pullMissing checks the selected services' platforms and pulls the images
+// their pull_policy (or --pull) asks for.
+func (a *App) pullMissing(ctx context.Context, p *types.Project, o UpOptions) error {
+	switch o.Pull {
+	case "", types.PullPolicyAlways, types.PullPolicyMissing, types.PullPolicyNever:
+	default:
+		return fmt.Errorf("invalid --pull %q: use always, missing or never", o.Pull)
+	}
+	sel := p
+	if len(o.Services) > 0 {
+		var opts []types.DependencyOption
+		if o.NoDeps {
+			opts = append(opts, types.IgnoreDependencies)
+		}
+		var err error
+		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
+			return err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
+		if err := runtime.CheckPlatform(sel.Services[name].Platform); err != nil {
+			return fmt.Errorf("service %s: %w", name, err)
+		}
+	}
+	return a.pullForUp(ctx, sel, o.Pull)
 }
 
 // buildMissing builds the selected services' images that --build,

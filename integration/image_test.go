@@ -57,3 +57,74 @@ func TestComposeFileFromStdin(t *testing.T) {
 		t.Errorf("config --services from stdin = %q", out)
 	}
 }
+
+// image tag, save, rm and load round-trip: the saved archive brings the
+// image back under its name and it runs; rm refuses an image a container
+// uses.
+func TestImageSaveRoundTrip(t *testing.T) {
+	requires(t)
+	gc(t, "", "image", "tag", "busybox", "localhost/saved:v1")
+	archive := filepath.Join(t.TempDir(), "saved.tar")
+	gc(t, "", "image", "save", "-o", archive, "localhost/saved:v1")
+	r := gc(t, "", "image", "rm", "localhost/saved:v1")
+	if !strings.Contains(r.stdout, "Untagged: localhost/saved:v1") {
+		t.Errorf("image rm: %s", r)
+	}
+	if r := gc(t, "", "image", "ls", "-q"); strings.Contains(r.stdout, "localhost/saved:v1") {
+		t.Fatalf("image still listed after rm:\n%s", r.stdout)
+	}
+	r = gc(t, "", "image", "load", "-i", archive)
+	if !strings.Contains(r.stdout, "Loaded image: localhost/saved:v1") {
+		t.Fatalf("load of the saved archive: %s", r)
+	}
+	dir := project(t, "saved", "services:\n  a:\n    image: localhost/saved:v1\n    command: sleep 300\n")
+	gc(t, dir, "up", "-d")
+	r = gcRun(dir, nil, "image", "rm", "localhost/saved:v1")
+	if r.code == 0 || !strings.Contains(r.stderr, "being used by a container") {
+		t.Errorf("rm of an image in use: %s", r)
+	}
+	r = gc(t, dir, "down", "-t", "0", "--rmi", "all")
+	if !strings.Contains(r.stderr, "Image localhost/saved:v1  Removed") {
+		t.Errorf("down --rmi all: %s", r)
+	}
+	if r := gc(t, "", "image", "ls", "-q"); strings.Contains(r.stdout, "localhost/saved:v1") {
+		t.Errorf("image listed after down --rmi all:\n%s", r.stdout)
+	}
+}
+
+// image prune -a removes images no container uses and keeps the one that
+// is used. It runs in a namespace of its own so the suite's images stay.
+func TestImagePruneAll(t *testing.T) {
+	requires(t)
+	ns := namespace + "-prune"
+	env := []string{"CONTAINERD_NAMESPACE=" + ns}
+	t.Cleanup(func() { deleteNamespace(ns) })
+	tmp := t.TempDir()
+	archive := filepath.Join(tmp, "busybox.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testimage.Busybox(f, testimage.Ref); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, args := range [][]string{{"image", "load", "-i", archive}, {"image", "tag", "busybox", "localhost/unused:1"}} {
+		if r := gcRun("", env, args...); r.code != 0 {
+			t.Fatalf("%v: %s", args, r)
+		}
+	}
+	dir := project(t, "pruner", "services:\n  a:\n    image: busybox\n    command: sleep 300\n")
+	t.Cleanup(func() { gcRun(dir, env, "down", "-t", "0") })
+	if r := gcRun(dir, env, "up", "-d"); r.code != 0 {
+		t.Fatalf("up: %s", r)
+	}
+	r := gcRun("", env, "image", "prune", "-a", "-f")
+	if r.code != 0 || !strings.Contains(r.stdout, "untagged: localhost/unused:1") || strings.Contains(r.stdout, "busybox") {
+		t.Fatalf("image prune -a: %s", r)
+	}
+	r = gcRun("", env, "image", "ls", "-q")
+	if strings.TrimSpace(r.stdout) != "busybox:latest" {
+		t.Errorf("images left after prune -a: %q", r.stdout)
+	}
+}

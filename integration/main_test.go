@@ -156,6 +156,20 @@ func cleanup() {
 		return
 	}
 	defer c.Close()
+	clearNamespace(ctx, c, namespace)
+	hctx := namespaces.WithNamespace(ctx, namespace+"_history")
+	if ls, err := c.LeasesService().List(hctx); err == nil {
+		for _, l := range ls {
+			_ = c.LeasesService().Delete(hctx, l, leases.SynchronousDelete)
+		}
+	}
+	_ = c.NamespaceService().Delete(ctx, namespace+"_history")
+}
+
+// clearNamespace removes the namespace's containers, leases and images,
+// then the namespace.
+func clearNamespace(ctx context.Context, c *containerd.Client, ns string) {
+	ctx = namespaces.WithNamespace(ctx, ns)
 	cs, _ := c.Containers(ctx)
 	for _, ct := range cs {
 		if t, err := ct.Task(ctx, nil); err == nil {
@@ -172,16 +186,19 @@ func cleanup() {
 	for _, i := range imgs {
 		_ = c.ImageService().Delete(ctx, i.Name, images.SynchronousDelete())
 	}
-	if err := c.NamespaceService().Delete(ctx, namespace); err != nil {
-		fmt.Fprintln(os.Stderr, "cleanup: namespace", namespace, err)
+	if err := c.NamespaceService().Delete(ctx, ns); err != nil {
+		fmt.Fprintln(os.Stderr, "cleanup: namespace", ns, err)
 	}
-	hctx := namespaces.WithNamespace(ctx, namespace+"_history")
-	if ls, err := c.LeasesService().List(hctx); err == nil {
-		for _, l := range ls {
-			_ = c.LeasesService().Delete(hctx, l, leases.SynchronousDelete)
-		}
+}
+
+// deleteNamespace clears a namespace a test made.
+func deleteNamespace(ns string) {
+	c, err := containerd.New(address())
+	if err != nil {
+		return
 	}
-	_ = c.NamespaceService().Delete(ctx, namespace+"_history")
+	defer c.Close()
+	clearNamespace(context.Background(), c, ns)
 }
 
 // stopSupervisor asks the suite's supervisor to exit and waits for it.

@@ -44,6 +44,8 @@ type Runtime struct {
 	client    *containerd.Client
 	namespace string
 	address   string
+	// registries says how Pull and Push reach registries.
+	registries Registries
 }
 
 // FromClient wraps an existing client for one namespace (the supervisor

@@ -40,7 +40,7 @@ func FamiliarImage(ref string) string {
 }
 
 // Image returns the image ref, unpacked into the default snapshotter. A
-// missing image is ErrImageNotFound (pulling is not implemented yet).
+// missing image is ErrImageNotFound (up pulls before it gets here).
 func (r *Runtime) Image(ctx context.Context, ref string) (containerd.Image, error) {
 	name, err := NormalizeImage(ref)
 	if err != nil {
@@ -50,7 +50,7 @@ func (r *Runtime) Image(ctx context.Context, ref string) (containerd.Image, erro
 	if err != nil {
 		err = conv(err)
 		if errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("%s: %w (pull is not implemented yet: bring it in with `gocompose image load -i FILE`)", ref, ErrImageNotFound)
+			return nil, fmt.Errorf("%s: %w (pull it, or bring it in with `gocompose image load -i FILE`)", ref, ErrImageNotFound)
 		}
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}

@@ -29,7 +29,7 @@ var supported = map[string]bool{
 	"volumes": true, "working_dir": true, "attach": true,
 	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
 	"mac_address": true, "expose": true, "links": true, "build": true,
-	"healthcheck": true,
+	"healthcheck": true, "platform": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted

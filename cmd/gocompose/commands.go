@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,7 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&build, "build", false, "Build images before starting containers")
 	fl.BoolVar(&noBuild, "no-build", false, "Don't build an image, even if it's policy")
 	fl.BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
+	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
 	var waitTimeout int
 	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
@@ -151,6 +153,7 @@ func createCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
 	cmd.Flags().BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
 	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	cmd.Flags().StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		o.Services, o.NoStart, o.Detach = args, true, true
 		return a.Up(ctx, p, o)
@@ -165,11 +168,9 @@ func downCmd(g *globals) *cobra.Command {
 	timeout := timeoutFlag(cmd)
 	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	cmd.Flags().BoolVarP(&o.Volumes, "volumes", "v", false, "Remove named volumes declared in the volumes section of the Compose file")
-	cmd.Flags().StringVar(&rmi, "rmi", "", "Remove images used by services (not supported yet)")
+	cmd.Flags().StringVar(&rmi, "rmi", "", `Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")`)
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, _ []string) error {
-		if rmi != "" {
-			return fmt.Errorf("--rmi is not supported by gocompose yet")
-		}
+		o.Rmi = rmi
 		o.Timeout = timeout()
 		return a.Down(ctx, p, o)
 	})
@@ -377,6 +378,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&noTTY, "no-TTY", "T", !isTTY(os.Stdin), "Disable pseudo-TTY allocation (default: auto-detected)")
 	fl.StringVarP(&o.User, "user", "u", "", "Run as specified username or uid")
 	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Working directory inside the container")
+	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
 	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		if cmd.Flags().Changed("entrypoint") {
@@ -496,8 +498,81 @@ func imageCmd(g *globals) *cobra.Command {
 	ls.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error {
 		return a.ImageLs(ctx, quiet)
 	})
-	img.AddCommand(load, ls)
+	var output string
+	save := &cobra.Command{Use: "save [OPTIONS] IMAGE [IMAGE...]", Short: "Save images to a tar archive (streamed to STDOUT by default)", Args: cobra.MinimumNArgs(1)}
+	save.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
+	save.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error {
+		if output == "" {
+			if isTTY(os.Stdout) {
+				return fmt.Errorf("image save: refusing to write to a terminal: use -o FILE or redirect")
+			}
+			return a.ImageSave(ctx, os.Stdout, args)
+		}
+		return saveToFile(ctx, a, output, args)
+	})
+	var force bool
+	rm := &cobra.Command{Use: "rm [OPTIONS] IMAGE [IMAGE...]", Aliases: []string{"remove", "rmi"}, Short: "Remove images", Args: cobra.MinimumNArgs(1)}
+	rm.Flags().BoolVarP(&force, "force", "f", false, "Remove even if a container uses the image")
+	rm.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error { return a.ImageRm(ctx, args, force) })
+	var all bool
+	prune := &cobra.Command{Use: "prune [OPTIONS]", Short: "Remove unused images (untagged ones unless --all)"}
+	prune.Flags().BoolVarP(&all, "all", "a", false, "Remove all images no container uses, not just dangling ones")
+	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
+	prune.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error { return a.ImagePrune(ctx, all) })
+	tag := &cobra.Command{Use: "tag SOURCE_IMAGE TARGET_IMAGE", Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", Args: cobra.ExactArgs(2)}
+	tag.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error { return a.ImageTag(ctx, args[0], args[1]) })
+	img.AddCommand(load, ls, save, rm, prune, tag)
 	return img
+}
+
+// saveToFile writes the archive next to its destination and renames it
+// into place, so an interrupted save never leaves a truncated archive.
+func saveToFile(ctx context.Context, a *app.App, output string, refs []string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
+	if err != nil {
+		return fmt.Errorf("image save: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := a.ImageSave(ctx, tmp, refs); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("image save: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), output); err != nil {
+		return fmt.Errorf("image save: %w", err)
+	}
+	return nil
+}
+
+func pullCmd(g *globals) *cobra.Command {
+	var o app.PullOptions
+	cmd := &cobra.Command{Use: "pull [OPTIONS] [SERVICE...]", Short: "Pull service images"}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Pull without printing progress information")
+	fl.BoolVar(&o.IgnoreFailures, "ignore-pull-failures", false, "Pull what it can and ignores images with pull failures")
+	fl.BoolVar(&o.IncludeDeps, "include-deps", false, "Also pull services declared as dependencies")
+	fl.StringVar(&o.Policy, "policy", "", `Apply pull policy ("missing"|"always")`)
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.Services = args
+		return a.Pull(ctx, p, o)
+	})
+	return cmd
+}
+
+func pushCmd(g *globals) *cobra.Command {
+	var o app.PushOptions
+	cmd := &cobra.Command{Use: "push [OPTIONS] [SERVICE...]", Short: "Push service images"}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Push without printing progress information")
+	fl.BoolVar(&o.IgnoreFailures, "ignore-push-failures", false, "Push what it can and ignores images with push failures")
+	fl.BoolVar(&o.IncludeDeps, "include-deps", false, "Also push images of services declared as dependencies")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.Services = args
+		return a.Push(ctx, p, o)
+	})
+	return cmd
 }
 
 func buildCmd(g *globals) *cobra.Command {

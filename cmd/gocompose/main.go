@@ -9,12 +9,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 
+	clog "github.com/containerd/log"
 	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/internal/auth"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
@@ -59,6 +62,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	rt.SetRegistries(registries())
 	par := g.parallel
 	if par <= 0 {
 		if v, err := strconv.Atoi(os.Getenv("COMPOSE_PARALLEL_LIMIT")); err == nil && v > 0 {
@@ -165,6 +169,9 @@ func newRoot() *cobra.Command {
 	f.BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode (not supported by gocompose)")
 	f.StringArrayVar(&g.cniPath, "cni-path", nil, "Directories holding CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		// containerd's client logs each resolver step at info level; a
+		// user sees our progress lines and errors instead.
+		_ = clog.SetLevel("warn")
 		if g.dryRun {
 			return fmt.Errorf("--dry-run is not supported by gocompose yet")
 		}
@@ -175,6 +182,18 @@ func newRoot() *cobra.Command {
 		restartCmd(g), killCmd(g), rmCmd(g), pauseCmd(g), unpauseCmd(g), execCmd(g), runCmd(g),
 		topCmd(g), portCmd(g), imagesCmd(g), configCmd(g), lsCmd(g), versionCmd(), imageCmd(g),
 		supervisorCmd(g), buildCmd(g), networkCmd(g), builderCmd(g), waitCmd(g), scaleCmd(g), eventsCmd(g), volumeCmd(g),
+		pullCmd(g), pushCmd(g),
 	)
 	return root
+}
+
+// registries reads where credentials and hosts.toml files are: the docker
+// CLI's config (DOCKER_CONFIG or ~/.docker) and GOCOMPOSE_HOSTS_DIR (a
+// colon-separated list) or containerd's and Docker's certs.d directories.
+func registries() runtime.Registries {
+	dirs := runtime.DefaultHostsDirs()
+	if v := os.Getenv("GOCOMPOSE_HOSTS_DIR"); v != "" {
+		dirs = filepath.SplitList(v)
+	}
+	return runtime.Registries{HostsDirs: dirs, Credentials: auth.Credentials(auth.Dir())}
 }

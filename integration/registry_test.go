@@ -1,0 +1,272 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// startRegistry serves h (an in-process OCI registry, possibly wrapped) on
+// 127.0.0.1 and returns its host:port.
+func startRegistry(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func newRegistry() http.Handler { return registry.New(registry.Logger(log.New(io.Discard, "", 0))) }
+
+// basicAuth demands user:pass on every request, as a registry behind
+// htpasswd does.
+func basicAuth(h http.Handler, user, pass string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != user || p != pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gocompose-test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// dockerConfig writes a DOCKER_CONFIG directory holding a credential for host.
+func dockerConfig(t *testing.T, host, user, pass string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := map[string]any{"auths": map[string]any{host: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}}}
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func manifestExists(t *testing.T, host, repo, tag string) bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// pushTestImage builds an image named host/it/app:1 with one file in a
+// layer of its own and pushes it with `gocompose push`.
+func pushTestImage(t *testing.T, host string, env []string) {
+	t.Helper()
+	img := host + "/it/app:1"
+	dir := project(t, "pusher", `services:
+  app:
+    image: `+img+`
+    build:
+      dockerfile_inline: |
+        FROM busybox
+        RUN echo pushed-content > /pushed.txt && head -c 400000 /dev/urandom > /noise.bin
+  plain:
+    image: busybox
+`)
+	gc(t, dir, "build")
+	r := gcRun(dir, env, "push")
+	if r.code != 0 {
+		t.Fatalf("push: %s", r)
+	}
+	if !strings.Contains(r.stderr, "app  Pushed") || !strings.Contains(r.stderr, "plain  Skipped") {
+		t.Errorf("push progress: %s", r.stderr)
+	}
+	gc(t, dir, "image", "rm", img)
+	// The build cache holds the layers too; without it the next pull has
+	// to fetch them.
+	gc(t, dir, "builder", "prune", "-a")
+}
+
+// A built image pushed to a registry comes back with pull and with up
+// (pull_policy missing), and runs.
+func TestPushPullRoundTrip(t *testing.T) {
+	requires(t)
+	host := startRegistry(t, newRegistry())
+	pushTestImage(t, host, nil)
+	if !manifestExists(t, host, "it/app", "1") {
+		t.Fatal("the registry has no it/app:1 after push")
+	}
+	img := host + "/it/app:1"
+	dir := project(t, "puller", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n")
+	r := gc(t, dir, "pull")
+	if !strings.Contains(r.stderr, "app  Pulling") || !strings.Contains(r.stderr, "app  Pulled") || !strings.Contains(r.stderr, "Pulling fs layer") {
+		t.Errorf("pull progress: %s", r.stderr)
+	}
+	r = gc(t, dir, "pull", "--policy", "missing", "-q")
+	if r.stderr != "" {
+		t.Errorf("pull --policy missing of a present image printed: %s", r.stderr)
+	}
+	gc(t, dir, "image", "rm", img)
+	r = gc(t, dir, "up", "-d")
+	if !strings.Contains(r.stderr, "app  Pulled") {
+		t.Errorf("up did not pull the missing image: %s", r.stderr)
+	}
+	r = gc(t, dir, "exec", "-T", "app", "cat", "/pushed.txt")
+	if r.stdout != "pushed-content\n" {
+		t.Errorf("file from the pulled image: %s", r)
+	}
+	r = gc(t, dir, "up", "-d")
+	if strings.Contains(r.stderr, "Pulling") {
+		t.Errorf("up pulled an image that is present: %s", r.stderr)
+	}
+}
+
+// Pull of an image that does not exist fails with the service named; with
+// --ignore-pull-failures it is a warning and the exit code is 0. pull_policy
+// never refuses to fetch a missing image.
+func TestPullFailures(t *testing.T) {
+	requires(t)
+	host := startRegistry(t, newRegistry())
+	dir := project(t, "pullfail", "services:\n  ghost:\n    image: "+host+"/it/ghost:1\n")
+	r := gcRun(dir, nil, "pull")
+	if r.code == 0 || !strings.Contains(r.stderr, "service ghost") || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("pull of a missing image: %s", r)
+	}
+	r = gcRun(dir, nil, "pull", "--ignore-pull-failures")
+	if r.code != 0 || !strings.Contains(r.stderr, "WARN") {
+		t.Fatalf("pull --ignore-pull-failures: %s", r)
+	}
+	never := project(t, "pullnever", "services:\n  ghost:\n    image: "+host+"/it/ghost:1\n    pull_policy: never\n")
+	r = gcRun(never, nil, "up", "-d")
+	if r.code == 0 || !strings.Contains(r.stderr, "pull_policy is never") {
+		t.Fatalf("up with pull_policy never and no image: %s", r)
+	}
+}
+
+// A registry that requires basic auth refuses a pull without credentials
+// and accepts one with the credential from DOCKER_CONFIG; push works the
+// same way.
+func TestRegistryBasicAuth(t *testing.T) {
+	requires(t)
+	host := startRegistry(t, basicAuth(newRegistry(), "alice", "wonderland"))
+	good := []string{"DOCKER_CONFIG=" + dockerConfig(t, host, "alice", "wonderland")}
+	bad := []string{"DOCKER_CONFIG=" + dockerConfig(t, host, "alice", "wrong")}
+	none := []string{"DOCKER_CONFIG=" + t.TempDir()}
+
+	pushTestImage(t, host, good)
+	img := host + "/it/app:1"
+	dir := project(t, "authpull", "services:\n  app:\n    image: "+img+"\n")
+	for name, env := range map[string][]string{"no credentials": none, "a wrong password": bad} {
+		r := gcRun(dir, env, "pull")
+		if r.code == 0 || !strings.Contains(r.stderr, "service app") ||
+			!(strings.Contains(r.stderr, "pull access denied") || strings.Contains(strings.ToLower(r.stderr), "unauthorized")) {
+			t.Errorf("pull with %s: %s", name, r)
+		}
+	}
+	r := gcRun(dir, good, "pull")
+	if r.code != 0 {
+		t.Fatalf("pull with credentials: %s", r)
+	}
+	r = gc(t, dir, "image", "ls", "-q")
+	if !strings.Contains(r.stdout, img) {
+		t.Errorf("image ls after an authenticated pull: %s", r.stdout)
+	}
+}
+
+// stallingBlobs serves every large blob's first half, then stalls until
+// released, so a pull can be cut off half-way.
+type stallingBlobs struct {
+	h       http.Handler
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stallingBlobs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+		s.h.ServeHTTP(w, r)
+		return
+	}
+	select {
+	case <-s.release:
+		s.h.ServeHTTP(w, r)
+		return
+	default:
+	}
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	if rec.Code != http.StatusOK || len(body) < 64<<10 {
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body[:len(body)/2])
+	w.(http.Flusher).Flush()
+	s.once.Do(func() { close(s.started) })
+	select {
+	case <-s.release:
+	case <-r.Context().Done():
+	}
+}
+
+// A pull killed half-way through a layer leaves no image; the next pull
+// completes and the image runs.
+func TestInterruptedPull(t *testing.T) {
+	requires(t)
+	reg := newRegistry()
+	pushTestImage(t, startRegistry(t, reg), nil)
+	stall := &stallingBlobs{h: reg, started: make(chan struct{}), release: make(chan struct{})}
+	host := startRegistry(t, stall)
+	img := host + "/it/app:1"
+	dir := project(t, "cutpull", "services:\n  app:\n    image: "+img+"\n    command: cat /pushed.txt\n")
+
+	cmd := exec.Command(bin, "pull")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
+		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stall.started:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the pull never reached a layer: %s", stderr.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+
+	r := gc(t, dir, "image", "ls", "-q")
+	if strings.Contains(r.stdout, img) {
+		t.Fatalf("a pull killed half-way left the image %s:\n%s", img, r.stdout)
+	}
+	close(stall.release)
+	gc(t, dir, "pull")
+	r = gc(t, dir, "run", "--rm", "-T", "app")
+	if r.stdout != "pushed-content\n" {
+		t.Errorf("run after the resumed pull: %s", r)
+	}
+}
