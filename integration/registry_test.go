@@ -131,6 +131,24 @@ func TestPushPullRoundTrip(t *testing.T) {
 	if strings.Contains(r.stderr, "Pulling") {
 		t.Errorf("up pulled an image that is present: %s", r.stderr)
 	}
+
+	// A hosts.toml in GOCOMPOSE_HOSTS_DIR sends registry.test to this
+	// registry over plain HTTP, as containerd's certs.d does.
+	hostsDir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(hostsDir, "registry.test"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	toml := "server = \"http://" + host + "\"\n"
+	if err := os.WriteFile(filepath.Join(hostsDir, "registry.test", "hosts.toml"), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	aliased := project(t, "aliased", "services:\n  app:\n    image: registry.test/it/app:1\n    command: cat /pushed.txt\n")
+	if r := gcRun(aliased, []string{"GOCOMPOSE_HOSTS_DIR=" + hostsDir}, "pull"); r.code != 0 {
+		t.Fatalf("pull through hosts.toml: %s", r)
+	}
+	if r := gc(t, aliased, "run", "--rm", "-T", "app"); r.stdout != "pushed-content\n" {
+		t.Errorf("run of the image pulled through hosts.toml: %s", r)
+	}
 }
 
 // Pull of an image that does not exist fails with the service named; with
