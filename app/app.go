@@ -70,6 +70,8 @@ type App struct {
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 
+	secretsMu sync.Mutex // serialises writing secrets and configs
+
 	imageHealth sync.Map // image ref -> *runtime.ImageHealthcheck, for this command
 }
 

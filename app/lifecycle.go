@@ -188,6 +188,9 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}
+	if err := a.removeSecrets(p.Name); err != nil {
+		return err
+	}
 	if o.Volumes {
 		if err := a.removeVolumes(p); err != nil {
 			return err

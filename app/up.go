@@ -120,6 +120,9 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSecrets(p, sel); err != nil {
+		return nil, err
+	}
 	nets, err := a.ensureNetworks(ctx, p, sel)
 	if err != nil {
 		return nil, err
@@ -469,6 +472,9 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 	}
 	lbls[labels.State] = a.StateDir
 	svc, copyUp, volDirs, err := a.bindVolumes(p, svc)
+	if err == nil {
+		svc, err = a.bindSecrets(p, svc)
+	}
 	if err != nil {
 		ns.cleanup()
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -29,7 +30,7 @@ var supported = map[string]bool{
 	"volumes": true, "working_dir": true, "attach": true,
 	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
 	"mac_address": true, "expose": true, "links": true, "build": true,
-	"healthcheck": true, "platform": true,
+	"healthcheck": true, "platform": true, "secrets": true, "configs": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -151,6 +152,16 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return unsupported("volumes", string(v.Type)+" "+v.Source)
 		}
 	}
+	for _, ref := range svc.Secrets {
+		if err := checkFileObject("secrets", types.FileReferenceConfig(ref), types.FileObjectConfig(p.Secrets[ref.Source])); err != nil {
+			return err
+		}
+	}
+	for _, ref := range svc.Configs {
+		if err := checkFileObject("configs", types.FileReferenceConfig(ref), types.FileObjectConfig(p.Configs[ref.Source])); err != nil {
+			return err
+		}
+	}
 	if d := svc.Deploy; d != nil {
 		// Like Docker Compose outside swarm, placement, update and rollback
 		// settings have no meaning on one host and are ignored.
@@ -198,6 +209,32 @@ func checkBuild(b *types.BuildConfig) error {
 		return unsupported("build.platforms", "one platform at a time")
 	case b.Network != "" && b.Network != "host" && b.Network != "none" && b.Network != "default":
 		return unsupported("build.network", b.Network)
+	}
+	return nil
+}
+
+// checkFileObject checks a service's use of a secret or config: a file,
+// environment or content source (there is no secret store to hold external
+// ones) and numeric uid/gid.
+func checkFileObject(kind string, ref types.FileReferenceConfig, obj types.FileObjectConfig) error {
+	field := kind + "." + ref.Source
+	switch {
+	case bool(obj.External):
+		return unsupported(field, "external "+kind+" live in a swarm secret store, which a host without Docker does not have; use file, environment or content")
+	case obj.Driver != "":
+		return unsupported(field, "driver "+obj.Driver)
+	case obj.TemplateDriver != "":
+		return unsupported(field, "template_driver "+obj.TemplateDriver)
+	case obj.File == "" && obj.Environment == "" && obj.Content == "":
+		return unsupported(field, "it needs file, environment or content")
+	}
+	for name, v := range map[string]string{"uid": ref.UID, "gid": ref.GID} {
+		if v == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
+			return unsupported(field, name+" must be a number, not "+strconv.Quote(v))
+		}
 	}
 	return nil
 }

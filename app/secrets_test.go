@@ -1,0 +1,89 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+func TestSecretAndConfigTargets(t *testing.T) {
+	p := &types.Project{
+		Secrets: types.Secrets{"db": {Content: "x"}, "api": {Content: "y"}},
+		Configs: types.Configs{"nginx": {Content: "z"}, "app": {Content: "w"}},
+	}
+	svc := types.ServiceConfig{ContainerSpec: types.ContainerSpec{
+		Secrets: []types.ServiceSecretConfig{{Source: "db"}, {Source: "api", Target: "api_key"}, {Source: "db", Target: "/etc/db.pw"}},
+		Configs: []types.ServiceConfigObjConfig{{Source: "nginx"}, {Source: "app", Target: "/etc/app.conf"}, {Source: "app", Target: "rel.conf"}},
+	}}
+	want := []string{"/run/secrets/db", "/run/secrets/api_key", "/etc/db.pw", "/nginx", "/etc/app.conf", "/rel.conf"}
+	got := serviceFileObjects(p, svc)
+	if len(got) != len(want) {
+		t.Fatalf("got %d objects, want %d", len(got), len(want))
+	}
+	for i, o := range got {
+		if o.target != want[i] {
+			t.Errorf("%s %s: target %q, want %q", o.kind, o.ref.Source, o.target, want[i])
+		}
+	}
+}
+
+func TestWriteOwnedModes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another uid needs root")
+	}
+	dir := t.TempDir()
+	mode := types.FileMode(0o440)
+	for _, tc := range []struct {
+		ref           types.FileReferenceConfig
+		mode          os.FileMode
+		uid, gid      uint32
+		name, content string
+	}{
+		{types.FileReferenceConfig{}, 0o444, 0, 0, "default", "a"},
+		{types.FileReferenceConfig{UID: "1000", GID: "1001", Mode: &mode}, 0o440, 1000, 1001, "owned", "b"},
+	} {
+		f := filepath.Join(dir, tc.name)
+		if err := writeOwned(f, []byte(tc.content), tc.ref); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode().Perm() != tc.mode || sys.Uid != tc.uid || sys.Gid != tc.gid {
+			t.Errorf("%s: mode %o uid %d gid %d, want %o %d %d", tc.name, st.Mode().Perm(), sys.Uid, sys.Gid, tc.mode, tc.uid, tc.gid)
+		}
+		if b, _ := os.ReadFile(f); string(b) != tc.content {
+			t.Errorf("%s: content %q", tc.name, b)
+		}
+	}
+}
+
+func TestFileObjectContent(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("from-file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &types.Project{Environment: types.Mapping{"TOKEN": "from-env"}}
+	for _, tc := range []struct {
+		obj  types.FileObjectConfig
+		want string
+		fail bool
+	}{
+		{types.FileObjectConfig{File: file}, "from-file", false},
+		{types.FileObjectConfig{Environment: "TOKEN"}, "from-env", false},
+		{types.FileObjectConfig{Content: "inline"}, "inline", false},
+		{types.FileObjectConfig{Environment: "UNSET"}, "", true},
+		{types.FileObjectConfig{File: file + ".missing"}, "", true},
+		{types.FileObjectConfig{File: filepath.Dir(file)}, "", true},
+	} {
+		b, err := fileObject{obj: tc.obj}.content(p)
+		if (err != nil) != tc.fail || string(b) != tc.want {
+			t.Errorf("%+v: got %q, %v", tc.obj, b, err)
+		}
+	}
+}
