@@ -70,7 +70,7 @@ type App struct {
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 
-	secretsMu sync.Mutex // serialises writing secrets and configs
+	mountMu sync.Mutex // serialises host mounts: secrets tmpfs, driver_opts volumes
 
 	imageHealth sync.Map // image ref -> *runtime.ImageHealthcheck, for this command
 }

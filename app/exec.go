@@ -171,7 +171,7 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	}
 	code, err := a.Engine.StartAttached(ctx, name, runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY})
 	if o.Remove {
-		if rerr := a.removeContainer(context.WithoutCancel(ctx), name, true); rerr != nil && err == nil {
+		if rerr := a.removeWithVolumes(context.WithoutCancel(ctx), name, true); rerr != nil && err == nil {
 			err = rerr
 		}
 	}

@@ -188,6 +188,18 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}
+	for _, c := range targets {
+		keep := a.detachAnonymousVolumes
+		if o.Volumes {
+			keep = a.removeAnonymousVolumes
+		}
+		if err := keep(c); err != nil {
+			return err
+		}
+	}
+	if err := a.unmountIdleVolumes(ctx, p); err != nil {
+		return err
+	}
 	if err := a.removeSecrets(p.Name); err != nil {
 		return err
 	}
@@ -333,8 +345,17 @@ func (a *App) Rm(ctx context.Context, p *types.Project, services []string, o RmO
 	}
 	return a.parallel(len(targets), func(i int) error {
 		a.progress("Container", targets[i].ID, "Removing")
-		if err := a.removeContainer(ctx, targets[i].ID, false); err != nil {
+		remove := a.removeContainer
+		if o.Volumes {
+			remove = a.removeWithVolumes
+		}
+		if err := remove(ctx, targets[i].ID, false); err != nil {
 			return err
+		}
+		if !o.Volumes {
+			if err := a.detachAnonymousVolumes(targets[i]); err != nil {
+				return err
+			}
 		}
 		a.progress("Container", targets[i].ID, "Removed")
 		return nil

@@ -353,6 +353,22 @@ func (a *App) removeContainer(ctx context.Context, id string, force bool) error 
 	return nil
 }
 
+// removeWithVolumes removes a container and the anonymous volumes it
+// mounted (rm -v, run --rm, up -V).
+func (a *App) removeWithVolumes(ctx context.Context, id string, force bool) error {
+	c, err := a.Engine.Inspect(ctx, id)
+	if err != nil {
+		if runtime.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if err := a.removeContainer(ctx, id, force); err != nil {
+		return err
+	}
+	return a.removeAnonymousVolumes(c)
+}
+
 // removeNetworks removes the project's networks, external ones excepted.
 func (a *App) removeNetworks(ctx context.Context, p *types.Project) error {
 	ns := a.Engine.Namespace()

@@ -65,8 +65,8 @@ func (a *App) bindSecrets(p *types.Project, svc types.ServiceConfig) (types.Serv
 	if len(objs) == 0 {
 		return svc, nil
 	}
-	a.secretsMu.Lock()
-	defer a.secretsMu.Unlock()
+	a.mountMu.Lock()
+	defer a.mountMu.Unlock()
 	root, err := a.mountSecretsFS(p.Name)
 	if err != nil {
 		return svc, err
@@ -187,32 +187,11 @@ func (a *App) removeSecrets(project string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	for {
-		mounted, err := isMountpoint(dir)
-		if err != nil {
-			return fmt.Errorf("secrets: %w", err)
-		}
-		if !mounted {
-			break
-		}
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("secrets: unmount %s: %w", dir, err)
-		}
+	if err := unmountAll(dir); err != nil {
+		return fmt.Errorf("secrets: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
 	return nil
-}
-
-// isMountpoint says whether dir is on another filesystem than its parent.
-func isMountpoint(dir string) (bool, error) {
-	var st, parent unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return false, err
-	}
-	if err := unix.Stat(filepath.Dir(dir), &parent); err != nil {
-		return false, err
-	}
-	return st.Dev != parent.Dev, nil
 }

@@ -47,6 +47,9 @@ type UpOptions struct {
 	// WaitTimeout (0: no limit).
 	Wait        bool
 	WaitTimeout time.Duration
+	// RenewAnonVolumes recreates anonymous volumes instead of carrying
+	// them over to a recreated container (up -V).
+	RenewAnonVolumes bool
 	// Pull overrides every service's pull_policy (up --pull): always,
 	// missing or never.
 	Pull string
@@ -319,9 +322,10 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			r := results[step.Service]
 			defer close(r.done)
 			svc := svcs[step.Service]
-			// A shared network namespace must exist before this create.
-			if target, ok := strings.CutPrefix(svc.NetworkMode, "service:"); ok {
-				if tr, ok := results[target]; ok {
+			// A shared network namespace, or a container whose mounts
+			// this one takes, must exist before this create.
+			for _, target := range createdFirst(p, svc) {
+				if tr, ok := results[target]; ok && target != svc.Name {
 					if r.err = wait(tr.created); r.err != nil {
 						close(r.created)
 						return
@@ -380,6 +384,35 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 	return nil
 }
 
+// createdFirst names the services whose containers svc's create needs:
+// network_mode service:X or container:NAME, and volumes_from container:NAME
+// when NAME is one of the project's containers.
+func createdFirst(p *types.Project, svc types.ServiceConfig) []string {
+	var out []string
+	if target, ok := strings.CutPrefix(svc.NetworkMode, "service:"); ok {
+		out = append(out, target)
+	}
+	names := []string{}
+	if c, ok := strings.CutPrefix(svc.NetworkMode, types.ContainerPrefix); ok {
+		names = append(names, c)
+	}
+	for _, vf := range svc.VolumesFrom {
+		if rest, ok := strings.CutPrefix(vf, types.ContainerPrefix); ok {
+			c, _, _ := strings.Cut(rest, ":")
+			names = append(names, c)
+		}
+	}
+	for _, c := range names {
+		for name, other := range p.Services {
+			n, isReplica := strings.CutPrefix(c, p.Name+"-"+name+"-")
+			if _, err := strconv.Atoi(n); other.ContainerName == c || (isReplica && err == nil) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
 // prepare does the create side of an operation and returns the container
 // to start afterwards ("" for none).
 func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, nets map[string]*network.Network, o UpOptions) (string, error) {
@@ -394,7 +427,11 @@ func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceCo
 		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {
 			return "", err
 		}
-		if err := a.removeContainer(ctx, op.Container, true); err != nil {
+		remove := a.removeContainer
+		if o.RenewAnonVolumes {
+			remove = a.removeWithVolumes
+		}
+		if err := remove(ctx, op.Container, true); err != nil {
 			return "", err
 		}
 		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
@@ -471,7 +508,14 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 		lbls[k] = v
 	}
 	lbls[labels.State] = a.StateDir
-	svc, copyUp, volDirs, err := a.bindVolumes(p, svc)
+	var inherited []string
+	svc, inherited, err = a.volumesFrom(ctx, p, svc)
+	if err != nil {
+		ns.cleanup()
+		return err
+	}
+	svc, copyUp, volDirs, err := a.bindVolumes(p, svc, id)
+	volDirs = append(volDirs, inherited...)
 	if err == nil {
 		svc, err = a.bindSecrets(p, svc)
 	}

@@ -2,7 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -20,6 +24,45 @@ func (a *App) volumeDir(name string) string {
 	return filepath.Join(a.RootDir, "volumes", name, "_data")
 }
 
+// volumeMeta is what meta.json beside a volume's _data records.
+type volumeMeta struct {
+	Name       string            `json:"name"`
+	Project    string            `json:"project,omitempty"`
+	Volume     string            `json:"volume,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	DriverOpts map[string]string `json:"driver_opts,omitempty"`
+	Anonymous  bool              `json:"anonymous,omitempty"`
+}
+
+func (a *App) readVolumeMeta(name string) (volumeMeta, error) {
+	var m volumeMeta
+	b, err := os.ReadFile(filepath.Join(a.RootDir, "volumes", name, "meta.json"))
+	if err != nil {
+		return m, err
+	}
+	err = json.Unmarshal(b, &m)
+	return m, err
+}
+
+// createVolume makes the volume's directory and meta.json; the meta file is
+// written last, through a temporary name, so a volume either is listed
+// whole or not at all.
+func (a *App) createVolume(m volumeMeta) error {
+	dir := a.volumeDir(m.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("volume %s: %w", m.Name, err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	metaFile := filepath.Join(filepath.Dir(dir), "meta.json")
+	if err := os.WriteFile(metaFile+".tmp", b, 0o644); err != nil {
+		return fmt.Errorf("volume %s: %w", m.Name, err)
+	}
+	return os.Rename(metaFile+".tmp", metaFile)
+}
+
 // ensureVolumes creates the named volumes the selected services mount;
 // external ones must already exist.
 func (a *App) ensureVolumes(p *types.Project, sel *types.Project) error {
@@ -33,18 +76,13 @@ func (a *App) ensureVolumes(p *types.Project, sel *types.Project) error {
 	}
 	for _, key := range slices.Sorted(maps.Keys(used)) {
 		cfg := p.Volumes[key]
-		dir := a.volumeDir(cfg.Name)
-		if _, err := os.Stat(dir); err == nil {
+		if _, err := a.readVolumeMeta(cfg.Name); err == nil {
 			continue
 		}
 		if bool(cfg.External) {
 			return fmt.Errorf("external volume %q not found", cfg.Name)
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("volume %s: %w", cfg.Name, err)
-		}
-		meta, _ := json.Marshal(map[string]any{"name": cfg.Name, "project": p.Name, "volume": key, "labels": cfg.Labels})
-		if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "meta.json"), meta, 0o644); err != nil {
+		if err := a.createVolume(volumeMeta{Name: cfg.Name, Project: p.Name, Volume: key, Labels: cfg.Labels, DriverOpts: cfg.DriverOpts}); err != nil {
 			return err
 		}
 		a.progress("Volume", cfg.Name, "Created")
@@ -52,9 +90,19 @@ func (a *App) ensureVolumes(p *types.Project, sel *types.Project) error {
 	return nil
 }
 
-// bindVolumes turns named volumes into binds of their directories and says
-// which empty ones to seed from the image (unless volume.nocopy).
-func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig) (types.ServiceConfig, []runtime.CopyUp, []string, error) {
+// anonymousVolume names the anonymous volume a container mounts at target.
+// The name is fixed by container and target, so a recreated container
+// gets its predecessor's data back, as Docker Compose carries anonymous
+// volumes over (up -V renews them).
+func anonymousVolume(containerID, target string) string {
+	sum := sha256.Sum256([]byte("anonymous\x00" + containerID + "\x00" + target))
+	return hex.EncodeToString(sum[:])
+}
+
+// bindVolumes turns named and anonymous volumes into binds of their
+// directories (mounting the ones whose driver_opts say bind or tmpfs) and
+// says which empty ones to seed from the image (unless volume.nocopy).
+func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig, id string) (types.ServiceConfig, []runtime.CopyUp, []string, error) {
 	var copyUp []runtime.CopyUp
 	var dirs []string
 	vols := slices.Clone(svc.Volumes)
@@ -62,14 +110,38 @@ func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig) (types.Serv
 		if v.Type != types.VolumeTypeVolume {
 			continue
 		}
-		cfg, ok := p.Volumes[v.Source]
-		if !ok {
-			return svc, nil, nil, fmt.Errorf("service %s: undefined volume %s", svc.Name, v.Source)
+		var name string
+		if v.Source == "" {
+			name = anonymousVolume(id, v.Target)
+			if _, err := a.readVolumeMeta(name); err != nil {
+				m := volumeMeta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{"com.docker.volume.anonymous": ""}}
+				if err := a.createVolume(m); err != nil {
+					return svc, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
+				}
+			}
+		} else {
+			cfg, ok := p.Volumes[v.Source]
+			if !ok {
+				return svc, nil, nil, fmt.Errorf("service %s: undefined volume %s", svc.Name, v.Source)
+			}
+			name = cfg.Name
 		}
-		dir := a.volumeDir(cfg.Name)
+		dir := a.volumeDir(name)
+		meta, err := a.readVolumeMeta(name)
+		if err != nil {
+			return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
+		}
+		if len(meta.DriverOpts) > 0 {
+			a.mountMu.Lock()
+			err := mountVolume(dir, meta.DriverOpts)
+			a.mountMu.Unlock()
+			if err != nil {
+				return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
+			}
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, cfg.Name, err)
+			return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
 		}
 		if len(entries) == 0 && (v.Volume == nil || !v.Volume.NoCopy) {
 			copyUp = append(copyUp, runtime.CopyUp{Target: v.Target, HostDir: dir})
@@ -82,6 +154,28 @@ func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig) (types.Serv
 	return svc, copyUp, dirs, nil
 }
 
+// deleteVolume unmounts what driver_opts mounted on the volume, then
+// removes its directory. It refuses while anything is still mounted there:
+// removing through a bind mount would delete the host directory's files.
+func (a *App) deleteVolume(name string) error {
+	dir := a.volumeDir(name)
+	if err := unmountAll(dir); err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	if m, err := a.readVolumeMeta(name); err == nil && len(m.DriverOpts) > 0 {
+		// The data lived on the mount (a host directory or a tmpfs);
+		// what is left must be the empty mount point, so nothing is
+		// removed recursively.
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}
+
 // removeVolumes deletes the project's named volumes (never external ones).
 func (a *App) removeVolumes(p *types.Project) error {
 	for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
@@ -89,15 +183,90 @@ func (a *App) removeVolumes(p *types.Project) error {
 		if bool(cfg.External) {
 			continue
 		}
-		dir := filepath.Dir(a.volumeDir(cfg.Name))
-		if _, err := os.Stat(dir); err != nil {
+		if _, err := a.readVolumeMeta(cfg.Name); err != nil {
 			continue
 		}
 		a.progress("Volume", cfg.Name, "Removing")
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove volume %s: %w", cfg.Name, err)
+		if err := a.deleteVolume(cfg.Name); err != nil {
+			return err
 		}
 		a.progress("Volume", cfg.Name, "Removed")
+	}
+	return nil
+}
+
+// unmountIdleVolumes unmounts the project's driver_opts volumes no
+// container uses any more, as Docker's local driver does when the last
+// user goes; the next use mounts them again.
+func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
+	for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
+		name := p.Volumes[key].Name
+		m, err := a.readVolumeMeta(name)
+		if err != nil || len(m.DriverOpts) == 0 {
+			continue
+		}
+		users, err := a.volumeInUse(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			continue
+		}
+		a.mountMu.Lock()
+		err = unmountAll(a.volumeDir(name))
+		a.mountMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// detachAnonymousVolumes keeps the data of a removed container's anonymous
+// volumes under a new random name, so that, as with Docker, the next
+// container of that name starts with fresh ones while the old data waits
+// for `volume prune` (down without -v, rm without -v).
+func (a *App) detachAnonymousVolumes(c runtime.Container) error {
+	if c.Labels[labelVolumes] == "" {
+		return nil
+	}
+	for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
+		name := filepath.Base(filepath.Dir(dir))
+		m, err := a.readVolumeMeta(name)
+		if err != nil || !m.Anonymous {
+			continue
+		}
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		m.Name = hex.EncodeToString(b)
+		from, to := filepath.Join(a.RootDir, "volumes", name), filepath.Join(a.RootDir, "volumes", m.Name)
+		if err := os.Rename(from, to); err != nil {
+			return fmt.Errorf("volume %s: %w", name, err)
+		}
+		meta, _ := json.Marshal(m)
+		if err := os.WriteFile(filepath.Join(to, "meta.json"), meta, 0o644); err != nil {
+			return fmt.Errorf("volume %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// removeAnonymousVolumes deletes the anonymous volumes a removed container
+// mounted (rm -v, run --rm).
+func (a *App) removeAnonymousVolumes(c runtime.Container) error {
+	if c.Labels[labelVolumes] == "" {
+		return nil
+	}
+	for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
+		name := filepath.Base(filepath.Dir(dir))
+		if m, err := a.readVolumeMeta(name); err != nil || !m.Anonymous {
+			continue
+		}
+		a.progress("Volume", name, "Removing")
+		if err := a.deleteVolume(name); err != nil {
+			return err
+		}
+		a.progress("Volume", name, "Removed")
 	}
 	return nil
 }
@@ -109,6 +278,7 @@ type VolumeInfo struct {
 	Mountpoint string            `json:"Mountpoint"`
 	Project    string            `json:"Project,omitempty"`
 	Labels     map[string]string `json:"Labels,omitempty"`
+	Options    map[string]string `json:"Options,omitempty"`
 }
 
 func (a *App) volumes() ([]VolumeInfo, error) {
@@ -117,17 +287,13 @@ func (a *App) volumes() ([]VolumeInfo, error) {
 		return nil, err
 	}
 	var out []VolumeInfo
-	for _, m := range metas {
-		var meta struct {
-			Name    string            `json:"name"`
-			Project string            `json:"project"`
-			Labels  map[string]string `json:"labels"`
-		}
-		b, err := os.ReadFile(m)
-		if err != nil || json.Unmarshal(b, &meta) != nil {
+	for _, f := range metas {
+		m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(f)))
+		if err != nil {
 			continue
 		}
-		out = append(out, VolumeInfo{Name: meta.Name, Driver: "local", Mountpoint: a.volumeDir(meta.Name), Project: meta.Project, Labels: meta.Labels})
+		out = append(out, VolumeInfo{Name: m.Name, Driver: "local", Mountpoint: a.volumeDir(m.Name), Project: m.Project,
+			Labels: m.Labels, Options: m.DriverOpts})
 	}
 	slices.SortFunc(out, func(x, y VolumeInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
@@ -204,7 +370,7 @@ func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
 		if len(users) > 0 && !force {
 			return fmt.Errorf("volume %s is in use by %v", n, users)
 		}
-		if err := os.RemoveAll(filepath.Dir(a.volumeDir(n))); err != nil {
+		if err := a.deleteVolume(n); err != nil {
 			return err
 		}
 		fmt.Fprintln(a.Out, n)
@@ -225,7 +391,7 @@ func (a *App) VolumePrune(ctx context.Context) error {
 			return err
 		}
 		if len(users) == 0 {
-			if err := os.RemoveAll(filepath.Dir(a.volumeDir(v.Name))); err != nil {
+			if err := a.deleteVolume(v.Name); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Out, v.Name)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/internal/testimage"
 	"github.com/gocompose/gocompose/supervisor"
+	"github.com/moby/sys/mountinfo"
 )
 
 const namespace = "gocompose-it"
@@ -46,13 +48,21 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m *testing.M) (code int) {
 	tmp, err := os.MkdirTemp("", "gcit")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		// Anything still mounted under the suite's directories is a leak
+		// (and removing through it would reach the mounted files).
+		if left := unmountUnder(tmp); len(left) > 0 {
+			fmt.Fprintln(os.Stderr, "mounts left behind by the suite:", left)
+			code = 1
+		}
+		os.RemoveAll(tmp)
+	}()
 	root, state = filepath.Join(tmp, "root"), filepath.Join(tmp, "state")
 	skipReason = prerequisites()
 	if skipReason == "" {
@@ -74,6 +84,24 @@ func run(m *testing.M) int {
 		defer cleanup()
 	}
 	return m.Run()
+}
+
+// unmountUnder detaches every mount below dir, deepest first, and returns
+// their mount points.
+func unmountUnder(dir string) []string {
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return nil
+	}
+	var points []string
+	for _, m := range ms {
+		points = append(points, m.Mountpoint)
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+	}
+	return points
 }
 
 // linkBuildkitd puts buildkitd beside the binary under test, where

@@ -817,3 +817,38 @@ func (r *Runtime) Wait(ctx context.Context, id string) (int, error) {
 		return 0, ctx.Err()
 	}
 }
+
+// Mount is a bind mount of a container, for volumes_from.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// Mounts lists the container's bind mounts of host paths, without the
+// /etc files gocompose writes for networking and without the secrets and
+// configs under stateDir: what Docker's volumes_from shares.
+func (r *Runtime) Mounts(ctx context.Context, id, stateDir string) ([]Mount, error) {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, conv(err))
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, conv(err))
+	}
+	var out []Mount
+	for _, m := range spec.Mounts {
+		if m.Type != "bind" && !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
+			continue
+		}
+		switch m.Destination {
+		case "/etc/hosts", "/etc/hostname", "/etc/resolv.conf":
+			continue
+		}
+		if stateDir != "" && strings.HasPrefix(m.Source, stateDir+"/") {
+			continue
+		}
+		out = append(out, Mount{Source: m.Source, Target: m.Destination, ReadOnly: slices.Contains(m.Options, "ro")})
+	}
+	return out, nil
+}

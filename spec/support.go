@@ -31,6 +31,7 @@ var supported = map[string]bool{
 	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
 	"mac_address": true, "expose": true, "links": true, "build": true,
 	"healthcheck": true, "platform": true, "secrets": true, "configs": true,
+	"volumes_from": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -41,8 +42,11 @@ func CheckSupported(p *types.Project) error {
 		if err := checkService(p, svc); err != nil {
 			field := ""
 			var ue *unsupportedError
+			var ie *invalidError
 			if errors.As(err, &ue) {
 				field = ue.field
+			} else if errors.As(err, &ie) {
+				field = ie.field
 			}
 			return locate(&FieldError{Service: name, Field: field, Err: err}, p.ComposeFiles)
 		}
@@ -71,6 +75,13 @@ func (e *unsupportedError) Error() string {
 func (e *unsupportedError) Unwrap() error { return ErrUnsupported }
 
 func unsupported(field, why string) error { return &unsupportedError{field: field, why: why} }
+
+// invalidError is a value no Compose implementation accepts.
+type invalidError struct{ field, why string }
+
+func (e *invalidError) Error() string { return fmt.Sprintf("field %q: %s", e.field, e.why) }
+
+func invalid(field, why string) error { return &invalidError{field: field, why: why} }
 
 func checkService(p *types.Project, svc types.ServiceConfig) error {
 	raw, err := json.Marshal(svc)
@@ -136,7 +147,6 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		switch {
 		case v.Type == types.VolumeTypeBind || v.Type == types.VolumeTypeTmpfs:
 		case v.Type == types.VolumeTypeVolume && v.Source == "":
-			return unsupported("volumes", "anonymous volumes (give the volume a name): "+v.Target)
 		case v.Type == types.VolumeTypeVolume:
 			cfg, ok := p.Volumes[v.Source]
 			if !ok {
@@ -145,11 +155,24 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			if cfg.Driver != "" && cfg.Driver != "local" {
 				return unsupported("volumes", "driver "+cfg.Driver+" of "+v.Source)
 			}
-			if len(cfg.DriverOpts) > 0 {
-				return unsupported("volumes", "driver_opts of "+v.Source)
+			if err := checkDriverOpts(cfg.DriverOpts); err != nil {
+				if ie := (*invalidError)(nil); errors.As(err, &ie) {
+					return invalid("volumes", v.Source+": "+ie.why)
+				}
+				return unsupported("volumes", v.Source+": "+err.Error())
 			}
 		default:
 			return unsupported("volumes", string(v.Type)+" "+v.Source)
+		}
+	}
+	for _, vf := range svc.VolumesFrom {
+		rest, isContainer := strings.CutPrefix(vf, types.ContainerPrefix)
+		name, mode, _ := strings.Cut(rest, ":")
+		if name == "" || (mode != "" && mode != "ro" && mode != "rw") {
+			return invalid("volumes_from", strconv.Quote(vf)+": want SERVICE[:ro|rw] or container:NAME[:ro|rw]")
+		}
+		if _, ok := p.Services[name]; !isContainer && !ok {
+			return invalid("volumes_from", "no such service: "+name)
 		}
 	}
 	for _, ref := range svc.Secrets {
@@ -233,8 +256,33 @@ func checkFileObject(kind string, ref types.FileReferenceConfig, obj types.FileO
 			continue
 		}
 		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
-			return unsupported(field, name+" must be a number, not "+strconv.Quote(v))
+			return invalid(field, name+" must be a number, not "+strconv.Quote(v))
 		}
+	}
+	return nil
+}
+
+// checkDriverOpts accepts the local driver's options for a bind of a host
+// directory (type none, o bind, device /abs/dir) and a tmpfs.
+func checkDriverOpts(opts map[string]string) error {
+	if len(opts) == 0 {
+		return nil
+	}
+	for k := range opts {
+		if k != "type" && k != "o" && k != "device" {
+			return fmt.Errorf("driver_opts %s (only type, o and device)", k)
+		}
+	}
+	typ, o, device := opts["type"], opts["o"], opts["device"]
+	bind := slices.ContainsFunc(strings.Split(o, ","), func(s string) bool { return s == "bind" || s == "rbind" })
+	switch {
+	case typ == "tmpfs":
+	case (typ == "none" || typ == "bind" || typ == "") && bind:
+		if !strings.HasPrefix(device, "/") {
+			return invalid("volumes", fmt.Sprintf("driver_opts device %q must be an absolute path for a bind", device))
+		}
+	default:
+		return fmt.Errorf("driver_opts type %q with o %q: only bind (type none, o bind) and tmpfs volumes are supported", typ, o)
 	}
 	return nil
 }

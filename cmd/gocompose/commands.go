@@ -109,6 +109,7 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&noBuild, "no-build", false, "Don't build an image, even if it's policy")
 	fl.BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
 	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
+	fl.BoolVarP(&o.RenewAnonVolumes, "renew-anon-volumes", "V", false, "Recreate anonymous volumes instead of retrieving data from the previous containers")
 	var waitTimeout int
 	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/golden"
+	"golang.org/x/sys/unix"
+)
+
+// TestVolumesToMounts checks what a service's volumes become before the
+// runtime sees them: named volumes and anonymous ones as binds of their
+// directories (with copy-up when empty, unless nocopy), binds and tmpfs
+// as written, and volumes_from's inherited mounts.
+func TestVolumesToMounts(t *testing.T) {
+	const yaml = `services:
+  data:
+    image: busybox
+    volumes:
+      - shared:/shared
+      - /anon
+      - ./host:/host:ro
+      - type: volume
+        source: seeded
+        target: /seeded
+        volume: {nocopy: true}
+      - type: tmpfs
+        target: /tmp
+        tmpfs: {size: 1048576}
+  reader:
+    image: busybox
+    volumes_from: ["data:rw"]
+    volumes:
+      - other:/shared
+volumes:
+  shared:
+  seeded:
+  other:
+    name: custom-name
+`
+	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  "/project",
+		ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: []byte(yaml)}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("p", true) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	a := &App{RootDir: root, StateDir: t.TempDir(), Err: io.Discard}
+	if err := a.ensureVolumes(p, p); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Volumes   []types.ServiceVolumeConfig
+		CopyUp    []string
+		Inherited []string
+	}
+	out := map[string]result{}
+	for _, name := range []string{"data", "reader"} {
+		svc := p.Services[name]
+		svc, inherited, err := a.volumesFrom(context.Background(), p, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, copyUp, _, err := a.bindVolumes(p, svc, containerID(p.Name, svc, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := result{Volumes: svc.Volumes, Inherited: inherited}
+		for _, c := range copyUp {
+			r.CopyUp = append(r.CopyUp, c.Target+" <- "+c.HostDir)
+		}
+		out[name] = r
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Assert(t, "volumes-to-mounts.json", []byte(strings.ReplaceAll(string(b), root, "$ROOT")+"\n"))
+}
+
+func TestParseMountOptions(t *testing.T) {
+	for _, tc := range []struct {
+		o     string
+		flags uintptr
+		data  string
+	}{
+		{"bind", unix.MS_BIND, ""},
+		{"rbind,ro", unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY, ""},
+		{"size=100m,uid=1000,noexec", unix.MS_NOEXEC, "size=100m,uid=1000"},
+		{"", 0, ""},
+		{"mode=0700,nosuid,nodev", unix.MS_NOSUID | unix.MS_NODEV, "mode=0700"},
+	} {
+		flags, data := parseMountOptions(tc.o)
+		if flags != tc.flags || data != tc.data {
+			t.Errorf("%q: got %#x %q, want %#x %q", tc.o, flags, data, tc.flags, tc.data)
+		}
+	}
+}
+
+func TestParseVolumesFrom(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		container bool
+		name      string
+		mode      string
+		bad       bool
+	}{
+		{"db", false, "db", "", false},
+		{"db:ro", false, "db", "ro", false},
+		{"container:abc:rw", true, "abc", "rw", false},
+		{"container:abc", true, "abc", "", false},
+		{"db:rx", false, "", "", true},
+		{"container:", false, "", "", true},
+	} {
+		c, n, m, err := parseVolumesFrom(tc.in)
+		if (err != nil) != tc.bad || c != tc.container || n != tc.name || m != tc.mode {
+			t.Errorf("%q: got %v %q %q %v", tc.in, c, n, m, err)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func mountedAt(path string) bool {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	return strings.Contains(string(b), " "+path+" ")
+}
+
+// A local volume with driver_opts type none, o bind is the host directory:
+// data written in the container lands there, and down -v removes the
+// volume without touching the directory's files.
+func TestVolumeDriverOptsBind(t *testing.T) {
+	requires(t)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "keep.txt"), []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "optbind", `services:
+  app:
+    image: busybox
+    command: `+idle+`
+    volumes:
+      - hostdata:/data
+volumes:
+  hostdata:
+    driver_opts:
+      type: none
+      o: bind
+      device: `+host+`
+`)
+	gc(t, dir, "up", "-d")
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/data/keep.txt"); r.stdout != "precious\n" {
+		t.Errorf("host file in the volume: %s", r)
+	}
+	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo from-container > /data/new.txt")
+	if b, err := os.ReadFile(filepath.Join(host, "new.txt")); err != nil || string(b) != "from-container\n" {
+		t.Errorf("file written in the container, on the host: %q %v", b, err)
+	}
+	volDir := filepath.Join(root, "volumes", "optbind_hostdata", "_data")
+	gc(t, dir, "down", "-t", "0")
+	if mountedAt(volDir) {
+		t.Errorf("down left %s mounted with no container using it", volDir)
+	}
+	gc(t, dir, "up", "-d")
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/data/new.txt"); r.stdout != "from-container\n" {
+		t.Errorf("the volume after down and up: %s", r)
+	}
+	gc(t, dir, "down", "-v", "-t", "0")
+	for _, f := range []string{"keep.txt", "new.txt"} {
+		if _, err := os.Stat(filepath.Join(host, f)); err != nil {
+			t.Errorf("down -v lost the host directory's %s: %v", f, err)
+		}
+	}
+	if mountedAt(volDir) {
+		t.Errorf("down -v left %s mounted", volDir)
+	}
+	if _, err := os.Stat(filepath.Dir(volDir)); !os.IsNotExist(err) {
+		t.Errorf("down -v left the volume directory: %v", err)
+	}
+}
+
+// A tmpfs volume (driver_opts type tmpfs with size and uid) is one tmpfs
+// shared by the containers that mount it.
+func TestVolumeDriverOptsTmpfs(t *testing.T) {
+	requires(t)
+	dir := project(t, "opttmpfs", `services:
+  a:
+    image: busybox
+    command: `+idle+`
+    volumes: ["scratch:/scratch"]
+  b:
+    image: busybox
+    command: `+idle+`
+    volumes: ["scratch:/scratch"]
+volumes:
+  scratch:
+    driver_opts:
+      type: tmpfs
+      device: tmpfs
+      o: size=2m,uid=1000
+`)
+	gc(t, dir, "up", "-d")
+	r := gc(t, dir, "exec", "-T", "a", "sh", "-c", "grep ' /scratch ' /proc/mounts; stat -c %u /scratch; echo shared > /scratch/x")
+	if !strings.Contains(r.stdout, "tmpfs /scratch tmpfs") || !strings.Contains(r.stdout, "size=2048k") || !strings.Contains(r.stdout, "\n1000\n") {
+		t.Errorf("tmpfs volume in a: %s", r)
+	}
+	if r := gc(t, dir, "exec", "-T", "b", "cat", "/scratch/x"); r.stdout != "shared\n" {
+		t.Errorf("b does not see a's file: %s", r)
+	}
+	volDir := filepath.Join(root, "volumes", "opttmpfs_scratch", "_data")
+	gc(t, dir, "down", "-v", "-t", "0")
+	if mountedAt(volDir) {
+		t.Errorf("down -v left %s mounted", volDir)
+	}
+}
+
+func volumeNames(t *testing.T) []string {
+	t.Helper()
+	return strings.Fields(gc(t, "", "volume", "ls", "-q").stdout)
+}
+
+// An anonymous volume keeps its data when the container is recreated, is
+// renewed by up -V, is left behind (not reattached) by down, and is
+// removed by down -v.
+func TestAnonymousVolumes(t *testing.T) {
+	requires(t)
+	before := volumeNames(t)
+	dir := project(t, "anon", `services:
+  app:
+    image: busybox
+    command: `+idle+`
+    volumes: ["/cache"]
+`)
+	gc(t, dir, "up", "-d")
+	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo warm > /cache/f")
+	gc(t, dir, "up", "-d", "--force-recreate")
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/cache/f"); r.stdout != "warm\n" {
+		t.Errorf("anonymous volume after recreate: %s", r)
+	}
+	gc(t, dir, "up", "-d", "--force-recreate", "-V")
+	if r := gcRun(dir, nil, "exec", "-T", "app", "cat", "/cache/f"); r.code == 0 {
+		t.Errorf("up -V kept the anonymous volume's data: %s", r)
+	}
+	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo again > /cache/f")
+	gc(t, dir, "down", "-t", "0")
+	gc(t, dir, "up", "-d")
+	if r := gcRun(dir, nil, "exec", "-T", "app", "cat", "/cache/f"); r.code == 0 {
+		t.Errorf("a new container after down got the old anonymous volume: %s", r)
+	}
+	gc(t, dir, "down", "-v", "-t", "0")
+	var left []string
+	for _, v := range volumeNames(t) {
+		if !slices.Contains(before, v) {
+			left = append(left, v)
+		}
+	}
+	// The volume down (without -v) left behind, as Docker leaves it.
+	if len(left) != 1 {
+		t.Fatalf("volumes left after down -v: %v", left)
+	}
+	if r := gc(t, "", "volume", "inspect", left[0]); !strings.Contains(r.stdout, `"Project": "anon"`) {
+		t.Errorf("left-behind anonymous volume: %s", r.stdout)
+	}
+	gc(t, "", "volume", "rm", left[0])
+}
+
+// volumes_from shares a service's named, anonymous and bind mounts (":ro"
+// read-only) and a container's by name.
+func TestVolumesFrom(t *testing.T) {
+	requires(t)
+	dir := project(t, "vfrom", `services:
+  data:
+    image: busybox
+    command: `+idle+`
+    volumes:
+      - shared:/shared
+      - /anon
+      - ./host:/host
+  reader:
+    image: busybox
+    command: `+idle+`
+    volumes_from: ["data:ro"]
+  bycontainer:
+    image: busybox
+    command: `+idle+`
+    depends_on: [data]
+    volumes_from: ["container:vfrom-data-1"]
+volumes:
+  shared:
+`)
+	if err := os.MkdirAll(filepath.Join(dir, "host"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gc(t, dir, "up", "-d")
+	gc(t, dir, "exec", "-T", "data", "sh", "-c", "echo s > /shared/x; echo a > /anon/x; echo h > /host/x")
+	r := gc(t, dir, "exec", "-T", "reader", "cat", "/shared/x", "/anon/x", "/host/x")
+	if r.stdout != "s\na\nh\n" {
+		t.Errorf("reader sees: %s", r)
+	}
+	if r := gcRun(dir, nil, "exec", "-T", "reader", "sh", "-c", "echo no > /shared/y"); r.code == 0 {
+		t.Errorf("volumes_from :ro allowed a write")
+	}
+	gc(t, dir, "exec", "-T", "bycontainer", "sh", "-c", "echo c > /anon/y")
+	if r := gc(t, dir, "exec", "-T", "data", "cat", "/anon/y"); r.stdout != "c\n" {
+		t.Errorf("container: volumes_from write not seen by data: %s", r)
+	}
+}
