@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
 )
@@ -92,21 +93,36 @@ func (a *App) Images(ctx context.Context, p *types.Project, services []string, q
 		return err
 	}
 	cs = selectContainers(cs, services)
+	infos := map[string]runtime.ImageInfo{}
+	if im, err := a.images(); err == nil {
+		all, err := im.ListImages(ctx)
+		if err != nil {
+			return err
+		}
+		for _, i := range all {
+			infos[i.Name] = i
+		}
+	}
 	if quiet {
+		// Image IDs, each once, as Docker Compose prints them.
 		seen := map[string]bool{}
 		for _, c := range cs {
-			if !seen[c.Image] {
-				seen[c.Image] = true
-				fmt.Fprintln(a.Out, c.Image)
+			if i, ok := infos[c.Image]; ok && !seen[i.Digest] {
+				seen[i.Digest] = true
+				fmt.Fprintln(a.Out, i.Digest)
 			}
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID")
+	fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE")
 	for _, c := range cs {
 		repo, tag := splitRef(runtime.FamiliarImage(c.Image))
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, repo, tag, c.Image)
+		id, size := "<missing>", "0B"
+		if i, ok := infos[c.Image]; ok {
+			id, size = shortID(i.Digest), units.HumanSize(float64(i.Size))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, repo, tag, id, size)
 	}
 	return tw.Flush()
 }

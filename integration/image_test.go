@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gocompose/gocompose/internal/testimage"
 )
@@ -126,5 +128,68 @@ func TestImagePruneAll(t *testing.T) {
 	r = gcRun("", env, "image", "ls", "-q")
 	if strings.TrimSpace(r.stdout) != "busybox:latest" {
 		t.Errorf("images left after prune -a: %q", r.stdout)
+	}
+}
+
+// A load cut off half-way through the archive leaves no image; loading the
+// whole archive afterwards works.
+func TestInterruptedLoad(t *testing.T) {
+	requires(t)
+	var archive bytes.Buffer
+	if err := testimage.BusyboxDockerArchive(&archive, "localhost/cutload:1"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "image", "load")
+	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
+		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	half := archive.Bytes()[:archive.Len()/2]
+	if _, err := stdin.Write(half); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let it write what it has into the content store
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	stdin.Close()
+	if r := gc(t, "", "image", "ls", "-q"); strings.Contains(r.stdout, "localhost/cutload:1") {
+		t.Fatalf("a load killed half-way left the image:\n%s", r.stdout)
+	}
+	path := filepath.Join(t.TempDir(), "whole.tar")
+	if err := os.WriteFile(path, archive.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gc(t, "", "image", "load", "-i", path)
+	dir := project(t, "cutload", "services:\n  a:\n    image: localhost/cutload:1\n")
+	if r := gc(t, dir, "run", "--rm", "-T", "a", "echo", "whole"); r.stdout != "whole\n" {
+		t.Errorf("run after a whole load: %s", r)
+	}
+}
+
+// images lists the image of each of the project's containers with its ID
+// and size; -q prints each image ID once.
+func TestImagesCommand(t *testing.T) {
+	requires(t)
+	dir := project(t, "imgs", "services:\n  a:\n    image: busybox\n    command: "+idle+"\n  b:\n    image: busybox\n    command: "+idle+"\n")
+	gc(t, dir, "up", "-d")
+	r := gc(t, dir, "images")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "CONTAINER") || !strings.Contains(lines[0], "IMAGE ID") {
+		t.Fatalf("images:\n%s", r.stdout)
+	}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 5 || f[1] != "busybox" || f[2] != "latest" || len(f[3]) != 12 || f[3] == "<missing>" {
+			t.Errorf("images line %q", l)
+		}
+	}
+	r = gc(t, dir, "images", "-q")
+	if ids := strings.Fields(r.stdout); len(ids) != 1 || !strings.HasPrefix(ids[0], "sha256:") {
+		t.Errorf("images -q: %q", r.stdout)
 	}
 }
