@@ -84,6 +84,10 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code
 func (a *App) progress(kind, name, state string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if kind == "" {
+		fmt.Fprintf(a.Err, " %s  %s\n", name, state)
+		return
+	}
 	fmt.Fprintf(a.Err, " %s %s  %s\n", kind, name, state)
 }
 

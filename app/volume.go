@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -82,7 +83,9 @@ func (a *App) ensureVolumes(p *types.Project, sel *types.Project) error {
 		if bool(cfg.External) {
 			return fmt.Errorf("external volume %q not found", cfg.Name)
 		}
-		if err := a.createVolume(volumeMeta{Name: cfg.Name, Project: p.Name, Volume: key, Labels: cfg.Labels, DriverOpts: cfg.DriverOpts}); err != nil {
+		lbls := map[string]string{labels.Project: p.Name, labels.Volume: key, labels.Version: Version}
+		maps.Copy(lbls, cfg.Labels)
+		if err := a.createVolume(volumeMeta{Name: cfg.Name, Project: p.Name, Volume: key, Labels: lbls, DriverOpts: cfg.DriverOpts}); err != nil {
 			return err
 		}
 		a.progress("Volume", cfg.Name, "Created")

@@ -132,6 +132,18 @@ func TestPushPullRoundTrip(t *testing.T) {
 		t.Errorf("up pulled an image that is present: %s", r.stderr)
 	}
 
+	// pull_policy daily does not pull an image pulled a moment ago;
+	// every_1s pulls it again once a second has passed.
+	daily := project(t, "daily", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n    pull_policy: daily\n")
+	if r := gc(t, daily, "up", "-d"); strings.Contains(r.stderr, "Pulling") {
+		t.Errorf("pull_policy daily pulled a fresh image: %s", r.stderr)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	every := project(t, "every", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n    pull_policy: every_1s\n")
+	if r := gc(t, every, "up", "-d"); !strings.Contains(r.stderr, "app  Pulled") {
+		t.Errorf("pull_policy every_1s did not pull a 1 s old image: %s", r.stderr)
+	}
+
 	// A hosts.toml in GOCOMPOSE_HOSTS_DIR sends registry.test to this
 	// registry over plain HTTP, as containerd's certs.d does.
 	hostsDir := t.TempDir()

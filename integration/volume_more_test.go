@@ -43,6 +43,12 @@ volumes:
 	if b, err := os.ReadFile(filepath.Join(host, "new.txt")); err != nil || string(b) != "from-container\n" {
 		t.Errorf("file written in the container, on the host: %q %v", b, err)
 	}
+	r := gc(t, dir, "volume", "inspect", "optbind_hostdata")
+	for _, want := range []string{`"com.docker.compose.project": "optbind"`, `"com.docker.compose.volume": "hostdata"`, `"device": "` + host + `"`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("volume inspect lacks %s:\n%s", want, r.stdout)
+		}
+	}
 	volDir := filepath.Join(root, "volumes", "optbind_hostdata", "_data")
 	gc(t, dir, "down", "-t", "0")
 	if mountedAt(volDir) {

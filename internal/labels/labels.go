@@ -5,6 +5,8 @@ package labels
 const (
 	// Project is the compose project name.
 	Project = "com.docker.compose.project"
+	// Volume is the key of a volume in the compose file, on the volume.
+	Volume = "com.docker.compose.volume"
 	// Service is the compose service name.
 	Service = "com.docker.compose.service"
 	// ContainerNumber is the replica index, starting at 1.
