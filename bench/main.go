@@ -22,6 +22,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	clog "github.com/containerd/log"
 	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/internal/testimage"
@@ -35,6 +36,7 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
+	only    = flag.String("only", "", `run one group of rows: "images"`)
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
 )
@@ -54,6 +56,7 @@ func (r row) median() time.Duration {
 
 func main() {
 	flag.Parse()
+	_ = clog.SetLevel("warn")
 	abs, err := filepath.Abs(*bin)
 	check(err)
 	*bin = abs
@@ -77,6 +80,10 @@ func main() {
 	check(err)
 	defer client.Close()
 
+	if *only == "images" {
+		printTable(imageBench(ctx, client))
+		return
+	}
 	var rows []row
 	ctrRun := measure(func() {
 		mustRun("ctr", "-n", ns, "run", "--rm", testimage.Ref, fmt.Sprintf("bench-ctr-%d", time.Now().UnixNano()), "true")
@@ -132,6 +139,7 @@ func main() {
 
 	buildRows := buildBench()
 	rows = append(rows, buildRows...)
+	rows = append(rows, imageBench(ctx, client)...)
 	// Stop the buildkitd this run started for its namespace.
 	_ = build.Daemon{Containerd: *address, Namespace: ns, State: paths.State()}.Stop()
 
