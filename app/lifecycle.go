@@ -256,6 +256,9 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string) er
 		if running(c) {
 			return nil
 		}
+		if err := a.restoreMounts(p, c); err != nil {
+			return err
+		}
 		return a.start(ctx, c.ID)
 	})
 }
@@ -276,6 +279,9 @@ func (a *App) Restart(ctx context.Context, p *types.Project, services []string, 
 		return err
 	}
 	return a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
+		if err := a.restoreMounts(p, c); err != nil {
+			return err
+		}
 		if err := a.Engine.Start(ctx, c.ID); err != nil {
 			return err
 		}

@@ -421,7 +421,11 @@ func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceCo
 	case scheduler.Remove:
 		return "", a.stopRemove(ctx, op.Container, o.Timeout)
 	case scheduler.Start:
-		return op.Container, nil
+		c, err := a.Engine.Inspect(ctx, op.Container)
+		if err != nil {
+			return "", err
+		}
+		return op.Container, a.restoreMounts(p, c)
 	case scheduler.Recreate:
 		a.progress("Container", op.Container, "Recreate")
 		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {

@@ -198,6 +198,35 @@ func (a *App) removeVolumes(p *types.Project) error {
 	return nil
 }
 
+// restoreMounts brings back, before an existing container starts, the host
+// mounts it was created with and a reboot (or a cleared state directory)
+// took away: its driver_opts volumes and its project's secrets tmpfs.
+func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
+	if c.Labels[labelVolumes] != "" {
+		for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
+			m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(dir)))
+			if err != nil || len(m.DriverOpts) == 0 {
+				continue
+			}
+			a.mountMu.Lock()
+			err = mountVolume(dir, m.DriverOpts)
+			a.mountMu.Unlock()
+			if err != nil {
+				return fmt.Errorf("container %s: volume %s: %w", c.ID, m.Name, err)
+			}
+		}
+	}
+	svc, ok := p.Services[c.Labels[labels.Service]]
+	if !ok || len(serviceFileObjects(p, svc)) == 0 {
+		return nil
+	}
+	if mounted, err := isMountpoint(a.secretsDir(p.Name)); err == nil && mounted {
+		return nil
+	}
+	_, err := a.bindSecrets(p, svc)
+	return err
+}
+
 // unmountIdleVolumes unmounts the project's driver_opts volumes no
 // container uses any more, as Docker's local driver does when the last
 // user goes; the next use mounts them again.

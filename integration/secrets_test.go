@@ -79,6 +79,21 @@ configs:
 		t.Errorf("host secrets dir: %v %v", st.Mode(), err)
 	}
 
+	// A reboot empties /run: start brings the copies back.
+	gc(t, dir, "stop", "-t", "0")
+	if err := unix.Unmount(host, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(host); err != nil {
+		t.Fatal(err)
+	}
+	if r := gcRun(dir, []string{"API_TOKEN=tok-123"}, "start"); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/run/secrets/token"); r.stdout != "tok-123" {
+		t.Errorf("secret after its tmpfs was lost and start: %s", r)
+	}
+
 	gc(t, dir, "down", "-t", "0")
 	if _, err := os.Stat(host); !os.IsNotExist(err) {
 		t.Errorf("down left %s: %v", host, err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -101,6 +102,15 @@ volumes:
 		t.Errorf("b does not see a's file: %s", r)
 	}
 	volDir := filepath.Join(root, "volumes", "opttmpfs_scratch", "_data")
+	// After a reboot nothing is mounted there: start mounts it again.
+	gc(t, dir, "stop", "-t", "0")
+	if err := syscall.Unmount(volDir, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	gc(t, dir, "start")
+	if r := gc(t, dir, "exec", "-T", "a", "grep", " /scratch ", "/proc/mounts"); !strings.Contains(r.stdout, "tmpfs /scratch tmpfs") {
+		t.Errorf("tmpfs volume after it was unmounted and start: %s", r)
+	}
 	gc(t, dir, "down", "-v", "-t", "0")
 	if mountedAt(volDir) {
 		t.Errorf("down -v left %s mounted", volDir)
