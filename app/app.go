@@ -207,3 +207,16 @@ func (a *App) parallel(n int, fn func(i int) error) error {
 	}
 	return nil
 }
+
+// selectServices narrows the project to the named services (all when none
+// are named), with their dependencies when withDeps.
+func selectServices(p *types.Project, services []string, withDeps bool) (*types.Project, error) {
+	if len(services) == 0 {
+		return p, nil
+	}
+	var opts []types.DependencyOption
+	if !withDeps {
+		opts = append(opts, types.IgnoreDependencies)
+	}
+	return p.WithSelectedServices(services, opts...)
+}

@@ -60,16 +60,9 @@ func (a *App) Build(ctx context.Context, p *types.Project, o BuildOptions) error
 	if err := checkServices(p, o.Services); err != nil {
 		return err
 	}
-	sel := p
-	if len(o.Services) > 0 {
-		var opts []types.DependencyOption
-		if !o.WithDeps {
-			opts = append(opts, types.IgnoreDependencies)
-		}
-		var err error
-		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
-			return err
-		}
+	sel, err := selectServices(p, o.Services, o.WithDeps)
+	if err != nil {
+		return err
 	}
 	var names []string
 	for _, n := range slices.Sorted(maps.Keys(sel.Services)) {

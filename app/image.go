@@ -58,16 +58,9 @@ func (a *App) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
 	default:
 		return fmt.Errorf("invalid --policy %q: use always or missing", o.Policy)
 	}
-	sel := p
-	if len(o.Services) > 0 {
-		var opts []types.DependencyOption
-		if !o.IncludeDeps {
-			opts = append(opts, types.IgnoreDependencies)
-		}
-		var err error
-		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
-			return err
-		}
+	sel, err := selectServices(p, o.Services, o.IncludeDeps)
+	if err != nil {
+		return err
 	}
 	byImage := map[string][]types.ServiceConfig{}
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
@@ -207,15 +200,9 @@ func (a *App) Push(ctx context.Context, p *types.Project, o PushOptions) error {
 	if err := checkServices(p, o.Services); err != nil {
 		return err
 	}
-	sel := p
-	if len(o.Services) > 0 {
-		var opts []types.DependencyOption
-		if !o.IncludeDeps {
-			opts = append(opts, types.IgnoreDependencies)
-		}
-		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
-			return err
-		}
+	sel, err := selectServices(p, o.Services, o.IncludeDeps)
+	if err != nil {
+		return err
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {

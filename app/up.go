@@ -109,15 +109,9 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	}
 	defer l.Unlock()
 
-	sel := p
-	if len(o.Services) > 0 {
-		var opts []types.DependencyOption
-		if o.NoDeps {
-			opts = append(opts, types.IgnoreDependencies)
-		}
-		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
-			return nil, err
-		}
+	sel, err := selectServices(p, o.Services, !o.NoDeps)
+	if err != nil {
+		return nil, err
 	}
 	observed, err := a.observe(ctx, p.Name, &no)
 	if err != nil {
@@ -224,16 +218,9 @@ func (a *App) pullMissing(ctx context.Context, p *types.Project, o UpOptions) er
 	default:
 		return fmt.Errorf("invalid --pull %q: use always, missing or never", o.Pull)
 	}
-	sel := p
-	if len(o.Services) > 0 {
-		var opts []types.DependencyOption
-		if o.NoDeps {
-			opts = append(opts, types.IgnoreDependencies)
-		}
-		var err error
-		if sel, err = p.WithSelectedServices(o.Services, opts...); err != nil {
-			return err
-		}
+	sel, err := selectServices(p, o.Services, !o.NoDeps)
+	if err != nil {
+		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
 		if err := runtime.CheckPlatform(sel.Services[name].Platform); err != nil {

@@ -57,11 +57,25 @@ func (a *App) createVolume(m volumeMeta) error {
 	if err != nil {
 		return err
 	}
-	metaFile := filepath.Join(filepath.Dir(dir), "meta.json")
-	if err := os.WriteFile(metaFile+".tmp", b, 0o644); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(dir), ".meta-*")
+	if err != nil {
 		return fmt.Errorf("volume %s: %w", m.Name, err)
 	}
-	return os.Rename(metaFile+".tmp", metaFile)
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(filepath.Dir(dir), "meta.json"))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("volume %s: %w", m.Name, err)
+	}
+	return nil
 }
 
 // ensureVolumes creates the named volumes the selected services mount;
@@ -116,11 +130,16 @@ func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig, id string) 
 		var name string
 		if v.Source == "" {
 			name = anonymousVolume(id, v.Target)
-			if _, err := a.readVolumeMeta(name); err != nil {
-				m := volumeMeta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{"com.docker.volume.anonymous": ""}}
-				if err := a.createVolume(m); err != nil {
-					return svc, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
-				}
+			// volumes_from makes the source's anonymous volumes too,
+			// perhaps while the source's own create does.
+			a.mountMu.Lock()
+			var err error
+			if _, rerr := a.readVolumeMeta(name); rerr != nil {
+				err = a.createVolume(volumeMeta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{"com.docker.volume.anonymous": ""}})
+			}
+			a.mountMu.Unlock()
+			if err != nil {
+				return svc, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 			}
 		} else {
 			cfg, ok := p.Volumes[v.Source]
@@ -254,20 +273,28 @@ func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
 	return nil
 }
 
+// anonymousVolumesOf lists the anonymous volumes a container mounts, from
+// its volumes label.
+func (a *App) anonymousVolumesOf(c runtime.Container) []volumeMeta {
+	var out []volumeMeta
+	if c.Labels[labelVolumes] == "" {
+		return nil
+	}
+	for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
+		if m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(dir))); err == nil && m.Anonymous {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // detachAnonymousVolumes keeps the data of a removed container's anonymous
 // volumes under a new random name, so that, as with Docker, the next
 // container of that name starts with fresh ones while the old data waits
 // for `volume prune` (down without -v, rm without -v).
 func (a *App) detachAnonymousVolumes(c runtime.Container) error {
-	if c.Labels[labelVolumes] == "" {
-		return nil
-	}
-	for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
-		name := filepath.Base(filepath.Dir(dir))
-		m, err := a.readVolumeMeta(name)
-		if err != nil || !m.Anonymous {
-			continue
-		}
+	for _, m := range a.anonymousVolumesOf(c) {
+		name := m.Name
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
 		m.Name = hex.EncodeToString(b)
@@ -284,21 +311,14 @@ func (a *App) detachAnonymousVolumes(c runtime.Container) error {
 }
 
 // removeAnonymousVolumes deletes the anonymous volumes a removed container
-// mounted (rm -v, run --rm).
+// mounted (down -v, rm -v, run --rm, up -V).
 func (a *App) removeAnonymousVolumes(c runtime.Container) error {
-	if c.Labels[labelVolumes] == "" {
-		return nil
-	}
-	for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
-		name := filepath.Base(filepath.Dir(dir))
-		if m, err := a.readVolumeMeta(name); err != nil || !m.Anonymous {
-			continue
-		}
-		a.progress("Volume", name, "Removing")
-		if err := a.deleteVolume(name); err != nil {
+	for _, m := range a.anonymousVolumesOf(c) {
+		a.progress("Volume", m.Name, "Removing")
+		if err := a.deleteVolume(m.Name); err != nil {
 			return err
 		}
-		a.progress("Volume", name, "Removed")
+		a.progress("Volume", m.Name, "Removed")
 	}
 	return nil
 }
