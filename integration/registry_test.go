@@ -213,6 +213,23 @@ func TestRegistryBasicAuth(t *testing.T) {
 	if !strings.Contains(r.stdout, img) {
 		t.Errorf("image ls after an authenticated pull: %s", r.stdout)
 	}
+
+	// The same credential from a credential helper named in credHelpers.
+	gc(t, dir, "image", "rm", img)
+	helperDir := t.TempDir()
+	helper := "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"" + host + "\" ] || { echo \"credentials not found in native keychain\"; exit 1; }\n" +
+		"echo '{\"ServerURL\":\"" + host + "\",\"Username\":\"alice\",\"Secret\":\"wonderland\"}'\n"
+	if err := os.WriteFile(filepath.Join(helperDir, "docker-credential-gctest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credHelpers":{"`+host+`":"gctest"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = gcRun(dir, []string{"DOCKER_CONFIG=" + cfgDir, "PATH=" + helperDir + ":" + os.Getenv("PATH")}, "pull")
+	if r.code != 0 {
+		t.Fatalf("pull with a credential helper: %s", r)
+	}
 }
 
 // stallingBlobs serves every large blob's first half, then stalls until
