@@ -430,14 +430,19 @@ func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
 	return nil
 }
 
-// VolumePrune removes the volumes no container uses.
-func (a *App) VolumePrune(ctx context.Context) error {
+// VolumePrune removes the anonymous volumes no container uses; with all,
+// named ones too. As with Docker since API 1.42, a named volume is never
+// pruned without --all.
+func (a *App) VolumePrune(ctx context.Context, all bool) error {
 	vs, err := a.volumes()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(a.Out, "Deleted Volumes:")
 	for _, v := range vs {
+		if m, err := a.readVolumeMeta(v.Name); err != nil || (!m.Anonymous && !all) {
+			continue
+		}
 		users, err := a.volumeInUse(ctx, v.Name)
 		if err != nil {
 			return err

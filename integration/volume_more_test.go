@@ -164,7 +164,24 @@ func TestAnonymousVolumes(t *testing.T) {
 	if r := gc(t, "", "volume", "inspect", left[0]); !strings.Contains(r.stdout, `"Project": "anon"`) {
 		t.Errorf("left-behind anonymous volume: %s", r.stdout)
 	}
-	gc(t, "", "volume", "rm", left[0])
+
+	// volume prune removes unused anonymous volumes and, without --all,
+	// never a named one.
+	named := project(t, "prunekeep", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n    volumes: [\"keep:/keep\"]\nvolumes:\n  keep:\n")
+	gc(t, named, "up", "-d")
+	gc(t, named, "exec", "-T", "app", "sh", "-c", "echo precious > /keep/f")
+	gc(t, named, "down", "-t", "0")
+	r := gc(t, "", "volume", "prune", "-f")
+	if !strings.Contains(r.stdout, left[0]) || strings.Contains(r.stdout, "prunekeep_keep") {
+		t.Errorf("volume prune: %s", r.stdout)
+	}
+	if !slices.Contains(volumeNames(t), "prunekeep_keep") {
+		t.Fatal("volume prune without --all removed a named volume")
+	}
+	r = gc(t, "", "volume", "prune", "-a", "-f")
+	if !strings.Contains(r.stdout, "prunekeep_keep") || slices.Contains(volumeNames(t), "prunekeep_keep") {
+		t.Errorf("volume prune --all kept the unused named volume: %s", r.stdout)
+	}
 }
 
 // volumes_from shares a service's named, anonymous and bind mounts (":ro"

@@ -670,7 +670,9 @@ func volumeCmd(g *globals) *cobra.Command {
 	rm.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error { return a.VolumeRm(ctx, args, force) })
 	prune := &cobra.Command{Use: "prune", Short: "Remove volumes no container uses"}
 	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
-	prune.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error { return a.VolumePrune(ctx) })
+	var all bool
+	prune.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused volumes, not just anonymous ones")
+	prune.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error { return a.VolumePrune(ctx, all) })
 	v.AddCommand(ls, inspect, rm, prune)
 	return v
 }
