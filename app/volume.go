@@ -393,19 +393,38 @@ func (a *App) VolumeInspect(names []string) error {
 	return nil
 }
 
-// volumeInUse reports the containers that mount a volume's directory.
+// labelEverywhere reads a label on every container of every namespace;
+// the runtime implements it.
+type labelEverywhere interface {
+	LabelEverywhere(ctx context.Context, key string) (map[string]string, error)
+}
+
+// volumeInUse reports the containers, in any namespace (they share the
+// volume directories), that mount a volume's directory.
 func (a *App) volumeInUse(ctx context.Context, name string) ([]string, error) {
-	cs, err := a.Engine.List(ctx, nil)
-	if err != nil {
-		return nil, err
+	mounts := map[string]string{}
+	if le, ok := a.Engine.(labelEverywhere); ok {
+		var err error
+		if mounts, err = le.LabelEverywhere(ctx, labelVolumes); err != nil {
+			return nil, err
+		}
+	} else {
+		cs, err := a.Engine.List(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			mounts[c.ID] = c.Labels[labelVolumes]
+		}
 	}
 	dir := a.volumeDir(name)
 	var users []string
-	for _, c := range cs {
-		if c.Labels[labelVolumes] != "" && slices.Contains(strings.Split(c.Labels[labelVolumes], ","), dir) {
-			users = append(users, c.ID)
+	for id, v := range mounts {
+		if v != "" && slices.Contains(strings.Split(v, ","), dir) {
+			users = append(users, id)
 		}
 	}
+	slices.Sort(users)
 	return users, nil
 }
 

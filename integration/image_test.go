@@ -116,7 +116,7 @@ func TestImagePruneAll(t *testing.T) {
 			t.Fatalf("%v: %s", args, r)
 		}
 	}
-	dir := project(t, "pruner", "services:\n  a:\n    image: busybox\n    command: sleep 300\n")
+	dir := project(t, "pruner", "services:\n  a:\n    image: busybox\n    command: sleep 300\n    volumes: [\"pv:/pv\"]\nvolumes:\n  pv:\n")
 	t.Cleanup(func() { gcRun(dir, env, "down", "-t", "0") })
 	if r := gcRun(dir, env, "up", "-d"); r.code != 0 {
 		t.Fatalf("up: %s", r)
@@ -128,6 +128,19 @@ func TestImagePruneAll(t *testing.T) {
 	r = gcRun("", env, "image", "ls", "-q")
 	if strings.TrimSpace(r.stdout) != "busybox:latest" {
 		t.Errorf("images left after prune -a: %q", r.stdout)
+	}
+
+	// Volume directories are shared by namespaces: one used in this
+	// namespace is in use for a command in another.
+	r = gc(t, "", "volume", "prune", "-a", "-f")
+	if strings.Contains(r.stdout, "pruner_pv") {
+		t.Errorf("volume prune -a in another namespace removed a volume in use: %s", r.stdout)
+	}
+	if r := gcRun("", nil, "volume", "rm", "pruner_pv"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("volume rm from another namespace of a volume in use: %s", r)
+	}
+	if r := gcRun(dir, env, "down", "-v", "-t", "0"); r.code != 0 {
+		t.Errorf("down -v: %s", r)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -849,6 +850,27 @@ func (r *Runtime) Mounts(ctx context.Context, id, stateDir string) ([]Mount, err
 			continue
 		}
 		out = append(out, Mount{Source: m.Source, Target: m.Destination, ReadOnly: slices.Contains(m.Options, "ro")})
+	}
+	return out, nil
+}
+
+// LabelEverywhere returns the value of label key on every container, in
+// every namespace, that carries it, keyed "namespace/id". Host resources
+// shared by namespaces (volume directories) are in use if any holds them.
+func (r *Runtime) LabelEverywhere(ctx context.Context, key string) (map[string]string, error) {
+	nss, err := r.client.NamespaceService().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", conv(err))
+	}
+	out := map[string]string{}
+	for _, ns := range nss {
+		cs, err := r.client.ContainerService().List(namespaces.WithNamespace(ctx, ns), fmt.Sprintf("labels.%q", key))
+		if err != nil {
+			return nil, fmt.Errorf("list containers in %s: %w", ns, conv(err))
+		}
+		for _, c := range cs {
+			out[ns+"/"+c.ID] = c.Labels[key]
+		}
 	}
 	return out, nil
 }
