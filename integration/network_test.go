@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -290,4 +292,71 @@ func TestSupervisorRestartsAndRebuilds(t *testing.T) {
 		t.Errorf("after ps, names do not resolve: %s", r)
 	}
 	gc(t, dir, "down")
+}
+
+// Containers reach beyond the host through the network's one masquerade
+// rule: a server in a network namespace the test makes, with no route
+// back to the containers' subnet, answers, and sees the host's address.
+func TestEgressIsMasqueraded(t *testing.T) {
+	requires(t)
+	suffix := strconv.Itoa(os.Getpid() % 10000)
+	nsName, hostIf, nsIf := "gcit-out-"+suffix, "gcvh"+suffix, "gcvo"+suffix
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ipCmd("netns", "add", nsName)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", nsName).Run() })
+	ipCmd("link", "add", hostIf, "type", "veth", "peer", "name", nsIf)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostIf).Run() })
+	ipCmd("link", "set", nsIf, "netns", nsName)
+	ipCmd("addr", "add", "192.168.250.1/30", "dev", hostIf)
+	ipCmd("link", "set", hostIf, "up")
+	ipCmd("-n", nsName, "addr", "add", "192.168.250.2/30", "dev", nsIf)
+	ipCmd("-n", nsName, "link", "set", nsIf, "up")
+	ipCmd("-n", nsName, "link", "set", "lo", "up")
+
+	www := t.TempDir()
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("outside\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	srv := exec.Command("ip", "netns", "exec", nsName, "busybox", "httpd", "-f", "-v", "-p", "192.168.250.2:8099", "-h", www)
+	srv.Stderr = &log
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+
+	masqRules := func() []string {
+		out, _ := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output()
+		var rules []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, `--comment "gocompose gc-`) {
+				rules = append(rules, l)
+			}
+		}
+		return rules
+	}
+	before := masqRules()
+	dir := project(t, "egress", "services:\n  client:\n    image: busybox\n    command: "+idle+"\n")
+	gc(t, dir, "up", "-d")
+	if added := len(masqRules()) - len(before); added != 1 {
+		t.Errorf("up added %d masquerade rules, want 1: %v", added, masqRules())
+	}
+	r := gcRun(dir, nil, "exec", "-T", "client", "timeout", "5", "wget", "-q", "-O", "-", "http://192.168.250.2:8099/")
+	if r.code != 0 || r.stdout != "outside\n" {
+		t.Fatalf("container to a server beyond the host: %s", r)
+	}
+	gc(t, dir, "down")
+	_ = srv.Process.Kill()
+	_ = srv.Wait()
+	if !strings.Contains(log.String(), "192.168.250.1") {
+		t.Errorf("the server did not see the host's address (no masquerade?):\n%s", log.String())
+	}
+	if after := masqRules(); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("masquerade rules after down differ:\nbefore %v\nafter  %v", before, after)
+	}
 }

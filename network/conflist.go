@@ -30,7 +30,7 @@ func Conflist(n *Network, ipamDir string, defaultRoute, ports bool) ([]byte, err
 		"type":         "bridge",
 		"bridge":       n.Bridge,
 		"isGateway":    true,
-		"ipMasq":       !n.Internal,
+		"ipMasq":       !n.Internal && !n.SubnetMasq,
 		"hairpinMode":  true,
 		"ipam":         ipam,
 		"capabilities": map[string]bool{"mac": true},

@@ -67,7 +67,7 @@ func (m *Manager) CheckPlugins() error {
 // under a host-wide lock so two projects never get the same subnet.
 func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 	if n, err := m.Store.Get(s.Namespace, s.Name); err == nil {
-		return n, false, nil
+		return n, false, ensureMasquerade(n)
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, false, err
 	}
@@ -80,7 +80,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 		return n, false, nil
 	}
 	n := &Network{Name: s.Name, Namespace: s.Namespace, Project: s.Project, Internal: s.Internal,
-		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange}
+		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange, SubnetMasq: !s.Internal}
 	n.Bridge = s.BridgeName
 	if n.Bridge == "" {
 		n.Bridge = BridgeName(s.Namespace, s.Name)
@@ -117,10 +117,53 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 			return nil, false, fmt.Errorf("network %s: ip_range %q is not inside subnet %s", s.Name, s.IPRange, n.Subnet)
 		}
 	}
+	if err := ensureMasquerade(n); err != nil {
+		return nil, false, err
+	}
 	if err := m.Store.put(n); err != nil {
+		_ = removeMasquerade(n)
 		return nil, false, err
 	}
 	return n, true, nil
+}
+
+// masqueradeRule is the one nat rule that lets a network's containers
+// reach beyond the host, as Docker makes per bridge: traffic from the
+// subnet leaving by another interface, multicast excepted.
+func masqueradeRule(n *Network) []string {
+	return []string{"POSTROUTING", "-s", n.Subnet.String(), "!", "-o", n.Bridge, "!", "-d", "224.0.0.0/4",
+		"-m", "comment", "--comment", "gocompose " + n.Bridge, "-j", "MASQUERADE"}
+}
+
+// ensureMasquerade adds the network's masquerade rule unless it is there
+// (a reboot empties the nat table; the record stays).
+func ensureMasquerade(n *Network) error {
+	if !n.SubnetMasq {
+		return nil
+	}
+	rule := masqueradeRule(n)
+	if exec.Command("iptables", append([]string{"-w", "-t", "nat", "-C"}, rule...)...).Run() == nil {
+		return nil
+	}
+	if out, err := exec.Command("iptables", append([]string{"-w", "-t", "nat", "-A"}, rule...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("network %s: iptables -t nat -A %s: %v: %s", n.Name, strings.Join(rule, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// removeMasquerade deletes the network's masquerade rule, if present.
+func removeMasquerade(n *Network) error {
+	if !n.SubnetMasq {
+		return nil
+	}
+	rule := masqueradeRule(n)
+	if exec.Command("iptables", append([]string{"-w", "-t", "nat", "-C"}, rule...)...).Run() != nil {
+		return nil
+	}
+	if out, err := exec.Command("iptables", append([]string{"-w", "-t", "nat", "-D"}, rule...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("network %s: iptables -t nat -D: %v: %s", n.Name, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // usedSubnets are those of our networks plus every IPv4 route on the host.
@@ -174,6 +217,9 @@ func (m *Manager) Remove(_ context.Context, namespace, name string) error {
 	}
 	if err := removeIsolationRules(n.Bridge); err != nil {
 		return fmt.Errorf("network %s: %w", name, err)
+	}
+	if err := removeMasquerade(n); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(filepath.Join(m.ipamDir(), n.Name)); err != nil {
 		return err

@@ -33,6 +33,11 @@ type Network struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	// Attachable is kept for inspection; any container may attach.
 	Attachable bool `json:"attachable,omitempty"`
+	// SubnetMasq says outbound traffic is masqueraded by one rule for the
+	// whole subnet, made with the network, instead of the bridge plugin's
+	// chain per container (records made before it have per-container
+	// chains, which their detach still removes).
+	SubnetMasq bool `json:"subnet_masq,omitempty"`
 }
 
 // Spec is what a compose file asks for a network.

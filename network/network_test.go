@@ -2,6 +2,7 @@ package network
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gocompose/gocompose/internal/golden"
@@ -44,6 +45,8 @@ func TestConflistGolden(t *testing.T) {
 	}{
 		"default":  {n, true, true},
 		"no-route": {n, false, false},
+		"subnet-masq": {&Network{Name: "demo_default", Bridge: "gc-0123456789ab", SubnetMasq: true,
+			Subnet: netip.MustParsePrefix("10.89.3.0/24"), Gateway: netip.MustParseAddr("10.89.3.1")}, true, false},
 		"internal": {&Network{Name: "demo_private", Bridge: "gc-aaaaaaaaaaaa", Internal: true, MTU: 1400,
 			Subnet: netip.MustParsePrefix("172.30.0.0/16"), Gateway: netip.MustParseAddr("172.30.0.254"), IPRange: "172.30.5.0/24"}, true, true},
 	}
@@ -53,6 +56,15 @@ func TestConflistGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden.Assert(t, "conflist-"+name+".json", append(b, '\n'))
+	}
+}
+
+func TestMasqueradeRule(t *testing.T) {
+	n := &Network{Name: "demo_default", Bridge: "gc-0123456789ab", Subnet: netip.MustParsePrefix("10.89.3.0/24")}
+	got := strings.Join(masqueradeRule(n), " ")
+	want := "POSTROUTING -s 10.89.3.0/24 ! -o gc-0123456789ab ! -d 224.0.0.0/4 -m comment --comment gocompose gc-0123456789ab -j MASQUERADE"
+	if got != want {
+		t.Errorf("masquerade rule\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -70,11 +82,12 @@ func TestEnsureValidatesIPAM(t *testing.T) {
 			t.Errorf("Ensure(%+v) accepted bad input", s)
 		}
 	}
-	n, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns", Subnet: "172.31.0.0/24", Gateway: "172.31.0.254"})
+	// Internal: no masquerade rule, so nothing reaches the host's iptables.
+	n, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns", Subnet: "172.31.0.0/24", Gateway: "172.31.0.254", Internal: true})
 	if err != nil || !created || n.Gateway.String() != "172.31.0.254" || n.Bridge == "" {
 		t.Fatalf("Ensure: %+v %v %v", n, created, err)
 	}
-	again, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns"})
+	again, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns", Internal: true})
 	if err != nil || created || again.Subnet != n.Subnet {
 		t.Fatalf("second Ensure: %+v %v %v", again, created, err)
 	}
