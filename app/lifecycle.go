@@ -263,8 +263,40 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string) er
 	})
 }
 
-// Restart stops then starts the services' containers.
-func (a *App) Restart(ctx context.Context, p *types.Project, services []string, timeout *time.Duration) error {
+// restartDependents adds to services, transitively, the services whose
+// depends_on names one of them with restart: true (Docker Compose restarts
+// those after their dependency).
+func restartDependents(p *types.Project, services []string) []string {
+	set := map[string]bool{}
+	for _, s := range services {
+		set[s] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, svc := range p.Services {
+			if set[name] {
+				continue
+			}
+			for dep, d := range svc.DependsOn {
+				if d.Restart && set[dep] {
+					set[name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// Restart stops then starts the services' containers; unless noDeps, the
+// services that depend on them with restart: true are restarted too.
+func (a *App) Restart(ctx context.Context, p *types.Project, services []string, timeout *time.Duration, noDeps bool) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	if len(services) > 0 && !noDeps {
+		services = restartDependents(p, services)
+	}
 	cs, err := a.serviceContainers(ctx, p, services, &no)
 	if err != nil {
 		return err

@@ -185,6 +185,11 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err := a.execute(ctx, p, plan, svcs, hashes, nets, o); err != nil {
 		return nil, err
 	}
+	if !o.NoStart {
+		if err := a.restartAfterRecreate(ctx, p, plan, o.Timeout); err != nil {
+			return nil, err
+		}
+	}
 	var started []string
 	for _, s := range plan.Steps {
 		svc := svcs[s.Service]
@@ -369,6 +374,39 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 		}
 	}
 	return nil
+}
+
+// restartAfterRecreate restarts the services of the whole project (not just
+// the selected ones) that depend with restart: true on a service this plan
+// recreated, when they were not created or recreated themselves: a
+// container sharing the recreated one's network namespace joins the new
+// one this way.
+func (a *App) restartAfterRecreate(ctx context.Context, p *types.Project, plan *scheduler.Plan, timeout *time.Duration) error {
+	var recreated []string
+	fresh := map[string]bool{}
+	for _, st := range plan.Steps {
+		for _, op := range st.Ops {
+			if op.Kind == scheduler.Recreate {
+				recreated = append(recreated, st.Service)
+			}
+			if op.Kind == scheduler.Recreate || op.Kind == scheduler.Create {
+				fresh[st.Service] = true
+			}
+		}
+	}
+	if len(recreated) == 0 {
+		return nil
+	}
+	var stale []string
+	for _, name := range restartDependents(p, recreated) {
+		if !fresh[name] {
+			stale = append(stale, name)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	return a.Restart(ctx, p, stale, timeout, true)
 }
 
 // createdFirst names the services whose containers svc's create needs:

@@ -360,3 +360,34 @@ func TestEgressIsMasqueraded(t *testing.T) {
 		t.Errorf("masquerade rules after down differ:\nbefore %v\nafter  %v", before, after)
 	}
 }
+
+// network_mode: service:X shares X's network namespace; compose-go makes
+// that a depends_on with restart: true, so recreating X restarts the
+// sharer, which then joins X's new namespace. restart X restarts it too,
+// unless --no-deps.
+func TestNetworkModeServiceFollowsRecreate(t *testing.T) {
+	requires(t)
+	dir := project(t, "nmsvc", fmt.Sprintf("services:\n  web:\n    image: busybox\n    command: %s\n  side:\n    image: busybox\n    command: %s\n    network_mode: service:web\n", httpd, idle))
+	gc(t, dir, "up", "-d")
+	local := func() result {
+		return gcRun(dir, nil, "exec", "-T", "side", "timeout", "3", "wget", "-qO-", "http://127.0.0.1:8080/")
+	}
+	if r := local(); r.code != 0 || strings.TrimSpace(r.stdout) == "" {
+		t.Fatalf("side reaching web on localhost: %s", r)
+	}
+	r := gc(t, dir, "up", "-d", "--force-recreate", "web")
+	if !strings.Contains(r.stderr, "Container nmsvc-side-1  Restarting") {
+		t.Errorf("recreating web did not restart side:\n%s", r.stderr)
+	}
+	if r := local(); r.code != 0 || strings.TrimSpace(r.stdout) == "" {
+		t.Errorf("side reaching the recreated web on localhost: %s", r)
+	}
+	r = gc(t, dir, "restart", "web")
+	if !strings.Contains(r.stderr, "Container nmsvc-side-1  Restarting") {
+		t.Errorf("restart web did not restart side:\n%s", r.stderr)
+	}
+	r = gc(t, dir, "restart", "--no-deps", "web")
+	if strings.Contains(r.stderr, "nmsvc-side-1") {
+		t.Errorf("restart --no-deps web restarted side:\n%s", r.stderr)
+	}
+}

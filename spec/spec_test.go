@@ -160,7 +160,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"unsupported-field", "services:\n  web:\n    image: busybox\n    blkio_config:\n      weight: 300\n", []string{"compose.yaml:4:", `service "web"`, `field "blkio_config"`}, true},
 		{"external-secret", "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n", []string{"compose.yaml:4:", `service "web"`, `field "secrets.s"`, "swarm"}, true},
 		{"volume-driver-opts", "services:\n  web:\n    image: busybox\n    volumes:\n      - data:/v\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n      o: addr=10.0.0.1\n", []string{"compose.yaml:4:", `field "volumes"`, "only bind"}, true},
-		{"unsupported-depends-restart", "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n    depends_on:\n      db:\n        condition: service_healthy\n        restart: true\n", []string{"compose.yaml:6:", "restart: true"}, true},
+		{"unsupported-restart-window", "services:\n  web:\n    image: busybox\n    deploy:\n      restart_policy:\n        window: 10s\n", []string{"compose.yaml:6:", "deploy.restart_policy.window"}, true},
 		{"unsupported-network-mode", "services:\n  web:\n    image: busybox\n    network_mode: slirp4netns\n", []string{"compose.yaml:4:", "network_mode"}, true},
 		{"build-ssh", "services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n", []string{"compose.yaml:5:", `field "build.ssh"`}, true},
 	}

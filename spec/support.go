@@ -126,11 +126,6 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return unsupported("networks."+name+".link_local_ips", "")
 		}
 	}
-	for dep, d := range svc.DependsOn {
-		if d.Restart {
-			return unsupported("depends_on", "restart: true (of "+dep+")")
-		}
-	}
 	if svc.StdinOpen && !svc.Tty {
 		// Containers run detached with output to the log driver; only a
 		// terminal keeps an idle stdin open, as Docker's attached stdin does.

@@ -285,8 +285,10 @@ func stopCmd(g *globals) *cobra.Command {
 func restartCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "restart [OPTIONS] [SERVICE...]", Short: "Restart service containers"}
 	timeout := timeoutFlag(cmd)
+	var noDeps bool
+	cmd.Flags().BoolVar(&noDeps, "no-deps", false, "Don't restart dependent services")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		return a.Restart(ctx, p, args, timeout())
+		return a.Restart(ctx, p, args, timeout(), noDeps)
 	})
 	return cmd
 }
