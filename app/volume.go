@@ -351,12 +351,42 @@ func (a *App) volumes() ([]VolumeInfo, error) {
 	return out, nil
 }
 
+// ProjectVolumes lists the volumes that exist of those the project (or the
+// named services) mounts, like `docker compose volumes`.
+func (a *App) ProjectVolumes(p *types.Project, services []string, quiet bool) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for name, svc := range p.Services {
+		if len(services) > 0 && !slices.Contains(services, name) {
+			continue
+		}
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Source != "" {
+				if cfg, ok := p.Volumes[v.Source]; ok {
+					want[cfg.Name] = true
+				}
+			}
+		}
+	}
+	vs, err := a.volumes()
+	if err != nil {
+		return err
+	}
+	return a.printVolumes(slices.DeleteFunc(vs, func(v VolumeInfo) bool { return !want[v.Name] }), quiet)
+}
+
 // VolumeLs lists named volumes.
 func (a *App) VolumeLs(quiet bool) error {
 	vs, err := a.volumes()
 	if err != nil {
 		return err
 	}
+	return a.printVolumes(vs, quiet)
+}
+
+func (a *App) printVolumes(vs []VolumeInfo, quiet bool) error {
 	if quiet {
 		for _, v := range vs {
 			fmt.Fprintln(a.Out, v.Name)
@@ -366,7 +396,7 @@ func (a *App) VolumeLs(quiet bool) error {
 	tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "DRIVER\tVOLUME NAME")
 	for _, v := range vs {
-		fmt.Fprintf(tw, "local\t%s\n", v.Name)
+		fmt.Fprintf(tw, "%s\t%s\n", v.Driver, v.Name)
 	}
 	return tw.Flush()
 }

@@ -35,6 +35,9 @@ volumes:
 	if ls := gc(t, dir, "volume", "ls", "-q").stdout; !strings.Contains(ls, "vols_data\n") || !strings.Contains(ls, "vols_seeded\n") {
 		t.Errorf("volume ls:\n%s", ls)
 	}
+	if ls := gc(t, dir, "volumes").stdout; ls != "DRIVER   VOLUME NAME\nlocal    vols_data\nlocal    vols_seeded\n" {
+		t.Errorf("volumes:\n%q", ls)
+	}
 	if r := gcRun(dir, nil, "volume", "rm", "vols_data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: %s", r)
 	}

@@ -416,6 +416,16 @@ func imagesCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func volumesCmd(g *globals) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{Use: "volumes [OPTIONS] [SERVICE...]", Short: "List volumes"}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.ProjectVolumes(p, args, quiet)
+	})
+	return cmd
+}
+
 func configCmd(g *globals) *cobra.Command {
 	var o app.ConfigOptions
 	cmd := &cobra.Command{Use: "config [OPTIONS] [SERVICE...]", Aliases: []string{"convert"}, Short: "Parse, resolve and render compose file in canonical format"}
