@@ -22,6 +22,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	"github.com/gocompose/gocompose/internal/cp"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
@@ -175,11 +176,13 @@ func (r *Runtime) copyUp(ctx context.Context, c containerd.Container, list []Cop
 	}
 	return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
 		for _, cu := range list {
-			src := filepath.Join(root, filepath.Clean("/"+cu.Target))
-			if _, err := os.Stat(src); err != nil {
+			src := cp.Side{Root: root, Path: filepath.Clean("/"+cu.Target) + "/."}
+			if _, err := os.Stat(filepath.Join(root, filepath.Clean("/"+cu.Target))); err != nil {
 				continue // nothing in the image there
 			}
-			if err := copyTree(src, cu.HostDir); err != nil {
+			// The volume's directory takes the image directory's
+			// contents, modes and owners.
+			if err := cp.Copy(src, cp.Side{Root: "/", Path: cu.HostDir}, cp.Options{Archive: true}); err != nil {
 				return fmt.Errorf("copy %s into volume: %w", cu.Target, err)
 			}
 		}
@@ -187,44 +190,28 @@ func (r *Runtime) copyUp(ctx context.Context, c containerd.Container, list []Cop
 	})
 }
 
-// copyTree copies a directory tree, keeping modes and ownership.
-func copyTree(src, dst string) error {
-	return filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
+// WithRootFS calls fn with the container's root filesystem as a host path:
+// for a running (or paused) task /proc/<pid>/root, where its volumes and
+// binds are seen too; otherwise its snapshot, mounted for the call.
+func (r *Runtime) WithRootFS(ctx context.Context, id string, fn func(root string) error) error {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, conv(err))
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		if st, err := t.Status(ctx); err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused) {
+			return fn(fmt.Sprintf("/proc/%d/root", t.Pid()))
 		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case fi.IsDir():
-			if err := os.MkdirAll(target, fi.Mode().Perm()); err != nil {
-				return err
-			}
-		case fi.Mode()&os.ModeSymlink != 0:
-			link, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(link, target); err != nil && !os.IsExist(err) {
-				return err
-			}
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(target, b, fi.Mode().Perm()); err != nil {
-				return err
-			}
-		default:
-			return nil // devices, sockets: not copied
-		}
-		if st != nil {
-			_ = os.Lchown(target, int(st.Uid), int(st.Gid))
-		}
-		return nil
-	})
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return conv(err)
+	}
+	mounts, err := r.client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, conv(err))
+	}
+	return mount.WithTempMount(ctx, mounts, fn)
 }
 
 // writeEtcFiles writes the hosts, hostname and resolv.conf the container sees.

@@ -416,6 +416,21 @@ func imagesCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func cpCmd(g *globals) *cobra.Command {
+	var o app.CpOptions
+	cmd := &cobra.Command{Use: "cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\n  gocompose cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH",
+		Short: "Copy files/folders between a service container and the local filesystem", Args: cobra.ExactArgs(2)}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.All, "all", false, "Include containers created by the run command")
+	fl.BoolVarP(&o.Archive, "archive", "a", false, "Archive mode (copy all uid/gid information)")
+	fl.BoolVarP(&o.FollowLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
+	fl.IntVar(&o.Index, "index", 0, "Index of the container if service has multiple replicas")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Cp(ctx, p, args[0], args[1], o)
+	})
+	return cmd
+}
+
 func volumesCmd(g *globals) *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{Use: "volumes [OPTIONS] [SERVICE...]", Short: "List volumes"}

@@ -1,0 +1,112 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/cp"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// rootFS gives a container's root filesystem as a host path; the runtime
+// implements it.
+type rootFS interface {
+	WithRootFS(ctx context.Context, id string, fn func(root string) error) error
+}
+
+// CpOptions are `cp`'s flags.
+type CpOptions struct {
+	All        bool // include the service's run (one-off) containers
+	Index      int  // which replica (0: the first)
+	Archive    bool
+	FollowLink bool
+}
+
+// Cp copies between a service's containers and the host with docker cp's
+// rules: "SERVICE:PATH" names the container side, "-" a tar stream on
+// stdin or stdout. Copies from a service read its first container (or
+// --index); copies to one write every container of it, as Docker Compose
+// does.
+func (a *App) Cp(ctx context.Context, p *types.Project, src, dst string, o CpOptions) error {
+	fs, ok := a.Engine.(rootFS)
+	if !ok {
+		return errors.New("cp is not available with this engine")
+	}
+	srcSvc, srcPath, srcIn := splitServicePath(p, src)
+	dstSvc, dstPath, dstIn := splitServicePath(p, dst)
+	switch {
+	case srcIn && dstIn:
+		return errors.New("copying between services is not supported: copy to the host first")
+	case !srcIn && !dstIn:
+		return errors.New("one of source and destination must be SERVICE:PATH")
+	}
+	svc := srcSvc
+	if dstIn {
+		svc = dstSvc
+	}
+	var oneoff *bool // all
+	if !o.All {
+		oneoff = &no
+	}
+	cs, err := a.serviceContainers(ctx, p, []string{svc}, oneoff)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(cs, func(x, y runtime.Container) int { return containerNumber(x) - containerNumber(y) })
+	if len(cs) == 0 {
+		return fmt.Errorf("service %q has no container: run `up` first", svc)
+	}
+	if o.Index > 0 {
+		i := slices.IndexFunc(cs, func(c runtime.Container) bool { return containerNumber(c) == o.Index })
+		if i < 0 {
+			return fmt.Errorf("service %q has no container with index %d", svc, o.Index)
+		}
+		cs = cs[i : i+1]
+	} else if srcIn {
+		cs = cs[:1] // from a service: its first container; to one: all
+	}
+	host := cp.Options{Archive: o.Archive, FollowLink: o.FollowLink, OwnerUID: os.Getuid(), OwnerGID: os.Getgid()}
+	inside := cp.Options{Archive: o.Archive, FollowLink: o.FollowLink}
+	for _, c := range cs {
+		err := fs.WithRootFS(ctx, c.ID, func(root string) error {
+			switch {
+			case srcIn && dst == "-":
+				return cp.WriteTar(cp.Side{Root: root, Path: srcPath}, a.Out, o.FollowLink)
+			case srcIn:
+				return cp.Copy(cp.Side{Root: root, Path: srcPath}, cp.Side{Root: "/", Path: dst}, host)
+			case src == "-":
+				return cp.ReadTar(a.In, cp.Side{Root: root, Path: dstPath}, inside)
+			default:
+				return cp.Copy(cp.Side{Root: "/", Path: src}, cp.Side{Root: root, Path: dstPath}, inside)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("cp %s %s: %w", src, dst, err)
+		}
+		if dst != "-" {
+			a.progress("Container", c.ID, "Copied")
+		}
+	}
+	return nil
+}
+
+// splitServicePath reads "SERVICE:PATH" when SERVICE is one of the
+// project's services; anything else is a host path.
+func splitServicePath(p *types.Project, arg string) (string, string, bool) {
+	svc, path, ok := strings.Cut(arg, ":")
+	if !ok {
+		return "", arg, false
+	}
+	if _, known := p.Services[svc]; !known {
+		return "", arg, false
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	return svc, path, true
+}

@@ -1,0 +1,90 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cp copies files and trees between the host and service containers with
+// docker cp's rules: to every replica, from the first; volumes are seen in
+// a running container; a stopped one is reached through its snapshot; a
+// symlink in the container never leads a copy onto the host.
+func TestCp(t *testing.T) {
+	requires(t)
+	dir := project(t, "cpt", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n    scale: 2\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n")
+	gc(t, dir, "up", "-d")
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "note.txt"), []byte("from host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(host, "tree", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(host, "tree", "sub", "b.txt"), []byte("b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// To a service: every replica; owned by root, mode kept.
+	gc(t, dir, "cp", filepath.Join(host, "note.txt"), "app:/tmp/")
+	for _, idx := range []string{"1", "2"} {
+		r := gc(t, dir, "exec", "-T", "--index", idx, "app", "stat", "-c", "%a %u %n", "/tmp/note.txt")
+		if strings.TrimSpace(r.stdout) != "600 0 /tmp/note.txt" {
+			t.Errorf("replica %s: %s", idx, r.stdout)
+		}
+	}
+	// A directory to a path that does not exist becomes it.
+	gc(t, dir, "cp", filepath.Join(host, "tree"), "app:/srv/tree")
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/srv/tree/sub/b.txt"); r.stdout != "b\n" {
+		t.Errorf("tree copied in: %s", r)
+	}
+	// From a service: a file in a volume of the running container.
+	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo in-volume > /data/v.txt")
+	gc(t, dir, "cp", "app:/data/v.txt", host)
+	if b, err := os.ReadFile(filepath.Join(host, "v.txt")); err != nil || string(b) != "in-volume\n" {
+		t.Errorf("file from the volume: %q %v", b, err)
+	}
+	// To stdout as a tar stream.
+	cmd := exec.Command(bin, "cp", "app:/tmp/note.txt", "-")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(), "GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tar.NewReader(bytes.NewReader(out)).Next()
+	if err != nil || h.Name != "note.txt" {
+		t.Errorf("tar from cp -: %v %v", h, err)
+	}
+
+	// A symlink to / inside the container: the copy lands in the container.
+	gc(t, dir, "exec", "-T", "--index", "1", "app", "ln", "-s", "/", "/tmp/root-link")
+	evil := "gocompose-cp-escape-" + strings.ReplaceAll(t.Name(), "/", "_")
+	gc(t, dir, "cp", "--index", "1", filepath.Join(host, "note.txt"), "app:/tmp/root-link/"+evil)
+	if _, err := os.Stat("/" + evil); err == nil {
+		os.Remove("/" + evil)
+		t.Fatal("cp through a symlink in the container wrote onto the host's /")
+	}
+	if r := gc(t, dir, "exec", "-T", "--index", "1", "app", "cat", "/"+evil); r.stdout != "from host\n" {
+		t.Errorf("file through the link, in the container: %s", r)
+	}
+
+	// A stopped container: through its snapshot, both ways.
+	gc(t, dir, "stop", "-t", "0")
+	gc(t, dir, "cp", "app:/tmp/note.txt", filepath.Join(host, "again.txt"))
+	if b, _ := os.ReadFile(filepath.Join(host, "again.txt")); string(b) != "from host\n" {
+		t.Errorf("from a stopped container: %q", b)
+	}
+	gc(t, dir, "cp", filepath.Join(host, "v.txt"), "app:/tmp/while-stopped.txt")
+	gc(t, dir, "start")
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/tmp/while-stopped.txt"); r.stdout != "in-volume\n" {
+		t.Errorf("copied while stopped: %s", r)
+	}
+	if r := gcRun(dir, nil, "cp", "app:/no/such/file", host); r.code == 0 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("missing source: %s", r)
+	}
+}
