@@ -204,7 +204,7 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 		return err
 	}
 	if o.Volumes {
-		if err := a.removeVolumes(p); err != nil {
+		if err := a.removeVolumes(ctx, p); err != nil {
 			return err
 		}
 	}

@@ -199,13 +199,23 @@ func (a *App) deleteVolume(name string) error {
 }
 
 // removeVolumes deletes the project's named volumes (never external ones).
-func (a *App) removeVolumes(p *types.Project) error {
+// A volume a container still mounts (another project's, sharing it by
+// name:) is kept with a warning, as Docker refuses to remove it.
+func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
 	for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
 		cfg := p.Volumes[key]
 		if bool(cfg.External) {
 			continue
 		}
 		if _, err := a.readVolumeMeta(cfg.Name); err != nil {
+			continue
+		}
+		users, err := a.volumeInUse(ctx, cfg.Name)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			a.warn("volume %s is in use by %v: not removed", cfg.Name, users)
 			continue
 		}
 		a.progress("Volume", cfg.Name, "Removing")

@@ -225,3 +225,25 @@ volumes:
 		t.Errorf("container: volumes_from write not seen by data: %s", r)
 	}
 }
+
+// Two projects sharing a volume by name: down -v of one keeps it while the
+// other's container mounts it, with a warning; the last down -v removes it.
+func TestSharedVolumeKeptWhileInUse(t *testing.T) {
+	requires(t)
+	yaml := "services:\n  app:\n    image: busybox\n    command: " + idle + "\n    volumes: [\"shared:/shared\"]\nvolumes:\n  shared:\n    name: gc-shared-vol\n"
+	a, b := project(t, "sharea", yaml), project(t, "shareb", yaml)
+	gc(t, a, "up", "-d")
+	gc(t, b, "up", "-d")
+	gc(t, a, "exec", "-T", "app", "sh", "-c", "echo kept > /shared/f")
+	r := gc(t, a, "down", "-v", "-t", "0")
+	if !strings.Contains(r.stderr, "volume gc-shared-vol is in use by") {
+		t.Errorf("down -v of a shared volume in use: %s", r.stderr)
+	}
+	if r := gc(t, b, "exec", "-T", "app", "cat", "/shared/f"); r.stdout != "kept\n" {
+		t.Fatalf("the other project lost the shared volume's data: %s", r)
+	}
+	r = gc(t, b, "down", "-v", "-t", "0")
+	if !strings.Contains(r.stderr, "Volume gc-shared-vol  Removed") {
+		t.Errorf("last down -v: %s", r.stderr)
+	}
+}
