@@ -468,25 +468,31 @@ func (a *App) volumeInUse(ctx context.Context, name string) ([]string, error) {
 	return users, nil
 }
 
-// VolumeRm removes volumes no container uses (with force, any).
+// VolumeRm removes volumes. A volume a container mounts is never removed,
+// with or without force, as with Docker; force only quiets unknown names.
 func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
+	var errs []error
 	for _, n := range names {
-		if _, err := os.Stat(a.volumeDir(n)); err != nil {
-			return fmt.Errorf("no such volume: %s", n)
+		if _, err := a.readVolumeMeta(n); err != nil {
+			if !force {
+				errs = append(errs, fmt.Errorf("no such volume: %s", n))
+			}
+			continue
 		}
 		users, err := a.volumeInUse(ctx, n)
 		if err != nil {
 			return err
 		}
-		if len(users) > 0 && !force {
-			return fmt.Errorf("volume %s is in use by %v", n, users)
+		if len(users) > 0 {
+			errs = append(errs, fmt.Errorf("remove %s: volume is in use by %v", n, users))
+			continue
 		}
 		if err := a.deleteVolume(n); err != nil {
 			return err
 		}
 		fmt.Fprintln(a.Out, n)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // VolumePrune removes the anonymous volumes no container uses; with all,

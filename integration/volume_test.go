@@ -38,8 +38,13 @@ volumes:
 	if ls := gc(t, dir, "volumes").stdout; ls != "DRIVER   VOLUME NAME\nlocal    vols_data\nlocal    vols_seeded\n" {
 		t.Errorf("volumes:\n%q", ls)
 	}
-	if r := gcRun(dir, nil, "volume", "rm", "vols_data"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
-		t.Errorf("volume rm of a volume in use: %s", r)
+	for _, args := range [][]string{{"volume", "rm", "vols_data"}, {"volume", "rm", "-f", "vols_data"}} {
+		if r := gcRun(dir, nil, args...); r.code == 0 || !strings.Contains(r.stderr, "in use") {
+			t.Errorf("%v of a volume in use: %s", args, r)
+		}
+	}
+	if r := gcRun(dir, nil, "volume", "rm", "-f", "no-such-volume"); r.code != 0 {
+		t.Errorf("volume rm -f of an unknown volume: %s", r)
 	}
 	if out := gc(t, dir, "volume", "inspect", "vols_data").stdout; !strings.Contains(out, "vols_data/_data") {
 		t.Errorf("volume inspect:\n%s", out)

@@ -693,7 +693,7 @@ func volumeCmd(g *globals) *cobra.Command {
 	inspect := &cobra.Command{Use: "inspect VOLUME [VOLUME...]", Short: "Display detailed information on volumes", Args: cobra.MinimumNArgs(1)}
 	inspect.RunE = withApp(g, func(_ context.Context, a *app.App, args []string) error { return a.VolumeInspect(args) })
 	rm := &cobra.Command{Use: "rm [OPTIONS] VOLUME [VOLUME...]", Short: "Remove volumes", Args: cobra.MinimumNArgs(1)}
-	rm.Flags().BoolVarP(&force, "force", "f", false, "Remove even if in use")
+	rm.Flags().BoolVarP(&force, "force", "f", false, "Do not fail on volumes that do not exist (a volume in use is never removed)")
 	rm.RunE = withApp(g, func(ctx context.Context, a *app.App, args []string) error { return a.VolumeRm(ctx, args, force) })
 	prune := &cobra.Command{Use: "prune", Short: "Remove volumes no container uses"}
 	prune.Flags().BoolP("force", "f", false, "Do not prompt for confirmation (gocompose never prompts)")
