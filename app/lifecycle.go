@@ -256,7 +256,7 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string) er
 		if running(c) {
 			return nil
 		}
-		if err := a.restoreMounts(p, c); err != nil {
+		if err := a.restoreHost(ctx, p, c); err != nil {
 			return err
 		}
 		return a.start(ctx, c.ID)
@@ -311,7 +311,7 @@ func (a *App) Restart(ctx context.Context, p *types.Project, services []string, 
 		return err
 	}
 	return a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
-		if err := a.restoreMounts(p, c); err != nil {
+		if err := a.restoreHost(ctx, p, c); err != nil {
 			return err
 		}
 		if err := a.Engine.Start(ctx, c.ID); err != nil {

@@ -30,6 +30,7 @@ type Networker interface {
 	Remove(ctx context.Context, namespace, name string) error
 	Attach(ctx context.Context, containerID, netns string, as []network.Attachment) ([]network.Result, error)
 	Detach(ctx context.Context, containerID, netns string, as []network.Attachment) error
+	Restore(n *network.Network) error
 }
 
 // DNSControl starts the supervisor on demand and makes it reload records.
@@ -297,11 +298,10 @@ func claimPort(hostIP string, port int, proto string) (int, error) {
 
 // teardownNetwork detaches a removed container from its networks and
 // deletes its namespace, from what its labels say.
-func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]string) error {
-	netns := lbls[labels.NetNS]
-	if netns == "" || lbls[labels.NetNSShared] == "True" || a.Net == nil {
-		return nil
-	}
+// attachmentsOf rebuilds a container's network attachments from its labels,
+// each with the address and MAC it was given; networks that are gone are
+// left out.
+func (a *App) attachmentsOf(lbls map[string]string) []network.Attachment {
 	var eps []labels.Endpoint
 	_ = json.Unmarshal([]byte(lbls[labels.Networks]), &eps)
 	var ports []network.PortMapping
@@ -317,14 +317,62 @@ func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]st
 		if err != nil {
 			continue // network already gone: its leases went with it
 		}
-		att := network.Attachment{Network: n, IfName: e.IfName, MAC: e.MAC}
+		att := network.Attachment{Network: n, IfName: e.IfName, IP: e.IP, MAC: e.MAC}
 		if !routed && !n.Internal {
 			att.DefaultRoute, routed = true, true
 			att.Ports = ports
 		}
 		as = append(as, att)
 	}
-	err := a.Net.Detach(ctx, id, netns, as)
+	return as
+}
+
+// restoreNetwork brings back the network namespace of a container that is
+// about to start when a reboot (or a cleared state directory) took it: the
+// old attachments are released, a namespace is made at the same path and
+// attached again with the same addresses, so names, records and /etc files
+// stay right.
+func (a *App) restoreNetwork(ctx context.Context, c runtime.Container) error {
+	netns := c.Labels[labels.NetNS]
+	if netns == "" || c.Labels[labels.NetNSShared] == "True" || a.Net == nil {
+		return nil
+	}
+	if mounted, err := isMountpoint(netns); err == nil && mounted {
+		return nil
+	}
+	as := a.attachmentsOf(c.Labels)
+	for _, att := range as {
+		if err := a.Net.Restore(att.Network); err != nil {
+			return err
+		}
+	}
+	if err := a.Net.Detach(ctx, c.ID, netns, as); err != nil {
+		return fmt.Errorf("container %s: release its old network attachments: %w", c.ID, err)
+	}
+	_ = network.DeleteNetNS(netns)
+	if err := network.NewNetNS(netns); err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if _, err := a.Net.Attach(ctx, c.ID, netns, as); err != nil {
+		_ = network.DeleteNetNS(netns)
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	a.progress("Container", c.ID, "Network restored")
+	if a.DNS != nil {
+		if err := a.DNS.Ensure(ctx); err != nil {
+			return err
+		}
+		return a.DNS.Reload(ctx)
+	}
+	return nil
+}
+
+func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]string) error {
+	netns := lbls[labels.NetNS]
+	if netns == "" || lbls[labels.NetNSShared] == "True" || a.Net == nil {
+		return nil
+	}
+	err := a.Net.Detach(ctx, id, netns, a.attachmentsOf(lbls))
 	if derr := network.DeleteNetNS(netns); derr != nil {
 		err = errors.Join(err, derr)
 	}

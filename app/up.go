@@ -450,7 +450,7 @@ func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceCo
 		if err != nil {
 			return "", err
 		}
-		return op.Container, a.restoreMounts(p, c)
+		return op.Container, a.restoreHost(ctx, p, c)
 	case scheduler.Recreate:
 		a.progress("Container", op.Container, "Recreate")
 		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {

@@ -227,9 +227,19 @@ func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
 	return nil
 }
 
-// restoreMounts brings back, before an existing container starts, the host
-// mounts it was created with and a reboot (or a cleared state directory)
-// took away: its driver_opts volumes and its project's secrets tmpfs.
+// restoreHost brings back, before an existing container starts, what a
+// reboot (or a cleared state directory) took from the host: its network
+// namespace and attachments, its driver_opts volume mounts and its
+// project's secrets tmpfs.
+func (a *App) restoreHost(ctx context.Context, p *types.Project, c runtime.Container) error {
+	if err := a.restoreNetwork(ctx, c); err != nil {
+		return err
+	}
+	return a.restoreMounts(p, c)
+}
+
+// restoreMounts brings back a container's driver_opts volume mounts and its
+// project's secrets tmpfs.
 func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
 	if c.Labels[labelVolumes] != "" {
 		for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mattn/go-shellwords"
 	mdns "github.com/miekg/dns"
 )
 
@@ -389,5 +390,82 @@ func TestNetworkModeServiceFollowsRecreate(t *testing.T) {
 	r = gc(t, dir, "restart", "--no-deps", "web")
 	if strings.Contains(r.stderr, "nmsvc-side-1") {
 		t.Errorf("restart --no-deps web restarted side:\n%s", r.stderr)
+	}
+}
+
+// gcBridges lists the host's gocompose bridges.
+func gcBridges() map[string]bool {
+	out, _ := exec.Command("ip", "-o", "link", "show", "type", "bridge").Output()
+	set := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.HasPrefix(f[1], "gc-") {
+			set[strings.TrimSuffix(f[1], ":")] = true
+		}
+	}
+	return set
+}
+
+// After a reboot the containers exist but their network namespaces,
+// bridge and masquerade rule are gone: start (and up) make them again with
+// the same addresses, and the services find each other by name.
+func TestStartAfterReboot(t *testing.T) {
+	requires(t)
+	before := gcBridges()
+	dir := project(t, "reboot", fmt.Sprintf("services:\n  web:\n    image: busybox\n    command: %s\n  client:\n    image: busybox\n    command: %s\n    depends_on: [web]\n", httpd, idle))
+	gc(t, dir, "up", "-d")
+	var bridge string
+	for b := range gcBridges() {
+		if !before[b] {
+			bridge = b
+		}
+	}
+	if bridge == "" {
+		t.Fatal("no new bridge after up")
+	}
+	ipBefore := strings.TrimSpace(gc(t, dir, "exec", "-T", "web", "hostname", "-i").stdout)
+	reboot := func() {
+		t.Helper()
+		gc(t, dir, "stop", "-t", "0")
+		nsDir := filepath.Join(state, "netns", namespace)
+		for _, id := range []string{"reboot-web-1", "reboot-client-1"} {
+			p := filepath.Join(nsDir, id)
+			_ = syscall.Unmount(p, syscall.MNT_DETACH)
+			if err := os.Remove(p); err != nil {
+				t.Fatalf("simulated reboot: %v", err)
+			}
+		}
+		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
+			t.Fatalf("simulated reboot: %v %s", err, out)
+		}
+		nat, _ := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output()
+		for _, l := range strings.Split(string(nat), "\n") {
+			if strings.Contains(l, "gocompose "+bridge) {
+				rule, err := shellwords.Parse(strings.TrimPrefix(l, "-A "))
+				if err != nil {
+					t.Fatal(err)
+				}
+				args := append([]string{"-w", "-t", "nat", "-D"}, rule...)
+				if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+					t.Fatalf("simulated reboot: iptables %v: %v %s", args, err, out)
+				}
+			}
+		}
+	}
+	for _, verb := range [][]string{{"start"}, {"up", "-d"}} {
+		reboot()
+		r := gc(t, dir, verb...)
+		if !strings.Contains(r.stderr, "Container reboot-web-1  Network restored") {
+			t.Errorf("%v after a reboot:\n%s", verb, r.stderr)
+		}
+		if r := fetch(dir, "client", "http://web:8080/"); r.code != 0 || strings.TrimSpace(r.stdout) == "" {
+			t.Errorf("%v after a reboot: client fetching web: %s", verb, r)
+		}
+		if ip := strings.TrimSpace(gc(t, dir, "exec", "-T", "web", "hostname", "-i").stdout); ip != ipBefore {
+			t.Errorf("%v after a reboot: web's address %s, was %s", verb, ip, ipBefore)
+		}
+		if nat, _ := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output(); !strings.Contains(string(nat), "gocompose "+bridge) {
+			t.Errorf("%v after a reboot: no masquerade rule", verb)
+		}
 	}
 }

@@ -127,6 +127,10 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 	return n, true, nil
 }
 
+// Restore re-makes the network-wide host state a reboot loses (the
+// masquerade rule); the bridge itself comes back with the first attach.
+func (m *Manager) Restore(n *Network) error { return ensureMasquerade(n) }
+
 // masqueradeRule is the one nat rule that lets a network's containers
 // reach beyond the host, as Docker makes per bridge: traffic from the
 // subnet leaving by another interface, multicast excepted.
