@@ -431,6 +431,20 @@ func cpCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func statsCmd(g *globals) *cobra.Command {
+	var o app.StatsOptions
+	cmd := &cobra.Command{Use: "stats [OPTIONS] [SERVICE...]", Short: "Display a live stream of container(s) resource usage statistics"}
+	fl := cmd.Flags()
+	fl.BoolVarP(&o.All, "all", "a", false, "Show all containers (default shows just running)")
+	fl.BoolVar(&o.NoStream, "no-stream", false, "Disable streaming stats and only pull the first result")
+	fl.StringVar(&o.Format, "format", "table", `Format output using "table" or "json"`)
+	fl.Bool("no-trunc", false, "Do not truncate output (gocompose's container IDs are their names, never truncated)")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		return a.Stats(ctx, p, args, o)
+	})
+	return cmd
+}
+
 func volumesCmd(g *globals) *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{Use: "volumes [OPTIONS] [SERVICE...]", Short: "List volumes"}
