@@ -11,7 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/docker/cli/cli/config"
 	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 )
@@ -170,7 +173,13 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 	if len(req.Tags) == 0 {
 		return bk.SolveOpt{}, cleanup, errors.New("build: no image name")
 	}
+	// buildkitd asks this session for registry credentials when a FROM
+	// image has to be pulled: the docker CLI's config, as for pull.
+	auth := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
+	})
 	return bk.SolveOpt{
+		Session:       []session.Attachable{auth},
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   mounts,

@@ -317,3 +317,30 @@ func TestInterruptedPull(t *testing.T) {
 		t.Errorf("run after the resumed pull: %s", r)
 	}
 }
+
+// A Dockerfile FROM an image only a registry that requires basic auth has:
+// BuildKit pulls it with the credential from DOCKER_CONFIG (through the
+// build's session) and refuses without one.
+func TestBuildFromAuthenticatedRegistry(t *testing.T) {
+	requires(t)
+	host := startRegistry(t, basicAuth(newRegistry(), "alice", "wonderland"))
+	good := []string{"DOCKER_CONFIG=" + dockerConfig(t, host, "alice", "wonderland")}
+	pushTestImage(t, host, good)
+	dir := project(t, "fromreg", `services:
+  app:
+    build:
+      dockerfile_inline: |
+        FROM `+host+`/it/app:1
+        RUN cp /pushed.txt /copied.txt
+    command: cat /copied.txt
+`)
+	if r := gcRun(dir, []string{"DOCKER_CONFIG=" + t.TempDir()}, "build"); r.code == 0 {
+		t.Errorf("build FROM a private image without credentials succeeded: %s", r)
+	}
+	if r := gcRun(dir, good, "build"); r.code != 0 {
+		t.Fatalf("build FROM a private image with credentials: %s", r)
+	}
+	if r := gc(t, dir, "run", "--rm", "-T", "app"); r.stdout != "pushed-content\n" {
+		t.Errorf("run of the image built FROM the registry: %s", r)
+	}
+}
