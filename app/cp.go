@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -109,4 +110,31 @@ func splitServicePath(p *types.Project, arg string) (string, string, bool) {
 		path = "/" + path
 	}
 	return svc, path, true
+}
+
+// exporter writes a container's root filesystem as tar; the runtime
+// implements it.
+type exporter interface {
+	ExportRootFS(ctx context.Context, id string, w io.Writer) error
+}
+
+// Export writes a service container's filesystem (without its volumes) as
+// a tar archive to w, like docker compose export.
+func (a *App) Export(ctx context.Context, p *types.Project, service string, index int, w io.Writer) error {
+	ex, ok := a.Engine.(exporter)
+	if !ok {
+		return errors.New("export is not available with this engine")
+	}
+	cs, err := a.serviceContainers(ctx, p, []string{service}, &no)
+	if err != nil {
+		return err
+	}
+	if index <= 0 {
+		index = 1
+	}
+	i := slices.IndexFunc(cs, func(c runtime.Container) bool { return containerNumber(c) == index })
+	if i < 0 {
+		return fmt.Errorf("service %q has no container with index %d", service, index)
+	}
+	return ex.ExportRootFS(ctx, cs[i].ID, w)
 }

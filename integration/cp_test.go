@@ -88,3 +88,49 @@ func TestCp(t *testing.T) {
 		t.Errorf("missing source: %s", r)
 	}
 }
+
+// export writes a container's filesystem, with what it changed and
+// without its volumes, running or stopped.
+func TestExport(t *testing.T) {
+	requires(t)
+	dir := project(t, "exp", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n")
+	gc(t, dir, "up", "-d")
+	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo changed > /tmp/marker; echo vol > /data/in-volume")
+	files := func() map[string]string {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "fs.tar")
+		gc(t, dir, "export", "-o", out, "app")
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		got := map[string]string{}
+		tr := tar.NewReader(f)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			var b bytes.Buffer
+			if h.Typeflag == tar.TypeReg && h.Size < 1024 {
+				_, _ = b.ReadFrom(tr)
+			}
+			got[h.Name] = b.String()
+		}
+		return got
+	}
+	for _, state := range []string{"running", "stopped"} {
+		got := files()
+		if got["tmp/marker"] != "changed\n" {
+			t.Errorf("%s: tmp/marker = %q", state, got["tmp/marker"])
+		}
+		if _, ok := got["bin/busybox"]; !ok {
+			t.Errorf("%s: the image's bin/busybox is missing (%d entries)", state, len(got))
+		}
+		if _, ok := got["data/in-volume"]; ok {
+			t.Errorf("%s: the volume's file was exported", state)
+		}
+		gc(t, dir, "stop", "-t", "0")
+	}
+}

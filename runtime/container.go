@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -187,6 +188,27 @@ func (r *Runtime) copyUp(ctx context.Context, c containerd.Container, list []Cop
 			}
 		}
 		return nil
+	})
+}
+
+// ExportRootFS writes the container's root filesystem (its image and what
+// it changed, without volumes or binds) as a tar stream, from a read-only
+// view of its snapshot, running or not.
+func (r *Runtime) ExportRootFS(ctx context.Context, id string, w io.Writer) error {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, conv(err))
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return conv(err)
+	}
+	mounts, err := r.client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, conv(err))
+	}
+	return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		return cp.WriteTarContents(root, w)
 	})
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -445,6 +446,24 @@ func statsCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func exportCmd(g *globals) *cobra.Command {
+	var output string
+	var index int
+	cmd := &cobra.Command{Use: "export [OPTIONS] SERVICE", Short: "Export a service container's filesystem as a tar archive", Args: cobra.ExactArgs(1)}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
+	cmd.Flags().IntVar(&index, "index", 0, "index of the container if service has multiple replicas")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if output == "" {
+			if isTTY(os.Stdout) {
+				return fmt.Errorf("export: refusing to write to a terminal: use -o FILE or redirect")
+			}
+			return a.Export(ctx, p, args[0], index, os.Stdout)
+		}
+		return writeAtomically(output, func(w io.Writer) error { return a.Export(ctx, p, args[0], index, w) })
+	})
+	return cmd
+}
+
 func volumesCmd(g *globals) *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{Use: "volumes [OPTIONS] [SERVICE...]", Short: "List volumes"}
@@ -550,7 +569,7 @@ func imageCmd(g *globals) *cobra.Command {
 			}
 			return a.ImageSave(ctx, os.Stdout, args)
 		}
-		return saveToFile(ctx, a, output, args)
+		return writeAtomically(output, func(w io.Writer) error { return a.ImageSave(ctx, w, args) })
 	})
 	var force bool
 	rm := &cobra.Command{Use: "rm [OPTIONS] IMAGE [IMAGE...]", Aliases: []string{"remove", "rmi"}, Short: "Remove images", Args: cobra.MinimumNArgs(1)}
@@ -567,25 +586,22 @@ func imageCmd(g *globals) *cobra.Command {
 	return img
 }
 
-// saveToFile writes the archive next to its destination and renames it
-// into place, so an interrupted save never leaves a truncated archive.
-func saveToFile(ctx context.Context, a *app.App, output string, refs []string) error {
+// writeAtomically writes through a temporary file beside output and renames
+// it into place, so an interrupted write never leaves a truncated file.
+func writeAtomically(output string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
 	if err != nil {
-		return fmt.Errorf("image save: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := a.ImageSave(ctx, tmp, refs); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("image save: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), output); err != nil {
-		return fmt.Errorf("image save: %w", err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), output)
 }
 
 func pullCmd(g *globals) *cobra.Command {

@@ -225,9 +225,28 @@ func WriteTar(src Side, w io.Writer, followLink bool) error {
 	if err != nil {
 		return fmt.Errorf("copy from %s: %w", src.Path, err)
 	}
+	return writeTar(w, from, top, filepath.Base(from))
+}
+
+// WriteTarContents writes what the directory dir holds as a tar stream with
+// names relative to it (an exported root filesystem).
+func WriteTarContents(dir string, w io.Writer) error {
+	top, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	return writeTar(w, dir, top, "")
+}
+
+// writeTar writes the tree at from, each entry named prefix/relative path
+// (the top itself is left out when prefix is empty).
+func writeTar(w io.Writer, from string, top fs.FileInfo, prefix string) error {
 	tw := tar.NewWriter(w)
-	base := filepath.Base(from)
-	err = walkTree(from, top, func(p, rel string, info fs.FileInfo) error {
+	err := walkTree(from, top, func(p, rel string, info fs.FileInfo) error {
+		name := filepath.Join(prefix, rel)
+		if name == "." {
+			return nil
+		}
 		link := ""
 		if info.Mode()&fs.ModeSymlink != 0 {
 			target, err := os.Readlink(p)
@@ -240,7 +259,7 @@ func WriteTar(src Side, w io.Writer, followLink bool) error {
 		if err != nil {
 			return err
 		}
-		hdr.Name = filepath.ToSlash(filepath.Join(base, rel))
+		hdr.Name = filepath.ToSlash(name)
 		if info.IsDir() {
 			hdr.Name += "/"
 		}
