@@ -138,3 +138,46 @@ func (a *App) Export(ctx context.Context, p *types.Project, service string, inde
 	}
 	return ex.ExportRootFS(ctx, cs[i].ID, w)
 }
+
+// committer makes an image from a container; the runtime implements it.
+type committer interface {
+	Commit(ctx context.Context, id, ref string, o runtime.CommitOptions) (string, error)
+}
+
+// CommitOptions are `commit`'s flags.
+type CommitOptions struct {
+	Author, Message string
+	NoPause         bool
+	Index           int
+}
+
+// Commit makes the image ref from a service container's changes, pausing
+// it meanwhile unless NoPause, and prints the new image's ID.
+func (a *App) Commit(ctx context.Context, p *types.Project, service, ref string, o CommitOptions) error {
+	cm, ok := a.Engine.(committer)
+	if !ok {
+		return errors.New("commit is not available with this engine")
+	}
+	cs, err := a.serviceContainers(ctx, p, []string{service}, &no)
+	if err != nil {
+		return err
+	}
+	index := max(o.Index, 1)
+	i := slices.IndexFunc(cs, func(c runtime.Container) bool { return containerNumber(c) == index })
+	if i < 0 {
+		return fmt.Errorf("service %q has no container with index %d", service, index)
+	}
+	c := cs[i]
+	if !o.NoPause && c.State == runtime.StateRunning {
+		if err := a.Engine.Pause(ctx, c.ID); err != nil {
+			return err
+		}
+		defer func() { _ = a.Engine.Unpause(context.WithoutCancel(ctx), c.ID) }()
+	}
+	id, err := cm.Commit(ctx, c.ID, ref, runtime.CommitOptions{Author: o.Author, Message: o.Message})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.Out, id)
+	return nil
+}

@@ -134,3 +134,33 @@ func TestExport(t *testing.T) {
 		gc(t, dir, "stop", "-t", "0")
 	}
 }
+
+// commit makes an image of the base plus what the container changed; a
+// container of it sees the change, and the image can be pushed and saved.
+func TestCommit(t *testing.T) {
+	requires(t)
+	dir := project(t, "cmt", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n")
+	gc(t, dir, "up", "-d")
+	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo committed > /srv/added.txt; rm /srv/seed.txt")
+	r := gc(t, dir, "commit", "-m", "test commit", "app", "localhost/committed:1")
+	if !strings.HasPrefix(strings.TrimSpace(r.stdout), "sha256:") {
+		t.Errorf("commit output: %s", r)
+	}
+	if st := gc(t, dir, "ps", "--format", "json").stdout; !strings.Contains(st, `"State":"running"`) {
+		t.Errorf("the container is not running again after commit: %s", st)
+	}
+	other := project(t, "cmtrun", "services:\n  b:\n    image: localhost/committed:1\n")
+	if r := gc(t, other, "run", "--rm", "-T", "b", "cat", "/srv/added.txt"); r.stdout != "committed\n" {
+		t.Errorf("file added before the commit: %s", r)
+	}
+	if r := gcRun(other, nil, "run", "--rm", "-T", "b", "ls", "/srv/seed.txt"); r.code == 0 {
+		t.Errorf("a file deleted before the commit is still there: %s", r)
+	}
+	archive := filepath.Join(t.TempDir(), "c.tar")
+	gc(t, "", "image", "save", "-o", archive, "localhost/committed:1")
+	gc(t, "", "image", "rm", "localhost/committed:1")
+	gc(t, "", "image", "load", "-i", archive)
+	if r := gc(t, other, "run", "--rm", "-T", "b", "cat", "/srv/added.txt"); r.stdout != "committed\n" {
+		t.Errorf("the committed image after save and load: %s", r)
+	}
+}

@@ -464,6 +464,27 @@ func exportCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func commitCmd(g *globals) *cobra.Command {
+	var o app.CommitOptions
+	var pause bool
+	var changes []string
+	cmd := &cobra.Command{Use: "commit [OPTIONS] SERVICE REPOSITORY[:TAG]", Short: "Create a new image from a service container's changes", Args: cobra.ExactArgs(2)}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.Author, "author", "a", "", `Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")`)
+	fl.StringVarP(&o.Message, "message", "m", "", "Commit message")
+	fl.BoolVarP(&pause, "pause", "p", true, "Pause container during commit")
+	fl.StringArrayVarP(&changes, "change", "c", nil, "Apply Dockerfile instruction to the created image (not supported by gocompose)")
+	fl.IntVar(&o.Index, "index", 0, "index of the container if service has multiple replicas")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if len(changes) > 0 {
+			return fmt.Errorf("commit --change is not supported by gocompose yet")
+		}
+		o.NoPause = !pause
+		return a.Commit(ctx, p, args[0], args[1], o)
+	})
+	return cmd
+}
+
 func volumesCmd(g *globals) *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{Use: "volumes [OPTIONS] [SERVICE...]", Short: "List volumes"}
