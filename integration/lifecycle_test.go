@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +227,45 @@ func assertNothingLeft(t *testing.T, proj string) {
 	}
 	if _, err := os.Stat(filepath.Join("/run/containerd/io.containerd.runtime.v2.task", namespace, proj+"-web-1")); err == nil {
 		t.Errorf("shim bundle of %s-web-1 remains", proj)
+	}
+}
+
+// pid: host and uts: host put the container in the host's namespaces;
+// cpu_period/cpu_quota reach its cgroup.
+func TestHostNamespacesAndCPUQuota(t *testing.T) {
+	requires(t)
+	dir := project(t, "hostns", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n    pid: host\n    uts: host\n    cpu_period: 50000\n    cpu_quota: 25000\n")
+	gc(t, dir, "up", "-d")
+	hostInit, _ := os.ReadFile("/proc/1/comm")
+	if r := gc(t, dir, "exec", "-T", "app", "cat", "/proc/1/comm"); r.stdout != string(hostInit) {
+		t.Errorf("pid: host: PID 1 is %q in the container, %q on the host", r.stdout, hostInit)
+	}
+	hostName, _ := os.Hostname()
+	if r := gc(t, dir, "exec", "-T", "app", "hostname"); strings.TrimSpace(r.stdout) != hostName {
+		t.Errorf("uts: host: hostname %q, host's %q", r.stdout, hostName)
+	}
+	// The container's cpu cgroup, read from the host's cgroup tree (v1's cpu
+	// controller, else v2's unified one).
+	var v1, v2 string
+	for _, l := range strings.Split(gc(t, dir, "exec", "-T", "app", "cat", "/proc/self/cgroup").stdout, "\n") {
+		f := strings.SplitN(l, ":", 3)
+		switch {
+		case len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu"):
+			v1 = f[2]
+		case len(f) == 3 && f[0] == "0" && f[1] == "":
+			v2 = f[2]
+		}
+	}
+	var got string
+	if v1 != "" {
+		quota, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpu", v1, "cpu.cfs_quota_us"))
+		period, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpu", v1, "cpu.cfs_period_us"))
+		got = strings.TrimSpace(string(quota)) + " " + strings.TrimSpace(string(period))
+	} else {
+		max, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup", v2, "cpu.max"))
+		got = strings.TrimSpace(string(max))
+	}
+	if got != "25000 50000" {
+		t.Errorf("cpu quota and period in the container's cgroup (v1 %q, v2 %q): %q", v1, v2, got)
 	}
 }

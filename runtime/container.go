@@ -139,7 +139,8 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
 		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
-		withVolumes(svc),
+		withVolumes(svc), withNamespaces(svc), withCgroupParent(svc, req.ID), withMemoryExtras(svc),
+		withCPUExtras(svc), withAnnotations(svc), withBlkio(svc),
 	}
 	c, err := r.client.NewContainer(ctx, req.ID,
 		containerd.WithImage(img),

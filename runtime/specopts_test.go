@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/gocompose/gocompose/internal/golden"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // svc loads one service "s" from a YAML body through compose-go, so that
@@ -92,6 +93,11 @@ func TestSpecOptsGolden(t *testing.T) {
 		{"network-host", withNetworkMode(svc(t, "network_mode: host"), "")},
 		{"network-netns", withNetworkMode(svc(t, ""), "/run/gocompose/netns/ns/c")},
 		{"etc-files", withEtcFiles("/var/lib/gocompose/containers/ns/c")},
+		{"cgroup-parent", withCgroupParent(svc(t, "cgroup_parent: /edge.slice"), "c")},
+		{"memory-extras", withMemoryExtras(svc(t, "memswap_limit: 128m\nmem_swappiness: 10\noom_kill_disable: true"))},
+		{"cpu-extras", withCPUExtras(svc(t, "cpu_period: 50000\ncpu_quota: 25000\ncpu_rt_period: 1000000\ncpu_rt_runtime: 950000"))},
+		{"annotations", withAnnotations(svc(t, "annotations: {org.example.team: edge}"))},
+		{"blkio-weight", withBlkio(svc(t, "blkio_config: {weight: 300}"))},
 		{"volumes-bind-and-tmpfs", withVolumes(svc(t, "volumes:\n  - "+bindSrc+":/data:ro\n  - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 0700}}"))},
 	}
 	for _, tc := range cases {
@@ -177,5 +183,26 @@ func TestStopTimeout(t *testing.T) {
 		if got := StopTimeout(c.labels, c.override); got != c.want {
 			t.Errorf("StopTimeout(%v, %v) = %v, want %v", c.labels, c.override, got, c.want)
 		}
+	}
+}
+
+// pid, ipc and uts host leave the container in the host's namespaces (and
+// without a hostname of its own); the others stay.
+func TestHostNamespaces(t *testing.T) {
+	t.Parallel()
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	s := &oci.Spec{Hostname: "c", Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+		{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace},
+	}}}
+	if err := withNamespaces(svc(t, "pid: host\nipc: host\nuts: host"))(ctx, nil, &containers.Container{ID: "c"}, s); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, n := range s.Linux.Namespaces {
+		left = append(left, string(n.Type))
+	}
+	if strings.Join(left, ",") != "mount,network" || s.Hostname != "" {
+		t.Errorf("namespaces %v, hostname %q", left, s.Hostname)
 	}
 }

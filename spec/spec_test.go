@@ -157,7 +157,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"bad-type", "services:\n  web:\n    image: busybox\n    ports: 5\n", []string{"compose.yaml:4:", "services.web.ports"}, false},
 		{"bad-size", "services:\n  web:\n    image: busybox\n    mem_limit: lots\n", []string{"compose.yaml:4:", "mem_limit"}, false},
 		{"yaml-syntax", "services:\n  web:\n    image: [busybox\n", []string{"compose.yaml:", "yaml:"}, false},
-		{"unsupported-field", "services:\n  web:\n    image: busybox\n    blkio_config:\n      weight: 300\n", []string{"compose.yaml:4:", `service "web"`, `field "blkio_config"`}, true},
+		{"unsupported-field", "services:\n  web:\n    image: busybox\n    userns_mode: host\n", []string{"compose.yaml:4:", `service "web"`, `field "userns_mode"`}, true},
 		{"external-secret", "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n", []string{"compose.yaml:4:", `service "web"`, `field "secrets.s"`, "swarm"}, true},
 		{"volume-driver-opts", "services:\n  web:\n    image: busybox\n    volumes:\n      - data:/v\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n      o: addr=10.0.0.1\n", []string{"compose.yaml:4:", `field "volumes"`, "only bind"}, true},
 		{"unsupported-restart-window", "services:\n  web:\n    image: busybox\n    deploy:\n      restart_policy:\n        window: 10s\n", []string{"compose.yaml:6:", "deploy.restart_policy.window"}, true},

@@ -31,7 +31,10 @@ var supported = map[string]bool{
 	"ports": true, "dns": true, "dns_search": true, "dns_opt": true,
 	"mac_address": true, "expose": true, "links": true, "build": true,
 	"healthcheck": true, "platform": true, "secrets": true, "configs": true,
-	"volumes_from": true,
+	"volumes_from": true, "pid": true, "ipc": true, "uts": true, "cgroup_parent": true,
+	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
+	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
+	"annotations": true, "blkio_config": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -159,6 +162,14 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		default:
 			return unsupported("volumes", string(v.Type)+" "+v.Source)
 		}
+	}
+	for field, v := range map[string]string{"pid": svc.Pid, "uts": svc.Uts} {
+		if v != "" && v != "host" {
+			return unsupported(field, v+" (only host)")
+		}
+	}
+	if v := svc.Ipc; v != "" && v != "host" && v != "private" && v != "shareable" {
+		return unsupported("ipc", v+" (host, private or shareable)")
 	}
 	for _, vf := range svc.VolumesFrom {
 		rest, isContainer := strings.CutPrefix(vf, types.ContainerPrefix)
