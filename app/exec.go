@@ -24,6 +24,8 @@ type ExecOptions struct {
 	Env     []string
 	User    string
 	WorkDir string
+	// Privileged gives the process every capability.
+	Privileged bool
 }
 
 // Exec runs a command in a running service container and returns its exit
@@ -53,7 +55,7 @@ func (a *App) Exec(ctx context.Context, p *types.Project, service string, args [
 	}
 	code, err := a.Engine.Exec(ctx, target.ID, runtime.ExecRequest{
 		Args: args, Env: resolveEnv(o.Env), User: o.User, WorkDir: o.WorkDir, Detach: o.Detach,
-		Stdio: runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY},
+		Stdio: runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY}, Privileged: o.Privileged,
 	})
 	if err != nil {
 		return err

@@ -323,7 +323,7 @@ func (a *App) Restart(ctx context.Context, p *types.Project, services []string, 
 }
 
 // Kill sends a signal to the services' running containers.
-func (a *App) Kill(ctx context.Context, p *types.Project, services []string, signal string) error {
+func (a *App) Kill(ctx context.Context, p *types.Project, services []string, signal string, removeOrphans bool) error {
 	if err := checkServices(p, services); err != nil {
 		return err
 	}
@@ -338,8 +338,28 @@ func (a *App) Kill(ctx context.Context, p *types.Project, services []string, sig
 	if err != nil {
 		return err
 	}
-	cs = slices.DeleteFunc(selectContainers(cs, services), func(c runtime.Container) bool { return !running(c) })
+	removed := 0
+	if removeOrphans {
+		// Containers of services no longer in the file go, as with down
+		// --remove-orphans; run containers are not orphans.
+		for _, c := range cs {
+			if _, inFile := p.Services[c.Labels[labels.Service]]; inFile || c.Labels[labels.OneOff] == "True" {
+				continue
+			}
+			if err := a.stopRemove(ctx, c.ID, nil); err != nil {
+				return err
+			}
+			removed++
+		}
+	}
+	cs = slices.DeleteFunc(selectContainers(cs, services), func(c runtime.Container) bool {
+		_, inFile := p.Services[c.Labels[labels.Service]]
+		return !running(c) || (removeOrphans && !inFile && c.Labels[labels.OneOff] != "True")
+	})
 	if len(cs) == 0 {
+		if removed > 0 {
+			return nil
+		}
 		return fmt.Errorf("no container to kill")
 	}
 	return a.parallel(len(cs), func(i int) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +268,39 @@ func TestHostNamespacesAndCPUQuota(t *testing.T) {
 	}
 	if got != "25000 50000" {
 		t.Errorf("cpu quota and period in the container's cgroup (v1 %q, v2 %q): %q", v1, v2, got)
+	}
+}
+
+// exec --privileged gives the process every capability; kill
+// --remove-orphans removes the containers of services gone from the file.
+func TestExecPrivilegedAndKillRemoveOrphans(t *testing.T) {
+	requires(t)
+	dir := project(t, "privkill", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n  gone:\n    image: busybox\n    command: "+idle+"\n")
+	gc(t, dir, "up", "-d")
+	capEff := func(args ...string) string {
+		r := gc(t, dir, append([]string{"exec", "-T"}, append(args, "app", "grep", "CapEff", "/proc/self/status")...)...)
+		return strings.TrimSpace(strings.TrimPrefix(r.stdout, "CapEff:"))
+	}
+	plain, priv := capEff(), capEff("--privileged")
+	bits := func(hex string) uint64 {
+		v, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil {
+			t.Fatalf("CapEff %q: %v", hex, err)
+		}
+		return v
+	}
+	const sysAdmin = 1 << 21
+	if bits(plain)&sysAdmin != 0 || bits(priv)&sysAdmin == 0 || bits(priv)&bits(plain) != bits(plain) {
+		t.Errorf("CapEff plain %s, privileged %s: want CAP_SYS_ADMIN only with --privileged", plain, priv)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  app:\n    image: busybox\n    command: "+idle+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := gc(t, dir, "kill", "--remove-orphans")
+	if !strings.Contains(r.stderr, "Container privkill-gone-1  Removed") || !strings.Contains(r.stderr, "Container privkill-app-1  Killed") {
+		t.Errorf("kill --remove-orphans:\n%s", r.stderr)
+	}
+	if ps := gc(t, dir, "ps", "-a", "--format", "json").stdout; strings.Contains(ps, "privkill-gone-1") {
+		t.Errorf("the orphan is still there: %s", ps)
 	}
 }

@@ -29,6 +29,8 @@ type ExecRequest struct {
 	WorkDir string
 	Detach  bool
 	Stdio   Stdio
+	// Privileged gives the process every capability (exec --privileged).
+	Privileged bool
 }
 
 // Exec runs a process in the container and returns its exit code.
@@ -60,6 +62,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 		tmp := &oci.Spec{Process: &pspec, Root: spec.Root, Linux: spec.Linux}
 		if err := oci.WithUser(req.User)(ctx, r.client, &containers.Container{ID: info.ID, Snapshotter: info.Snapshotter, SnapshotKey: info.SnapshotKey}, tmp); err != nil {
 			return 0, fmt.Errorf("exec %s: user %s: %w", id, req.User, err)
+		}
+	}
+	if req.Privileged {
+		tmp := &oci.Spec{Process: &pspec}
+		if err := oci.WithAllCurrentCapabilities(ctx, r.client, nil, tmp); err != nil {
+			return 0, fmt.Errorf("exec %s: %w", id, err)
 		}
 	}
 	execID := "exec-" + randomHex(12)

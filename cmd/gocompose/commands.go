@@ -298,12 +298,10 @@ func killCmd(g *globals) *cobra.Command {
 	var sig string
 	cmd := &cobra.Command{Use: "kill [OPTIONS] [SERVICE...]", Short: "Force stop service containers"}
 	cmd.Flags().StringVarP(&sig, "signal", "s", "SIGKILL", "SIGNAL to send to the container")
-	cmd.Flags().Bool("remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	var removeOrphans bool
+	cmd.Flags().BoolVar(&removeOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		if cmd.Flags().Changed("remove-orphans") {
-			return fmt.Errorf("kill --remove-orphans is not supported by gocompose yet: use down --remove-orphans")
-		}
-		return a.Kill(ctx, p, args, sig)
+		return a.Kill(ctx, p, args, sig, removeOrphans)
 	})
 	return cmd
 }
@@ -352,11 +350,8 @@ func execCmd(g *globals) *cobra.Command {
 	fl.StringVarP(&o.User, "user", "u", "", "Run the command as this user")
 	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Path to workdir directory for this command")
 	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
-	fl.Bool("privileged", false, "Give extended privileges to the process")
+	fl.BoolVar(&o.Privileged, "privileged", false, "Give extended privileges to the process")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		if cmd.Flags().Changed("privileged") {
-			return fmt.Errorf("exec --privileged is not supported by gocompose yet")
-		}
 		o.TTY = !noTTY
 		return a.Exec(ctx, p, args[0], args[1:], o)
 	})
