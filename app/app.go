@@ -220,3 +220,20 @@ func selectServices(p *types.Project, services []string, withDeps bool) (*types.
 	}
 	return p.WithSelectedServices(services, opts...)
 }
+
+// replica returns the service's container number index (the first when
+// index <= 0), run containers left out, for commands that act on one
+// replica (exec, export, commit).
+func (a *App) replica(ctx context.Context, p *types.Project, service string, index int) (runtime.Container, error) {
+	cs, err := a.serviceContainers(ctx, p, []string{service}, &no)
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	index = max(index, 1)
+	for _, c := range cs {
+		if containerNumber(c) == index {
+			return c, nil
+		}
+	}
+	return runtime.Container{}, fmt.Errorf("service %q has no container number %d", service, index)
+}

@@ -50,26 +50,9 @@ func (a *App) Cp(ctx context.Context, p *types.Project, src, dst string, o CpOpt
 	if dstIn {
 		svc = dstSvc
 	}
-	var oneoff *bool // all
-	if !o.All {
-		oneoff = &no
-	}
-	cs, err := a.serviceContainers(ctx, p, []string{svc}, oneoff)
+	cs, err := a.copyTargets(ctx, p, svc, srcIn, o)
 	if err != nil {
 		return err
-	}
-	slices.SortFunc(cs, func(x, y runtime.Container) int { return containerNumber(x) - containerNumber(y) })
-	if len(cs) == 0 {
-		return fmt.Errorf("service %q has no container: run `up` first", svc)
-	}
-	if o.Index > 0 {
-		i := slices.IndexFunc(cs, func(c runtime.Container) bool { return containerNumber(c) == o.Index })
-		if i < 0 {
-			return fmt.Errorf("service %q has no container with index %d", svc, o.Index)
-		}
-		cs = cs[i : i+1]
-	} else if srcIn {
-		cs = cs[:1] // from a service: its first container; to one: all
 	}
 	host := cp.Options{Archive: o.Archive, FollowLink: o.FollowLink, OwnerUID: os.Getuid(), OwnerGID: os.Getgid()}
 	inside := cp.Options{Archive: o.Archive, FollowLink: o.FollowLink}
@@ -94,6 +77,32 @@ func (a *App) Cp(ctx context.Context, p *types.Project, src, dst string, o CpOpt
 		}
 	}
 	return nil
+}
+
+// copyTargets picks the containers a copy reads or writes, as Docker
+// Compose does: --index one replica; else from a service its first
+// container, to a service all of them (run containers too with --all).
+func (a *App) copyTargets(ctx context.Context, p *types.Project, svc string, fromService bool, o CpOptions) ([]runtime.Container, error) {
+	if o.Index > 0 {
+		c, err := a.replica(ctx, p, svc, o.Index)
+		return []runtime.Container{c}, err
+	}
+	var oneoff *bool // all
+	if !o.All {
+		oneoff = &no
+	}
+	cs, err := a.serviceContainers(ctx, p, []string{svc}, oneoff)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("no container found for service %q", svc)
+	}
+	slices.SortFunc(cs, func(x, y runtime.Container) int { return containerNumber(x) - containerNumber(y) })
+	if fromService {
+		return cs[:1], nil
+	}
+	return cs, nil
 }
 
 // splitServicePath reads "SERVICE:PATH" when SERVICE is one of the
@@ -125,18 +134,11 @@ func (a *App) Export(ctx context.Context, p *types.Project, service string, inde
 	if !ok {
 		return errors.New("export is not available with this engine")
 	}
-	cs, err := a.serviceContainers(ctx, p, []string{service}, &no)
+	c, err := a.replica(ctx, p, service, index)
 	if err != nil {
 		return err
 	}
-	if index <= 0 {
-		index = 1
-	}
-	i := slices.IndexFunc(cs, func(c runtime.Container) bool { return containerNumber(c) == index })
-	if i < 0 {
-		return fmt.Errorf("service %q has no container with index %d", service, index)
-	}
-	return ex.ExportRootFS(ctx, cs[i].ID, w)
+	return ex.ExportRootFS(ctx, c.ID, w)
 }
 
 // committer makes an image from a container; the runtime implements it.
@@ -158,16 +160,10 @@ func (a *App) Commit(ctx context.Context, p *types.Project, service, ref string,
 	if !ok {
 		return errors.New("commit is not available with this engine")
 	}
-	cs, err := a.serviceContainers(ctx, p, []string{service}, &no)
+	c, err := a.replica(ctx, p, service, o.Index)
 	if err != nil {
 		return err
 	}
-	index := max(o.Index, 1)
-	i := slices.IndexFunc(cs, func(c runtime.Container) bool { return containerNumber(c) == index })
-	if i < 0 {
-		return fmt.Errorf("service %q has no container with index %d", service, index)
-	}
-	c := cs[i]
 	if !o.NoPause && c.State == runtime.StateRunning {
 		if err := a.Engine.Pause(ctx, c.ID); err != nil {
 			return err

@@ -31,26 +31,11 @@ type ExecOptions struct {
 // Exec runs a command in a running service container and returns its exit
 // code as an ExitError when it is not zero.
 func (a *App) Exec(ctx context.Context, p *types.Project, service string, args []string, o ExecOptions) error {
-	if err := checkServices(p, []string{service}); err != nil {
-		return err
-	}
-	if o.Index == 0 {
-		o.Index = 1
-	}
-	cs, err := a.observe(ctx, p.Name, &no)
+	target, err := a.replica(ctx, p, service, o.Index)
 	if err != nil {
 		return err
 	}
-	var target *runtime.Container
-	for _, c := range selectContainers(cs, []string{service}) {
-		if containerNumber(c) == o.Index {
-			target = &c
-		}
-	}
-	if target == nil {
-		return fmt.Errorf("service %q has no container number %d", service, o.Index)
-	}
-	if !running(*target) {
+	if !running(target) {
 		return fmt.Errorf("container %s is not running", target.ID)
 	}
 	code, err := a.Engine.Exec(ctx, target.ID, runtime.ExecRequest{
