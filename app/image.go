@@ -41,6 +41,8 @@ type PullOptions struct {
 	Quiet          bool
 	IgnoreFailures bool
 	IncludeDeps    bool
+	// IgnoreBuildable skips services that have a build section.
+	IgnoreBuildable bool
 	// Policy is "always" (the default) or "missing".
 	Policy string
 }
@@ -69,7 +71,7 @@ func (a *App) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
 		if err != nil {
 			return fmt.Errorf("service %s: %w", name, err)
 		}
-		if svc.Image == "" || policy == types.PullPolicyBuild || policy == types.PullPolicyNever {
+		if svc.Image == "" || policy == types.PullPolicyBuild || policy == types.PullPolicyNever || (o.IgnoreBuildable && svc.Build != nil) {
 			if !o.Quiet {
 				a.progress("", name, "Skipped")
 			}
@@ -129,6 +131,13 @@ func (a *App) pullImage(ctx context.Context, svc types.ServiceConfig, quiet bool
 // daily/weekly/every_<duration>; never and build never pull. A service
 // with a build section whose image is missing is built, not pulled.
 func (a *App) pullForUp(ctx context.Context, sel *types.Project, override string) error {
+	switch override {
+	case "policy", types.PullPolicyBuild:
+		override = "" // each service's pull_policy (build is handled by the build step)
+	case "", types.PullPolicyAlways, types.PullPolicyMissing, types.PullPolicyNever:
+	default:
+		return fmt.Errorf("invalid --pull %q: use always, missing, never, build or policy", override)
+	}
 	var todo []types.ServiceConfig
 	seen := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {

@@ -57,6 +57,9 @@ type UpOptions struct {
 
 // Up creates and starts the project's services in dependency order.
 func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
+	if o.Pull == types.PullPolicyBuild {
+		o.Build = true // up --pull build: build what can be built
+	}
 	if err := checkServices(p, o.Services); err != nil {
 		return err
 	}
@@ -218,11 +221,6 @@ func (a *App) serviceHash(ctx context.Context, svc types.ServiceConfig) (string,
 // pullMissing checks the selected services' platforms and pulls the images
 // their pull_policy (or --pull) asks for.
 func (a *App) pullMissing(ctx context.Context, p *types.Project, o UpOptions) error {
-	switch o.Pull {
-	case "", types.PullPolicyAlways, types.PullPolicyMissing, types.PullPolicyNever:
-	default:
-		return fmt.Errorf("invalid --pull %q: use always, missing or never", o.Pull)
-	}
 	sel, err := selectServices(p, o.Services, !o.NoDeps)
 	if err != nil {
 		return err

@@ -215,6 +215,8 @@ func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
 			return err
 		}
 		if len(users) > 0 {
+			// Docker Compose's line, then who uses it.
+			a.progress("Volume", cfg.Name, "Resource is still in use")
 			a.warn("volume %s is in use by %v: not removed", cfg.Name, users)
 			continue
 		}

@@ -178,6 +178,20 @@ func TestPullFailures(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "WARN") {
 		t.Fatalf("pull --ignore-pull-failures: %s", r)
 	}
+	// A service that can build: a failed pull is a warning, and
+	// --ignore-buildable skips it.
+	buildable := project(t, "pullbuildable", "services:\n  app:\n    image: "+host+"/it/notyet:1\n    build:\n      dockerfile_inline: \"FROM busybox\\n\"\n")
+	r = gcRun(buildable, nil, "pull")
+	if r.code != 0 || !strings.Contains(r.stderr, "WARN") {
+		t.Errorf("pull of a buildable service's missing image: %s", r)
+	}
+	r = gcRun(buildable, nil, "pull", "--ignore-buildable")
+	if r.code != 0 || !strings.Contains(r.stderr, "app  Skipped") || strings.Contains(r.stderr, "WARN") {
+		t.Errorf("pull --ignore-buildable: %s", r)
+	}
+	if r := gcRun(buildable, nil, "up", "-d", "--pull", "sometimes"); r.code == 0 || !strings.Contains(r.stderr, `invalid --pull "sometimes"`) {
+		t.Errorf("up --pull with a bad value: %s", r)
+	}
 	never := project(t, "pullnever", "services:\n  ghost:\n    image: "+host+"/it/ghost:1\n    pull_policy: never\n")
 	r = gcRun(never, nil, "up", "-d")
 	if r.code == 0 || !strings.Contains(r.stderr, "pull_policy is never") {

@@ -236,7 +236,7 @@ func TestSharedVolumeKeptWhileInUse(t *testing.T) {
 	gc(t, b, "up", "-d")
 	gc(t, a, "exec", "-T", "app", "sh", "-c", "echo kept > /shared/f")
 	r := gc(t, a, "down", "-v", "-t", "0")
-	if !strings.Contains(r.stderr, "volume gc-shared-vol is in use by") {
+	if !strings.Contains(r.stderr, "volume gc-shared-vol is in use by") || !strings.Contains(r.stderr, "Volume gc-shared-vol  Resource is still in use") {
 		t.Errorf("down -v of a shared volume in use: %s", r.stderr)
 	}
 	if r := gc(t, b, "exec", "-T", "app", "cat", "/shared/f"); r.stdout != "kept\n" {

@@ -109,7 +109,7 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&build, "build", false, "Build images before starting containers")
 	fl.BoolVar(&noBuild, "no-build", false, "Don't build an image, even if it's policy")
 	fl.BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
-	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
+	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never"|"build"|"policy")`)
 	fl.BoolVarP(&o.RenewAnonVolumes, "renew-anon-volumes", "V", false, "Recreate anonymous volumes instead of retrieving data from the previous containers")
 	var waitTimeout int
 	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
@@ -155,7 +155,7 @@ func createCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
 	cmd.Flags().BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
 	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
-	cmd.Flags().StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
+	cmd.Flags().StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never"|"build"|"policy")`)
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		o.Services, o.NoStart, o.Detach = args, true, true
 		return a.Up(ctx, p, o)
@@ -377,7 +377,7 @@ func runCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&noTTY, "no-TTY", "T", !isTTY(os.Stdin), "Disable pseudo-TTY allocation (default: auto-detected)")
 	fl.StringVarP(&o.User, "user", "u", "", "Run as specified username or uid")
 	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Working directory inside the container")
-	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never")`)
+	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never"|"build"|"policy")`)
 	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		if cmd.Flags().Changed("entrypoint") {
@@ -627,6 +627,7 @@ func pullCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Pull without printing progress information")
 	fl.BoolVar(&o.IgnoreFailures, "ignore-pull-failures", false, "Pull what it can and ignores images with pull failures")
 	fl.BoolVar(&o.IncludeDeps, "include-deps", false, "Also pull services declared as dependencies")
+	fl.BoolVar(&o.IgnoreBuildable, "ignore-buildable", false, "Ignore images that can be built")
 	fl.StringVar(&o.Policy, "policy", "", `Apply pull policy ("missing"|"always")`)
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		o.Services = args
