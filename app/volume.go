@@ -202,6 +202,10 @@ func (a *App) deleteVolume(name string) error {
 // A volume a container still mounts (another project's, sharing it by
 // name:) is kept with a warning, as Docker refuses to remove it.
 func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
+	inUse, err := a.volumeUsers(ctx)
+	if err != nil {
+		return err
+	}
 	for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
 		cfg := p.Volumes[key]
 		if bool(cfg.External) {
@@ -210,11 +214,7 @@ func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
 		if _, err := a.readVolumeMeta(cfg.Name); err != nil {
 			continue
 		}
-		users, err := a.volumeInUse(ctx, cfg.Name)
-		if err != nil {
-			return err
-		}
-		if len(users) > 0 {
+		if users := inUse[a.volumeDir(cfg.Name)]; len(users) > 0 {
 			// Docker Compose's line, then who uses it.
 			a.progress("Volume", cfg.Name, "Resource is still in use")
 			a.warn("volume %s is in use by %v: not removed", cfg.Name, users)
@@ -272,17 +272,19 @@ func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
 // container uses any more, as Docker's local driver does when the last
 // user goes; the next use mounts them again.
 func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
+	var inUse map[string][]string
 	for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
 		name := p.Volumes[key].Name
 		m, err := a.readVolumeMeta(name)
 		if err != nil || len(m.DriverOpts) == 0 {
 			continue
 		}
-		users, err := a.volumeInUse(ctx, name)
-		if err != nil {
-			return err
+		if inUse == nil {
+			if inUse, err = a.volumeUsers(ctx); err != nil {
+				return err
+			}
 		}
-		if len(users) > 0 {
+		if len(inUse[a.volumeDir(name)]) > 0 {
 			continue
 		}
 		a.mountMu.Lock()
@@ -353,6 +355,7 @@ type VolumeInfo struct {
 	Project    string            `json:"Project,omitempty"`
 	Labels     map[string]string `json:"Labels,omitempty"`
 	Options    map[string]string `json:"Options,omitempty"`
+	anonymous  bool
 }
 
 func (a *App) volumes() ([]VolumeInfo, error) {
@@ -367,7 +370,7 @@ func (a *App) volumes() ([]VolumeInfo, error) {
 			continue
 		}
 		out = append(out, VolumeInfo{Name: m.Name, Driver: "local", Mountpoint: a.volumeDir(m.Name), Project: m.Project,
-			Labels: m.Labels, Options: m.DriverOpts})
+			Labels: m.Labels, Options: m.DriverOpts, anonymous: m.Anonymous})
 	}
 	slices.SortFunc(out, func(x, y VolumeInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
@@ -451,9 +454,10 @@ type labelEverywhere interface {
 	LabelEverywhere(ctx context.Context, key string) (map[string]string, error)
 }
 
-// volumeInUse reports the containers, in any namespace (they share the
-// volume directories), that mount a volume's directory.
-func (a *App) volumeInUse(ctx context.Context, name string) ([]string, error) {
+// volumeUsers maps each volume directory to the containers, in any
+// namespace (they share the volume directories), that mount it. Callers
+// read it once per command.
+func (a *App) volumeUsers(ctx context.Context) (map[string][]string, error) {
 	mounts := map[string]string{}
 	if le, ok := a.Engine.(labelEverywhere); ok {
 		var err error
@@ -469,20 +473,25 @@ func (a *App) volumeInUse(ctx context.Context, name string) ([]string, error) {
 			mounts[c.ID] = c.Labels[labelVolumes]
 		}
 	}
-	dir := a.volumeDir(name)
-	var users []string
-	for id, v := range mounts {
-		if v != "" && slices.Contains(strings.Split(v, ","), dir) {
-			users = append(users, id)
+	users := map[string][]string{}
+	for _, id := range slices.Sorted(maps.Keys(mounts)) {
+		if mounts[id] == "" {
+			continue
+		}
+		for _, dir := range strings.Split(mounts[id], ",") {
+			users[dir] = append(users[dir], id)
 		}
 	}
-	slices.Sort(users)
 	return users, nil
 }
 
 // VolumeRm removes volumes. A volume a container mounts is never removed,
 // with or without force, as with Docker; force only quiets unknown names.
 func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
+	inUse, err := a.volumeUsers(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, n := range names {
 		if _, err := a.readVolumeMeta(n); err != nil {
@@ -491,11 +500,7 @@ func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
 			}
 			continue
 		}
-		users, err := a.volumeInUse(ctx, n)
-		if err != nil {
-			return err
-		}
-		if len(users) > 0 {
+		if users := inUse[a.volumeDir(n)]; len(users) > 0 {
 			errs = append(errs, fmt.Errorf("remove %s: volume is in use by %v", n, users))
 			continue
 		}
@@ -515,16 +520,16 @@ func (a *App) VolumePrune(ctx context.Context, all bool) error {
 	if err != nil {
 		return err
 	}
+	inUse, err := a.volumeUsers(ctx)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(a.Out, "Deleted Volumes:")
 	for _, v := range vs {
-		if m, err := a.readVolumeMeta(v.Name); err != nil || (!m.Anonymous && !all) {
+		if !v.anonymous && !all {
 			continue
 		}
-		users, err := a.volumeInUse(ctx, v.Name)
-		if err != nil {
-			return err
-		}
-		if len(users) == 0 {
+		if len(inUse[v.Mountpoint]) == 0 {
 			if err := a.deleteVolume(v.Name); err != nil {
 				return err
 			}
