@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	goruntime "runtime"
@@ -68,6 +69,13 @@ type App struct {
 	// RootDir holds persistent data such as named volumes.
 	RootDir string
 
+	// Quiet prints no progress lines (--progress quiet, run -q); errors
+	// still go to Err.
+	Quiet bool
+	// JSONProgress prints each progress line as a JSON object with Docker
+	// Compose's fields (--progress json).
+	JSONProgress bool
+
 	mu sync.Mutex // guards writes to Err from parallel operations
 
 	mountMu sync.Mutex // serialises host mounts: secrets tmpfs, driver_opts volumes
@@ -82,13 +90,42 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code
 
 // progress prints Docker Compose's plain progress line: " Container x  Started".
 func (a *App) progress(kind, name, state string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if kind == "" {
-		fmt.Fprintf(a.Err, " %s  %s\n", name, state)
+	if a.Quiet {
 		return
 	}
-	fmt.Fprintf(a.Err, " %s %s  %s\n", kind, name, state)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := name
+	if kind != "" {
+		id = kind + " " + name
+	}
+	if a.JSONProgress {
+		b, _ := json.Marshal(progressEvent{ID: id, Status: progressStatus(state), Text: state}) // strings only: cannot fail
+		fmt.Fprintf(a.Err, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(a.Err, " %s  %s\n", id, state)
+}
+
+// progressEvent is one line of --progress json, with Docker Compose's keys.
+type progressEvent struct {
+	ID     string `json:"id,omitempty"`
+	Status string `json:"status,omitempty"`
+	Text   string `json:"text,omitempty"`
+}
+
+// progressStatus classes a progress text as Docker Compose's events do:
+// Working while in progress ("Creating"), Warning, or Done.
+func progressStatus(text string) string {
+	switch {
+	case text == "Resource is still in use" || text == "No resource found to remove" || text == "Skipped":
+		return "Warning"
+	case text == "Error" || strings.HasPrefix(text, "Error "):
+		return "Error"
+	case strings.HasSuffix(text, "ing") || strings.HasPrefix(text, "Waiting"):
+		return "Working"
+	}
+	return "Done"
 }
 
 func (a *App) warn(format string, args ...any) {

@@ -80,6 +80,7 @@ func (a *App) buildServices(ctx context.Context, p *types.Project, names []strin
 	if a.Builder == nil {
 		return fmt.Errorf("building images needs buildkitd")
 	}
+	o.Quiet = o.Quiet || a.Quiet
 	done := map[string]chan struct{}{}
 	for _, n := range names {
 		done[n] = make(chan struct{})

@@ -10,20 +10,24 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/format"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/spec"
 )
 
 // ExecOptions are the flags of `exec`.
 type ExecOptions struct {
-	Index   int
-	TTY     bool
-	Detach  bool
-	Env     []string
-	User    string
-	WorkDir string
+	Index int
+	TTY   bool
+	// Interactive attaches stdin (-i, the default).
+	Interactive bool
+	Detach      bool
+	Env         []string
+	User        string
+	WorkDir     string
 	// Privileged gives the process every capability.
 	Privileged bool
 }
@@ -38,9 +42,13 @@ func (a *App) Exec(ctx context.Context, p *types.Project, service string, args [
 	if !running(target) {
 		return fmt.Errorf("container %s is not running", target.ID)
 	}
+	stdio := runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY}
+	if !o.Interactive {
+		stdio.In = nil
+	}
 	code, err := a.Engine.Exec(ctx, target.ID, runtime.ExecRequest{
 		Args: args, Env: resolveEnv(o.Env), User: o.User, WorkDir: o.WorkDir, Detach: o.Detach,
-		Stdio: runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY}, Privileged: o.Privileged,
+		Stdio: stdio, Privileged: o.Privileged,
 	})
 	if err != nil {
 		return err
@@ -82,6 +90,25 @@ type RunOptions struct {
 	Labels     []string
 	// Pull is run --pull: always, missing or never.
 	Pull string
+	// Interactive keeps stdin attached (-i, the default).
+	Interactive bool
+	// ServicePorts publishes the service's ports (-P); Publish adds ports
+	// of its own (-p). Without either a run container publishes nothing.
+	ServicePorts bool
+	Publish      []string
+	CapAdd       []string
+	CapDrop      []string
+	// EnvFiles are read before Env (--env-from-file).
+	EnvFiles []string
+	// UseAliases gives the container the service's name and network
+	// aliases in DNS; without it only its container name resolves.
+	UseAliases    bool
+	RemoveOrphans bool
+	// Build builds the image first (--build); QuietPull and QuietBuild
+	// print no pull or build progress.
+	Build      bool
+	QuietPull  bool
+	QuietBuild bool
 }
 
 // Run starts a one-off container of a service (its dependencies first,
@@ -96,14 +123,26 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	if err != nil {
 		return err
 	}
-	if err := a.pullForUp(ctx, only, o.Pull); err != nil {
+	if err := a.pullForUp(ctx, only, o.Pull, o.QuietPull); err != nil {
 		return err
 	}
 	if svc.Build != nil {
-		if _, err := a.Engine.ImageID(ctx, svc.Image); err != nil {
-			if err := a.buildServices(ctx, p, []string{service}, BuildOptions{}); err != nil {
+		_, err := a.Engine.ImageID(ctx, svc.Image)
+		if o.Build || err != nil {
+			if err := a.buildServices(ctx, p, []string{service}, BuildOptions{Quiet: o.QuietBuild}); err != nil {
 				return err
 			}
+		}
+	} else if o.Build {
+		return fmt.Errorf("run --build: service %s has no build section", service)
+	}
+	if o.RemoveOrphans {
+		cs, err := a.observe(ctx, p.Name, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := a.removeOrphans(ctx, p, cs); err != nil {
+			return err
 		}
 	}
 	if !o.NoDeps && len(svc.DependsOn) > 0 {
@@ -139,24 +178,28 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 		k, v, _ := strings.Cut(l, "=")
 		lbls[k] = v
 	}
-	nets, err := a.ensureNetworks(ctx, p, only)
+	nets, err := a.ensureNetworks(ctx, p, only, false)
 	if err != nil {
 		return err
 	}
-	if err := a.ensureVolumes(p, only); err != nil {
+	if err := a.ensureVolumes(p, only, false); err != nil {
 		return err
 	}
-	if err := a.createWith(ctx, p, svc, name, lbls, nets); err != nil {
+	if err := a.createWith(ctx, p, svc, name, lbls, nets, o.UseAliases); err != nil {
 		return err
 	}
 	if o.Detach {
 		if err := a.Engine.Start(ctx, name); err != nil {
 			return errors.Join(err, a.removeContainer(context.WithoutCancel(ctx), name, true))
 		}
-		fmt.Fprintln(a.Out, name)
+		fmt.Fprintln(a.Out, lbls[labels.InstanceID]) // Docker prints the container's ID
 		return nil
 	}
-	code, err := a.Engine.StartAttached(ctx, name, runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY})
+	stdio := runtime.Stdio{In: a.In, Out: a.Out, Err: a.Err, TTY: o.TTY}
+	if !o.Interactive {
+		stdio.In = nil
+	}
+	code, err := a.Engine.StartAttached(ctx, name, stdio)
 	if o.Remove {
 		if rerr := a.removeWithVolumes(context.WithoutCancel(ctx), name, true); rerr != nil && err == nil {
 			err = rerr
@@ -191,9 +234,30 @@ func runService(p *types.Project, svc types.ServiceConfig, args []string, o RunO
 	}
 	svc.Tty = o.TTY
 	svc.ContainerName = ""
+	if !o.ServicePorts {
+		svc.Ports = nil
+	}
+	for _, pub := range o.Publish {
+		ports, err := types.ParsePortConfig(pub)
+		if err != nil {
+			return svc, fmt.Errorf("--publish %s: %w", pub, err)
+		}
+		svc.Ports = append(slices.Clone(svc.Ports), ports...)
+	}
+	svc.CapAdd = append(slices.Clone(svc.CapAdd), o.CapAdd...)
+	svc.CapDrop = append(slices.Clone(svc.CapDrop), o.CapDrop...)
 	env := types.MappingWithEquals{}
 	for k, v := range svc.Environment {
 		env[k] = v
+	}
+	if len(o.EnvFiles) > 0 {
+		vars, err := dotenv.GetEnvFromFile(p.Environment, o.EnvFiles)
+		if err != nil {
+			return svc, fmt.Errorf("--env-from-file: %w", err)
+		}
+		for k, v := range vars {
+			env[k] = &v
+		}
 	}
 	for _, e := range resolveEnv(o.Env) {
 		k, v, _ := strings.Cut(e, "=")

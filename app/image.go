@@ -130,7 +130,7 @@ func (a *App) pullImage(ctx context.Context, svc types.ServiceConfig, quiet bool
 // every image for always, images older than the period for
 // daily/weekly/every_<duration>; never and build never pull. A service
 // with a build section whose image is missing is built, not pulled.
-func (a *App) pullForUp(ctx context.Context, sel *types.Project, override string) error {
+func (a *App) pullForUp(ctx context.Context, sel *types.Project, override string, quiet bool) error {
 	switch override {
 	case "policy", types.PullPolicyBuild:
 		override = "" // each service's pull_policy (build is handled by the build step)
@@ -181,7 +181,7 @@ func (a *App) pullForUp(ctx context.Context, sel *types.Project, override string
 	}
 	return a.parallel(len(todo), func(i int) error {
 		svc := todo[i]
-		err := a.pullImage(ctx, svc, false)
+		err := a.pullImage(ctx, svc, quiet)
 		if err != nil && svc.Build != nil {
 			a.warn("%v; building it instead", err)
 			return nil

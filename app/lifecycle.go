@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -115,6 +116,8 @@ func (a *App) stopAll(ctx context.Context, p *types.Project, timeout *time.Durat
 
 // DownOptions are the flags of `down`.
 type DownOptions struct {
+	// Services limits down to these services and those depending on them.
+	Services      []string
 	RemoveOrphans bool
 	Volumes       bool
 	Timeout       *time.Duration
@@ -138,12 +141,22 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err != nil {
 		return err
 	}
-	var targets, orphans []runtime.Container
+	var chosen map[string]bool
+	if len(o.Services) > 0 {
+		if chosen, err = downServices(p, cs, o.Services); err != nil {
+			return err
+		}
+	}
+	var targets, orphans, kept []runtime.Container
 	for _, c := range cs {
-		_, inFile := p.Services[c.Labels[labels.Service]]
-		if inFile || len(p.Services) == 0 || o.RemoveOrphans || c.Labels[labels.OneOff] == "True" {
+		svc := c.Labels[labels.Service]
+		_, inFile := p.Services[svc]
+		switch {
+		case chosen != nil && !chosen[svc]:
+			kept = append(kept, c)
+		case chosen != nil || inFile || len(p.Services) == 0 || o.RemoveOrphans || c.Labels[labels.OneOff] == "True":
 			targets = append(targets, c)
-		} else {
+		default:
 			orphans = append(orphans, c)
 		}
 	}
@@ -200,8 +213,11 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err := a.unmountIdleVolumes(ctx, p); err != nil {
 		return err
 	}
-	if err := a.removeSecrets(p.Name); err != nil {
-		return err
+	if len(kept) == 0 {
+		// The copies belong to the project: they go with its last container.
+		if err := a.removeSecrets(p.Name); err != nil {
+			return err
+		}
 	}
 	if o.Volumes {
 		if err := a.removeVolumes(ctx, p); err != nil {
@@ -216,7 +232,52 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if len(orphans) > 0 {
 		return nil // their networks are still in use
 	}
-	return a.removeNetworks(ctx, p)
+	return a.removeNetworks(ctx, p, kept)
+}
+
+// downServices returns the services `down SERVICE...` takes: the named ones
+// and, transitively, the services that depend on them, as Docker Compose
+// walks them. Without a compose file (down -p NAME) the dependencies come
+// from the containers' depends_on labels and unknown names are skipped,
+// since a typo cannot be told from a service already removed.
+func downServices(p *types.Project, cs []runtime.Container, services []string) (map[string]bool, error) {
+	deps := map[string][]string{} // service -> the services it depends on
+	if len(p.Services) > 0 {
+		if err := checkServices(p, services); err != nil {
+			return nil, err
+		}
+		for name, svc := range p.Services {
+			deps[name] = slices.Collect(maps.Keys(svc.DependsOn))
+		}
+	} else {
+		for _, c := range cs {
+			svc := c.Labels[labels.Service]
+			for _, d := range strings.Split(c.Labels[labels.DependsOn], ",") {
+				if name, _, _ := strings.Cut(d, ":"); name != "" {
+					deps[svc] = append(deps[svc], name)
+				}
+			}
+		}
+	}
+	chosen := map[string]bool{}
+	for _, s := range services {
+		chosen[s] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, ds := range deps {
+			if chosen[name] {
+				continue
+			}
+			for _, d := range ds {
+				if chosen[d] {
+					chosen[name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	return chosen, nil
 }
 
 // Stop stops the services' containers without removing them.
@@ -244,7 +305,9 @@ func (a *App) Stop(ctx context.Context, p *types.Project, services []string, tim
 }
 
 // Start starts existing containers of the services, dependencies first.
-func (a *App) Start(ctx context.Context, p *types.Project, services []string) error {
+// With wait (start --wait) it then waits, up to *wait when that is not
+// zero, until they are running or healthy, as up --wait does.
+func (a *App) Start(ctx context.Context, p *types.Project, services []string, wait *time.Duration) error {
 	cs, err := a.serviceContainers(ctx, p, services, &no)
 	if err != nil {
 		return err
@@ -252,7 +315,7 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string) er
 	if len(cs) == 0 {
 		return fmt.Errorf("service(s) %v have no container to start: run `up` first", services)
 	}
-	return a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
+	err = a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
 		if running(c) {
 			return nil
 		}
@@ -261,6 +324,14 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string) er
 		}
 		return a.start(ctx, c.ID)
 	})
+	if err != nil || wait == nil {
+		return err
+	}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return a.waitFor(ctx, p, ids, *wait)
 }
 
 // restartDependents adds to services, transitively, the services whose
@@ -340,16 +411,8 @@ func (a *App) Kill(ctx context.Context, p *types.Project, services []string, sig
 	}
 	removed := 0
 	if removeOrphans {
-		// Containers of services no longer in the file go, as with down
-		// --remove-orphans; run containers are not orphans.
-		for _, c := range cs {
-			if _, inFile := p.Services[c.Labels[labels.Service]]; inFile || c.Labels[labels.OneOff] == "True" {
-				continue
-			}
-			if err := a.stopRemove(ctx, c.ID, nil); err != nil {
-				return err
-			}
-			removed++
+		if removed, err = a.removeOrphans(ctx, p, cs); err != nil {
+			return err
 		}
 	}
 	cs = slices.DeleteFunc(selectContainers(cs, services), func(c runtime.Container) bool {
@@ -370,6 +433,23 @@ func (a *App) Kill(ctx context.Context, p *types.Project, services []string, sig
 		a.progress("Container", cs[i].ID, "Killed")
 		return nil
 	})
+}
+
+// removeOrphans stops and removes the containers of cs whose service is
+// no longer in the file, as down --remove-orphans does (run containers are
+// not orphans), and says how many went.
+func (a *App) removeOrphans(ctx context.Context, p *types.Project, cs []runtime.Container) (int, error) {
+	removed := 0
+	for _, c := range cs {
+		if _, inFile := p.Services[c.Labels[labels.Service]]; inFile || c.Labels[labels.OneOff] == "True" {
+			continue
+		}
+		if err := a.stopRemove(ctx, c.ID, nil); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // RmOptions are the flags of `rm`.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,8 @@ type LogsOptions struct {
 	Since    time.Time
 	Until    time.Time
 	Format   LogFormat
+	// Index selects one replica of the one named service (0: all).
+	Index int
 }
 
 // Docker Compose's palette for service prefixes.
@@ -100,6 +103,14 @@ func (a *App) Logs(ctx context.Context, p *types.Project, o LogsOptions) error {
 		return err
 	}
 	cs = selectContainers(cs, o.Services)
+	if o.Index > 0 {
+		cs = slices.DeleteFunc(cs, func(c runtime.Container) bool {
+			return containerNumber(c) != o.Index || c.Labels[labels.OneOff] == "True"
+		})
+		if len(cs) == 0 {
+			return fmt.Errorf("service %q has no container number %d", o.Services[0], o.Index)
+		}
+	}
 	f := newFormatter(a, cs, o.Format)
 	return a.parallelAll(len(cs), func(i int) error {
 		c := cs[i]

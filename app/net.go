@@ -46,8 +46,15 @@ func bridged(svc types.ServiceConfig) bool {
 
 // ensureNetworks creates the networks the selected services use (external
 // ones must exist) and returns them by compose key.
-func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.Project) (map[string]*network.Network, error) {
+// With all (--all-resources) every network the file declares is made, used
+// or not.
+func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.Project, all bool) (map[string]*network.Network, error) {
 	used := map[string]bool{}
+	if all {
+		for k := range p.Networks {
+			used[k] = true
+		}
+	}
 	for _, svc := range sel.Services {
 		if bridged(svc) {
 			for k := range svc.Networks {
@@ -124,7 +131,7 @@ type netSetup struct {
 
 // setupNetwork makes the container's namespace and attaches it to the
 // service's networks (or finds the namespace it shares).
-func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, nets map[string]*network.Network) (*netSetup, error) {
+func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, nets map[string]*network.Network, aliases bool) (*netSetup, error) {
 	mode := svc.NetworkMode
 	if target, ok := strings.CutPrefix(mode, "service:"); ok {
 		return a.sharedNetNS(ctx, scheduler.ContainerName(p.Name, target, 1), mode)
@@ -186,20 +193,23 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		_ = a.Net.Detach(context.WithoutCancel(ctx), id, netns, as)
 		_ = network.DeleteNetNS(netns)
 	}
-	names := []string{svc.Name, id}
-	if svc.Hostname != "" {
-		names = append(names, svc.Hostname)
-	}
-	for _, l := range svc.Links {
-		if _, alias, ok := strings.Cut(l, ":"); ok {
-			names = append(names, alias)
+	names := []string{id}
+	if aliases {
+		names = append(names, svc.Name)
+		if svc.Hostname != "" {
+			names = append(names, svc.Hostname)
+		}
+		for _, l := range svc.Links {
+			if _, alias, ok := strings.Cut(l, ":"); ok {
+				names = append(names, alias)
+			}
 		}
 	}
 	var eps []labels.Endpoint
 	etc := runtime.EtcConfig{Options: append([]string{"ndots:0"}, svc.DNSOpts...), Search: svc.DNSSearch}
 	for i, r := range results {
 		epNames := slices.Clone(names)
-		if c := svc.Networks[keys[i]]; c != nil {
+		if c := svc.Networks[keys[i]]; c != nil && aliases {
 			epNames = append(epNames, c.Aliases...)
 		}
 		eps = append(eps, labels.Endpoint{Network: r.Network, IfName: r.IfName, IP: r.IP.String(), MAC: as[i].MAC, Names: epNames})
@@ -418,8 +428,20 @@ func (a *App) removeWithVolumes(ctx context.Context, id string, force bool) erro
 }
 
 // removeNetworks removes the project's networks, external ones excepted.
-func (a *App) removeNetworks(ctx context.Context, p *types.Project) error {
+// A network that one of kept (the project's containers `down SERVICE...`
+// leaves) is attached to stays, with Docker Compose's "still in use" line.
+func (a *App) removeNetworks(ctx context.Context, p *types.Project, kept []runtime.Container) error {
 	ns := a.Engine.Namespace()
+	inUse := map[string]bool{}
+	for _, c := range kept {
+		var eps []labels.Endpoint
+		if err := json.Unmarshal([]byte(c.Labels[labels.Networks]), &eps); err != nil && c.Labels[labels.Networks] != "" {
+			return fmt.Errorf("container %s: label %s: %w", c.ID, labels.Networks, err)
+		}
+		for _, ep := range eps {
+			inUse[ep.Network] = true
+		}
+	}
 	var names []string
 	if len(p.Networks) > 0 {
 		for _, k := range slices.Sorted(maps.Keys(p.Networks)) {
@@ -443,6 +465,10 @@ func (a *App) removeNetworks(ctx context.Context, p *types.Project) error {
 	}
 	for _, name := range names {
 		if _, err := a.Net.Get(ns, name); err != nil {
+			continue
+		}
+		if inUse[name] {
+			a.progress("Network", name, "Resource is still in use")
 			continue
 		}
 		a.progress("Network", name, "Removing")

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,6 +26,11 @@ type PsOptions struct {
 	ListServices bool
 	Status       []string
 	Format       string // table or json
+	// NoTrunc shows whole IDs, commands and mount names.
+	NoTrunc bool
+	// NoOrphans leaves out containers of services the file no longer has
+	// (ps --orphans=false).
+	NoOrphans bool
 }
 
 // PsEntry is one line of `ps --format json`, with Docker Compose's keys.
@@ -42,12 +49,20 @@ type PsEntry struct {
 	Networks     string
 	Ports        string
 	Project      string
-	Publishers   []any
+	Publishers   []Publisher
 	RunningFor   string
 	Service      string
 	Size         string
 	State        string
 	Status       string
+}
+
+// Publisher is one published port in ps's JSON, as Docker Compose writes it.
+type Publisher struct {
+	URL           string
+	TargetPort    int
+	PublishedPort int
+	Protocol      string
 }
 
 // statusText is Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 seconds ago".
@@ -69,32 +84,89 @@ func statusText(c runtime.Container, now time.Time, health string) string {
 	return "Created"
 }
 
-func quoteCommand(args []string) string {
+// ellipsis shortens s to n characters, the last one "…", as Docker's
+// formatter does.
+func ellipsis(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func quoteCommand(args []string, trunc bool) string {
 	cmd := strings.Join(args, " ")
-	if len(cmd) > 20 {
-		cmd = cmd[:19] + "…"
+	if trunc {
+		cmd = ellipsis(cmd, 20)
 	}
 	return fmt.Sprintf("%q", cmd)
 }
 
-func (a *App) entry(c runtime.Container, now time.Time) PsEntry {
+// mountNames are ps's Mounts: the volume name of each volume, the source of
+// each bind (secrets and configs included), leaving out the /etc files
+// gocompose writes for every container; and how many are volumes.
+func (a *App) mountNames(c runtime.Container) ([]string, int) {
+	var names []string
+	local := 0
+	volumes := filepath.Join(a.RootDir, "volumes") + "/"
+	for _, m := range c.Mounts {
+		switch m.Destination {
+		case "/etc/hosts", "/etc/resolv.conf", "/etc/hostname":
+			continue
+		}
+		if rest, ok := strings.CutPrefix(m.Source, volumes); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			names = append(names, name)
+			local++
+			continue
+		}
+		names = append(names, m.Source)
+	}
+	return names, local
+}
+
+// networkNames are the networks the container is attached to.
+func networkNames(c runtime.Container) []string {
+	var eps []labels.Endpoint
+	_ = json.Unmarshal([]byte(c.Labels[labels.Networks]), &eps) // no label: no networks
+	var out []string
+	for _, e := range eps {
+		out = append(out, e.Network)
+	}
+	return out
+}
+
+func (a *App) entry(c runtime.Container, now time.Time, trunc bool) PsEntry {
 	var ls []string
 	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 		ls = append(ls, k+"="+c.Labels[k])
 	}
 	img := runtime.FamiliarImage(c.Image)
+	id := instanceID(c)
+	mounts, local := a.mountNames(c)
+	if trunc {
+		id = id[:12]
+		for i := range mounts {
+			mounts[i] = ellipsis(mounts[i], 15)
+		}
+	}
+	publishers := []Publisher{}
+	for _, p := range publishedLabel(c) {
+		publishers = append(publishers, Publisher{URL: p.HostIP, TargetPort: p.ContainerPort, PublishedPort: p.HostPort, Protocol: p.Protocol})
+	}
 	return PsEntry{
-		Command:      quoteCommand(c.Args),
+		Command:      quoteCommand(c.Args, trunc),
 		CreatedAt:    c.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 		ExitCode:     c.ExitCode,
-		ID:           c.ID,
+		ID:           id,
 		Image:        img,
 		Labels:       strings.Join(ls, ","),
-		LocalVolumes: "0",
+		LocalVolumes: strconv.Itoa(local),
+		Mounts:       strings.Join(mounts, ","),
+		Networks:     strings.Join(networkNames(c), ","),
 		Name:         c.ID,
 		Names:        c.ID,
 		Project:      c.Labels[labels.Project],
-		Publishers:   []any{},
+		Publishers:   publishers,
 		RunningFor:   units.HumanDuration(now.Sub(c.Created)) + " ago",
 		Service:      c.Labels[labels.Service],
 		Size:         "0B",
@@ -107,15 +179,18 @@ func (a *App) entry(c runtime.Container, now time.Time) PsEntry {
 
 // portsText is Docker's PORTS column: 0.0.0.0:8000->5000/tcp, ...
 func portsText(c runtime.Container) string {
-	var ps []labels.Port
-	if json.Unmarshal([]byte(c.Labels[labels.Ports]), &ps) != nil {
-		return ""
-	}
 	var out []string
-	for _, p := range ps {
+	for _, p := range publishedLabel(c) {
 		out = append(out, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol))
 	}
 	return strings.Join(out, ", ")
+}
+
+// publishedLabel reads the container's published ports.
+func publishedLabel(c runtime.Container) []labels.Port {
+	var ps []labels.Port
+	_ = json.Unmarshal([]byte(c.Labels[labels.Ports]), &ps) // no label: no ports
+	return ps
 }
 
 // Ps lists the project's containers like `docker compose ps`.
@@ -128,6 +203,12 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 		return err
 	}
 	cs = selectContainers(cs, o.Services)
+	if o.NoOrphans && len(p.Services) > 0 {
+		cs = slices.DeleteFunc(cs, func(c runtime.Container) bool {
+			_, inFile := p.Services[c.Labels[labels.Service]]
+			return !inFile
+		})
+	}
 	status := o.Status
 	var keep []runtime.Container
 	for _, c := range cs {
@@ -154,7 +235,7 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 	}
 	if o.Quiet {
 		for _, c := range keep {
-			fmt.Fprintln(a.Out, c.ID)
+			fmt.Fprintln(a.Out, instanceID(c))
 		}
 		return nil
 	}
@@ -163,7 +244,7 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 	case "json":
 		enc := json.NewEncoder(a.Out)
 		for _, c := range keep {
-			if err := enc.Encode(a.entry(c, now)); err != nil {
+			if err := enc.Encode(a.entry(c, now, !o.NoTrunc)); err != nil {
 				return err
 			}
 		}
@@ -172,7 +253,7 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 		tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
 		for _, c := range keep {
-			e := a.entry(c, now)
+			e := a.entry(c, now, !o.NoTrunc)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Image, e.Command, e.Service, e.RunningFor, e.Status, e.Ports)
 		}
 		return tw.Flush()

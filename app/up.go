@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -53,6 +54,45 @@ type UpOptions struct {
 	// Pull overrides every service's pull_policy (up --pull): always,
 	// missing or never.
 	Pull string
+	// QuietPull and QuietBuild print no pull or build progress.
+	QuietPull  bool
+	QuietBuild bool
+	// AbortOnContainerFailure stops the project when a container exits
+	// with a non-zero code, and exits with it.
+	AbortOnContainerFailure bool
+	// AttachDependencies follows the logs of the named services'
+	// dependencies too (without it only the named services are followed).
+	AttachDependencies bool
+	// AlwaysRecreateDeps recreates the named services' dependencies even
+	// when unchanged.
+	AlwaysRecreateDeps bool
+	// IgnoreOrphans silences the orphan warning (COMPOSE_IGNORE_ORPHANS).
+	IgnoreOrphans bool
+	// AllResources makes every network and volume the file declares, not
+	// only those the services use (--all-resources).
+	AllResources bool
+}
+
+// validate refuses the flag combinations Docker Compose refuses, with its
+// words.
+func (o UpOptions) validate() error {
+	switch {
+	case o.AbortOnContainerExit && o.AbortOnContainerFailure:
+		return fmt.Errorf("--abort-on-container-failure cannot be combined with --abort-on-container-exit")
+	case o.Wait && (o.AttachDependencies || o.AbortOnContainerExit || o.AbortOnContainerFailure || len(o.Attach) > 0):
+		return fmt.Errorf("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach or --attach-dependencies")
+	case o.Detach && !o.NoStart && (o.AttachDependencies || o.AbortOnContainerExit || o.AbortOnContainerFailure || len(o.Attach) > 0):
+		return fmt.Errorf("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach or --attach-dependencies")
+	case o.Build && o.NoBuild:
+		return fmt.Errorf("--build and --no-build are incompatible")
+	case o.RenewAnonVolumes && o.NoRecreate:
+		return fmt.Errorf("--no-recreate and --renew-anon-volumes are incompatible")
+	case o.ForceRecreate && o.NoRecreate:
+		return fmt.Errorf("--force-recreate and --no-recreate are incompatible")
+	case o.AlwaysRecreateDeps && o.NoRecreate:
+		return fmt.Errorf("--always-recreate-deps and --no-recreate are incompatible")
+	}
+	return nil
 }
 
 // Up creates and starts the project's services in dependency order.
@@ -64,29 +104,20 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return err
 	}
 	if o.ExitCodeFrom != "" {
-		o.AbortOnContainerExit = true
+		o.AbortOnContainerExit = !o.AbortOnContainerFailure
 		if err := checkServices(p, []string{o.ExitCodeFrom}); err != nil {
 			return err
 		}
 	}
-	if o.ForceRecreate && o.NoRecreate {
-		return fmt.Errorf("--force-recreate and --no-recreate are incompatible")
+	if err := o.validate(); err != nil {
+		return err
 	}
 	started, err := a.converge(ctx, p, o)
 	if err != nil {
 		return err
 	}
 	if o.Wait && !o.NoStart {
-		wctx := ctx
-		if o.WaitTimeout > 0 {
-			var cancel context.CancelFunc
-			wctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
-			defer cancel()
-		}
-		if err := a.waitReady(wctx, p, started); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				return fmt.Errorf("--wait: services not ready after %s", o.WaitTimeout)
-			}
+		if err := a.waitFor(ctx, p, started, o.WaitTimeout); err != nil {
 			return err
 		}
 	}
@@ -94,6 +125,22 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return nil
 	}
 	return a.attach(ctx, p, started, o)
+}
+
+// waitFor waits until the containers are running or healthy (--wait), up
+// to timeout when it is not zero.
+func (a *App) waitFor(ctx context.Context, p *types.Project, ids []string, timeout time.Duration) error {
+	wctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	err := a.waitReady(wctx, p, ids)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("--wait: services not ready after %s", timeout)
+	}
+	return err
 }
 
 // converge runs the plan under the project lock and returns the containers
@@ -123,11 +170,11 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err := checkSecrets(p, sel); err != nil {
 		return nil, err
 	}
-	nets, err := a.ensureNetworks(ctx, p, sel)
+	nets, err := a.ensureNetworks(ctx, p, sel, o.AllResources)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.ensureVolumes(p, sel); err != nil {
+	if err := a.ensureVolumes(p, sel, o.AllResources); err != nil {
 		return nil, err
 	}
 	var desired []scheduler.Service
@@ -155,7 +202,9 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 			}
 		}
 		svcs[name], hashes[name] = svc, h
-		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds})
+		named := len(o.Services) == 0 || slices.Contains(o.Services, name)
+		force := named && o.ForceRecreate || !named && o.AlwaysRecreateDeps
+		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds, ForceRecreate: force})
 	}
 	var obs []scheduler.Container
 	for _, c := range observed {
@@ -171,13 +220,13 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		})
 	}
 	plan, err := scheduler.Make(p.Name, desired, obs, scheduler.Options{
-		ForceRecreate: o.ForceRecreate, NoRecreate: o.NoRecreate,
+		NoRecreate:    o.NoRecreate,
 		RemoveOrphans: o.RemoveOrphans, NoStart: o.NoStart,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(plan.OrphanNames) > 0 {
+	if len(plan.OrphanNames) > 0 && !o.IgnoreOrphans {
 		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", plan.OrphanNames)
 	}
 	for _, op := range plan.Orphans {
@@ -230,7 +279,7 @@ func (a *App) pullMissing(ctx context.Context, p *types.Project, o UpOptions) er
 			return fmt.Errorf("service %s: %w", name, err)
 		}
 	}
-	return a.pullForUp(ctx, sel, o.Pull)
+	return a.pullForUp(ctx, sel, o.Pull, o.QuietPull)
 }
 
 // buildMissing builds the selected services' images that --build,
@@ -258,7 +307,7 @@ func (a *App) buildMissing(ctx context.Context, p *types.Project, o UpOptions) e
 			names = append(names, name)
 		}
 	}
-	return a.buildServices(ctx, p, names, BuildOptions{})
+	return a.buildServices(ctx, p, names, BuildOptions{Quiet: o.QuietBuild})
 }
 
 func containerID(project string, svc types.ServiceConfig, n int) string {
@@ -512,10 +561,12 @@ func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceCon
 	for k, v := range restartLabels(svc) {
 		lbls[k] = v
 	}
-	return a.createWith(ctx, p, svc, id, lbls, nets)
+	return a.createWith(ctx, p, svc, id, lbls, nets, true)
 }
 
-func (a *App) createWith(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, lbls map[string]string, nets map[string]*network.Network) error {
+// createWith makes the container; with aliases its service name and network
+// aliases resolve to it (service containers, and run --use-aliases).
+func (a *App) createWith(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, lbls map[string]string, nets map[string]*network.Network, aliases bool) error {
 	lc, err := logConfig(svc)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Name, err)
@@ -527,7 +578,7 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 	if hc != "" {
 		lbls[health.Label] = hc
 	}
-	ns, err := a.setupNetwork(ctx, p, svc, id, nets)
+	ns, err := a.setupNetwork(ctx, p, svc, id, nets, aliases)
 	if err != nil {
 		return err
 	}
@@ -585,7 +636,26 @@ func projectLabels(p *types.Project, svc types.ServiceConfig, hash string, n int
 		labels.DependsOn:       dependsOnLabel(svc),
 		labels.Image:           svc.Image,
 		labels.Version:         Version,
+		labels.InstanceID:      newInstanceID(),
 	}
+}
+
+// newInstanceID is a fresh 64-hex container ID.
+func newInstanceID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// instanceID is the container's ID as ps shows it; containers made before
+// the label existed get one derived from their name and creation time,
+// which is stable and differs between two containers of the same name.
+func instanceID(c runtime.Container) string {
+	if id := c.Labels[labels.InstanceID]; id != "" {
+		return id
+	}
+	sum := sha256.Sum256([]byte(c.ID + "\x00" + c.Created.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(sum[:])
 }
 
 // attach follows the logs of the started containers until they all exit, a
@@ -603,6 +673,11 @@ func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOp
 		}
 		svc := c.Labels[labels.Service]
 		if len(o.Attach) > 0 && !slices.Contains(o.Attach, svc) || slices.Contains(o.NoAttach, svc) {
+			continue
+		}
+		// up SERVICE follows that service, not the dependencies it
+		// started, unless --attach-dependencies (as Docker Compose).
+		if len(o.Attach) == 0 && len(o.Services) > 0 && !o.AttachDependencies && !slices.Contains(o.Services, svc) {
 			continue
 		}
 		if s, ok := p.Services[svc]; ok && s.Attach != nil && !*s.Attach && !slices.Contains(o.Attach, svc) {
@@ -656,7 +731,7 @@ func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOp
 			if e.service == o.ExitCodeFrom {
 				fromCode = e.code
 			}
-			if o.AbortOnContainerExit {
+			if o.AbortOnContainerExit || o.AbortOnContainerFailure && e.code != 0 {
 				if o.ExitCodeFrom == "" {
 					fromCode = e.code
 				}

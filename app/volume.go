@@ -80,8 +80,14 @@ func (a *App) createVolume(m volumeMeta) error {
 
 // ensureVolumes creates the named volumes the selected services mount;
 // external ones must already exist.
-func (a *App) ensureVolumes(p *types.Project, sel *types.Project) error {
+// With all (--all-resources) every volume the file declares is made.
+func (a *App) ensureVolumes(p *types.Project, sel *types.Project, all bool) error {
 	used := map[string]bool{}
+	if all {
+		for k := range p.Volumes {
+			used[k] = true
+		}
+	}
 	for _, svc := range sel.Services {
 		for _, v := range svc.Volumes {
 			if v.Type == types.VolumeTypeVolume && v.Source != "" {

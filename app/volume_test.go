@@ -53,7 +53,7 @@ volumes:
 	}
 	root := t.TempDir()
 	a := &App{RootDir: root, StateDir: t.TempDir(), Err: io.Discard}
-	if err := a.ensureVolumes(p, p); err != nil {
+	if err := a.ensureVolumes(p, p, false); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {

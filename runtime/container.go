@@ -27,6 +27,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Container states, as Docker names them.
@@ -49,6 +50,9 @@ type Container struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Args       []string
+	// Mounts are the bind mounts of the container's spec (volumes, binds,
+	// secrets and its own /etc files), in spec order.
+	Mounts []specs.Mount
 }
 
 // CreateRequest is everything needed to create one container of a service.
@@ -775,6 +779,11 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (Containe
 		var s oci.Spec
 		if err := json.Unmarshal(info.Spec.GetValue(), &s); err == nil && s.Process != nil {
 			out.Args = s.Process.Args
+			for _, m := range s.Mounts {
+				if m.Type == "bind" || slices.Contains(m.Options, "rbind") || slices.Contains(m.Options, "bind") {
+					out.Mounts = append(out.Mounts, m)
+				}
+			}
 		}
 	}
 	t, err := c.Task(ctx, nil)

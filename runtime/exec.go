@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/containerd/console"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -105,9 +107,8 @@ func (r *Runtime) runAttached(ctx context.Context, p containerd.Process, con con
 		return 0, conv(err)
 	}
 	if con != nil {
-		if ws, err := con.Size(); err == nil {
-			_ = p.Resize(ctx, uint32(ws.Width), uint32(ws.Height))
-		}
+		stop := r.forwardResize(ctx, p, con)
+		defer stop()
 	} else if in == nil {
 		_ = p.CloseIO(ctx, containerd.WithStdinCloser)
 	}
@@ -121,6 +122,31 @@ func (r *Runtime) runAttached(ctx context.Context, p containerd.Process, con con
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// forwardResize keeps the process's terminal the size of the caller's: now,
+// and on every SIGWINCH until stop is called.
+func (r *Runtime) forwardResize(ctx context.Context, p containerd.Process, con console.Console) (stop func()) {
+	resize := func() {
+		if ws, err := con.Size(); err == nil {
+			_ = p.Resize(ctx, uint32(ws.Width), uint32(ws.Height))
+		}
+	}
+	resize()
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				resize()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(winch); close(done) }
 }
 
 // StartAttached starts a created container with its stdio attached to the
@@ -160,5 +186,9 @@ func attachIO(stdio Stdio, tty bool) (cio.Creator, console.Console, func(), erro
 	if err := con.SetRaw(); err != nil {
 		return nil, nil, nil, err
 	}
-	return cio.NewCreator(cio.WithStreams(con, con, nil), cio.WithTerminal), con, func() { _ = con.Reset() }, nil
+	var in io.Reader = con
+	if stdio.In == nil {
+		in = nil // -i=false: the terminal shows output, takes no input
+	}
+	return cio.NewCreator(cio.WithStreams(in, con, nil), cio.WithTerminal), con, func() { _ = con.Reset() }, nil
 }

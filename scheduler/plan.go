@@ -17,6 +17,10 @@ type Service struct {
 	// Conditions maps a dependency to what it must reach before this
 	// service starts: started (default), healthy, completed_successfully.
 	Conditions map[string]string
+	// ForceRecreate recreates this service's containers even when their
+	// hash matches (up --force-recreate for the named services,
+	// --always-recreate-deps for their dependencies).
+	ForceRecreate bool
 }
 
 // Container is one observed container of the project.
@@ -99,7 +103,7 @@ func Make(project string, desired []Service, observed []Container, o Options) (*
 			switch {
 			case !ok:
 				step.Ops = append(step.Ops, Op{Kind: Create, Container: ContainerName(project, s.Name, n), Number: n})
-			case !o.NoRecreate && (o.ForceRecreate || c.Hash != s.Hash):
+			case !o.NoRecreate && (o.ForceRecreate || s.ForceRecreate || c.Hash != s.Hash):
 				step.Ops = append(step.Ops, Op{Kind: Recreate, Container: c.Name, Number: n})
 			case !c.Running && !o.NoStart:
 				step.Ops = append(step.Ops, Op{Kind: Start, Container: c.Name, Number: n})

@@ -77,13 +77,26 @@ func load(ctx context.Context, o Options) (*types.Project, error) {
 	fns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(wd),
 		cli.WithOsEnv,
+	}
+	if _, ok := os.LookupEnv("PWD"); !ok {
+		if pwd, err := os.Getwd(); err == nil {
+			fns = append(fns, cli.WithEnv([]string{"PWD=" + pwd}))
+		}
+	}
+	// Docker Compose's order: the current directory's .env may name
+	// COMPOSE_FILE; once the files are found, the project directory's .env
+	// is read (again), so a file found in a parent directory or through
+	// COMPOSE_FILE gets its own .env.
+	fns = append(fns,
 		cli.WithEnvFiles(o.EnvFiles...),
 		cli.WithDotEnv,
 		cli.WithConfigFileEnv,
 		cli.WithDefaultConfigPath,
-		cli.WithName(o.ProjectName),
+		cli.WithEnvFiles(o.EnvFiles...),
+		cli.WithDotEnv,
 		cli.WithDefaultProfiles(o.Profiles...),
-	}
+		cli.WithName(o.ProjectName),
+	)
 	opts, err := cli.NewProjectOptions(o.Files, fns...)
 	if err != nil {
 		return nil, err

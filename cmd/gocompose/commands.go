@@ -14,6 +14,7 @@ import (
 	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/spec"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -113,18 +114,35 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&o.RenewAnonVolumes, "renew-anon-volumes", "V", false, "Recreate anonymous volumes instead of retrieving data from the previous containers")
 	var waitTimeout int
 	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
+	fl.BoolVar(&o.QuietPull, "quiet-pull", false, "Pull without printing progress information")
+	fl.BoolVar(&o.QuietBuild, "quiet-build", false, "Suppress the build output")
+	fl.BoolVar(&o.AbortOnContainerFailure, "abort-on-container-failure", false, "Stops all containers if any container exited with failure. Incompatible with -d")
+	fl.BoolVar(&o.AttachDependencies, "attach-dependencies", false, "Automatically attach to log output of dependent services")
+	fl.BoolVar(&o.AlwaysRecreateDeps, "always-recreate-deps", false, "Recreate dependent containers. Incompatible with --no-recreate.")
+	yesFlag(cmd)
+	var watch, menu bool
+	fl.BoolVarP(&watch, "watch", "w", false, "Watch source code and rebuild/refresh containers when files are updated (not supported by gocompose yet)")
+	fl.BoolVar(&menu, "menu", false, "Enable interactive shortcuts when running attached (not supported by gocompose)")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		if build && noBuild {
-			return fmt.Errorf("--build and --no-build are incompatible")
+		if watch {
+			return fmt.Errorf("up --watch is not supported by gocompose yet")
+		}
+		if menu {
+			return fmt.Errorf("up --menu is not supported by gocompose: it has no navigation menu")
+		}
+		if waitTimeout < 0 {
+			return fmt.Errorf("--wait-timeout must be a non-negative integer")
 		}
 		o.Build, o.NoBuild = build, noBuild
 		if wait {
 			o.Detach, o.Wait = true, true
 			o.WaitTimeout = time.Duration(waitTimeout) * time.Second
 		}
-		if o.Detach && (o.AbortOnContainerExit || o.ExitCodeFrom != "") {
-			return fmt.Errorf("--abort-on-container-exit and --detach are incompatible")
+		if !cmd.Flags().Changed("remove-orphans") {
+			o.RemoveOrphans = envBool("COMPOSE_REMOVE_ORPHANS")
 		}
+		o.IgnoreOrphans = envBool("COMPOSE_IGNORE_ORPHANS")
+		o.AllResources = g.allResources
 		sc, err := parseScale(scale)
 		if err != nil {
 			return err
@@ -151,16 +169,45 @@ func parseScale(in []string) (map[string]int, error) {
 
 func createCmd(g *globals) *cobra.Command {
 	var o app.UpOptions
+	var scale []string
 	cmd := &cobra.Command{Use: "create [OPTIONS] [SERVICE...]", Short: "Creates containers for a service"}
-	cmd.Flags().BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
-	cmd.Flags().BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
-	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
-	cmd.Flags().StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never"|"build"|"policy")`)
+	fl := cmd.Flags()
+	fl.BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
+	fl.BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
+	fl.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never"|"build"|"policy")`)
+	fl.BoolVar(&o.Build, "build", false, "Build images before starting containers")
+	fl.BoolVar(&o.NoBuild, "no-build", false, "Don't build an image, even if it's policy")
+	fl.BoolVar(&o.QuietPull, "quiet-pull", false, "Pull without printing progress information")
+	fl.StringArrayVar(&scale, "scale", nil, "Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.")
+	yesFlag(cmd)
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		o.Services, o.NoStart, o.Detach = args, true, true
+		sc, err := parseScale(scale)
+		if err != nil {
+			return err
+		}
+		if !cmd.Flags().Changed("remove-orphans") {
+			o.RemoveOrphans = envBool("COMPOSE_REMOVE_ORPHANS")
+		}
+		o.IgnoreOrphans = envBool("COMPOSE_IGNORE_ORPHANS")
+		o.AllResources = g.allResources
+		o.Services, o.NoStart, o.Detach, o.Scale = args, true, true, sc
 		return a.Up(ctx, p, o)
 	})
 	return cmd
+}
+
+// yesFlag adds -y/--yes: gocompose never prompts, so every answer is
+// already yes.
+func yesFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolP("yes", "y", false, `Assume "yes" as answer to all prompts and run non-interactively (gocompose never prompts)`)
+}
+
+// envBool reads a boolean environment variable as Docker Compose does
+// (strconv.ParseBool; unset or invalid is false).
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
 }
 
 func downCmd(g *globals) *cobra.Command {
@@ -168,11 +215,11 @@ func downCmd(g *globals) *cobra.Command {
 	var rmi string
 	cmd := &cobra.Command{Use: "down [OPTIONS] [SERVICES]", Short: "Stop and remove containers, networks"}
 	timeout := timeoutFlag(cmd)
-	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", envBool("COMPOSE_REMOVE_ORPHANS"), "Remove containers for services not defined in the Compose file")
 	cmd.Flags().BoolVarP(&o.Volumes, "volumes", "v", false, "Remove named volumes declared in the volumes section of the Compose file")
 	cmd.Flags().StringVar(&rmi, "rmi", "", `Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")`)
-	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, _ []string) error {
-		o.Rmi = rmi
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.Rmi, o.Services = rmi, args
 		o.Timeout = timeout()
 		return a.Down(ctx, p, o)
 	})
@@ -190,7 +237,11 @@ func psCmd(g *globals) *cobra.Command {
 	fl.StringArrayVar(&o.Status, "status", nil, "Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]")
 	fl.StringArrayVar(&filters, "filter", nil, "Filter services by a property (supported filters: status)")
 	fl.StringVar(&o.Format, "format", "table", "Format the output. Values: [table | json]")
+	fl.BoolVar(&o.NoTrunc, "no-trunc", false, "Don't truncate output")
+	var orphans bool
+	fl.BoolVar(&orphans, "orphans", true, "Include orphaned services (not declared by project)")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		o.NoOrphans = !orphans
 		for _, f := range filters {
 			k, v, _ := strings.Cut(f, "=")
 			if k != "status" {
@@ -217,7 +268,11 @@ func logsCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&timestamps, "timestamps", "t", false, "Show timestamps")
 	fl.BoolVar(&noColor, "no-color", false, "Produce monochrome output")
 	fl.BoolVar(&noPrefix, "no-log-prefix", false, "Don't print prefix in logs")
+	fl.IntVar(&o.Index, "index", 0, "index of the container if service has multiple replicas")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if o.Index > 0 && len(args) != 1 {
+			return fmt.Errorf("--index requires one service to be selected")
+		}
 		o.Tail = -1
 		if tail != "all" {
 			n, err := strconv.Atoi(tail)
@@ -269,9 +324,22 @@ func servicesCmd(g *globals, use, short string, byName bool, fn func(ctx context
 }
 
 func startCmd(g *globals) *cobra.Command {
-	return servicesCmd(g, "start [SERVICE...]", "Start services", false, func(ctx context.Context, a *app.App, p *types.Project, s []string) error {
-		return a.Start(ctx, p, s)
+	var wait bool
+	var waitTimeout int
+	cmd := servicesCmd(g, "start [SERVICE...]", "Start services", false, func(ctx context.Context, a *app.App, p *types.Project, s []string) error {
+		if waitTimeout < 0 {
+			return fmt.Errorf("--wait-timeout must be a non-negative integer")
+		}
+		var w *time.Duration
+		if wait {
+			d := time.Duration(waitTimeout) * time.Second
+			w = &d
+		}
+		return a.Start(ctx, p, s, w)
 	})
+	cmd.Flags().BoolVar(&wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode.")
+	cmd.Flags().IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
+	return cmd
 }
 
 func stopCmd(g *globals) *cobra.Command {
@@ -312,6 +380,10 @@ func rmCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Don't ask to confirm removal")
 	cmd.Flags().BoolVarP(&o.Stop, "stop", "s", false, "Stop the containers, if required, before removing")
 	cmd.Flags().BoolVarP(&o.Volumes, "volumes", "v", false, "Remove any anonymous volumes attached to containers")
+	// Docker Compose keeps -a as a deprecated flag with no effect: rm
+	// always removes the run containers of the services too.
+	cmd.Flags().BoolP("all", "a", false, "Deprecated - no effect")
+	_ = cmd.Flags().MarkHidden("all")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		return a.Rm(ctx, p, args, o)
 	})
@@ -336,23 +408,62 @@ func topCmd(g *globals) *cobra.Command {
 	})
 }
 
+// ttyFlags adds Docker Compose's terminal flags to exec and run: -T and
+// --no-tty (--no-TTY, the legacy spelling, normalised to it), and the
+// hidden -i/--interactive and -t/--tty that docker exec users type. It
+// returns whether to allocate a terminal and whether to attach stdin.
+func ttyFlags(cmd *cobra.Command, noTTYHelp string) func() (tty, interactive bool, err error) {
+	fl := cmd.Flags()
+	var noTTY, tty, interactive bool
+	fl.BoolVarP(&noTTY, "no-tty", "T", !isTTY(os.Stdout), noTTYHelp)
+	fl.BoolVarP(&interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
+	fl.BoolVarP(&tty, "tty", "t", true, "Allocate a pseudo-TTY")
+	_ = fl.MarkHidden("interactive")
+	_ = fl.MarkHidden("tty")
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		switch name {
+		case "no-TTY":
+			name = "no-tty"
+		case "volumes":
+			name = "volume"
+		case "labels":
+			name = "label"
+		}
+		return pflag.NormalizedName(name)
+	})
+	return func() (bool, bool, error) {
+		switch {
+		case fl.Changed("tty") && fl.Changed("no-tty"):
+			return false, false, fmt.Errorf("--tty and --no-tty can't be used together")
+		case fl.Changed("tty"):
+			noTTY = !tty
+		case !fl.Changed("no-tty") && !fl.Changed("interactive") && !isTTY(os.Stdin):
+			// By default a terminal only when there is one to attach to:
+			// scripts pipe stdin.
+			noTTY = true
+		}
+		return !noTTY, interactive, nil
+	}
+}
+
 func execCmd(g *globals) *cobra.Command {
 	var o app.ExecOptions
-	var noTTY bool
 	cmd := &cobra.Command{Use: "exec [OPTIONS] SERVICE COMMAND [ARGS...]", Short: "Execute a command in a running container",
 		Args: cobra.MinimumNArgs(2)}
 	cmd.Flags().SetInterspersed(false)
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.Detach, "detach", "d", false, "Detached mode: Run command in the background")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
-	fl.IntVar(&o.Index, "index", 1, "Index of the container if service has multiple replicas")
-	fl.BoolVarP(&noTTY, "no-TTY", "T", !isTTY(os.Stdin), "Disable pseudo-TTY allocation. By default `exec` allocates a TTY")
+	fl.IntVar(&o.Index, "index", 0, "Index of the container if service has multiple replicas")
 	fl.StringVarP(&o.User, "user", "u", "", "Run the command as this user")
 	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Path to workdir directory for this command")
-	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
 	fl.BoolVar(&o.Privileged, "privileged", false, "Give extended privileges to the process")
+	terminal := ttyFlags(cmd, "Disable pseudo-TTY allocation. By default 'gocompose exec' allocates a TTY.")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		o.TTY = !noTTY
+		var err error
+		if o.TTY, o.Interactive, err = terminal(); err != nil {
+			return err
+		}
 		return a.Exec(ctx, p, args[0], args[1:], o)
 	})
 	return cmd
@@ -360,8 +471,8 @@ func execCmd(g *globals) *cobra.Command {
 
 func runCmd(g *globals) *cobra.Command {
 	var o app.RunOptions
-	var noTTY bool
 	var entrypoint string
+	var quiet bool
 	cmd := &cobra.Command{Use: "run [OPTIONS] SERVICE [COMMAND] [ARGS...]", Short: "Run a one-off command on a service",
 		Args: cobra.MinimumNArgs(1)}
 	cmd.Flags().SetInterspersed(false)
@@ -371,19 +482,39 @@ func runCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.Remove, "rm", false, "Automatically remove the container when it exits")
 	fl.BoolVar(&o.NoDeps, "no-deps", false, "Don't start linked services")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
+	fl.StringArrayVar(&o.EnvFiles, "env-from-file", nil, "Set environment variables from file")
 	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Add or override a label")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "Bind mount a volume")
 	fl.StringVar(&entrypoint, "entrypoint", "", "Override the entrypoint of the image")
-	fl.BoolVarP(&noTTY, "no-TTY", "T", !isTTY(os.Stdin), "Disable pseudo-TTY allocation (default: auto-detected)")
 	fl.StringVarP(&o.User, "user", "u", "", "Run as specified username or uid")
 	fl.StringVarP(&o.WorkDir, "workdir", "w", "", "Working directory inside the container")
 	fl.StringVar(&o.Pull, "pull", "", `Pull image before running ("always"|"missing"|"never"|"build"|"policy")`)
-	fl.BoolP("interactive", "i", true, "Keep STDIN open even if not attached")
+	fl.StringArrayVar(&o.CapAdd, "cap-add", nil, "Add Linux capabilities")
+	fl.StringArrayVar(&o.CapDrop, "cap-drop", nil, "Drop Linux capabilities")
+	fl.StringArrayVarP(&o.Publish, "publish", "p", nil, "Publish a container's port(s) to the host")
+	fl.BoolVarP(&o.ServicePorts, "service-ports", "P", false, "Run command with all service's ports enabled and mapped to the host")
+	fl.BoolVar(&o.UseAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
+	fl.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Don't print anything to STDOUT")
+	fl.BoolVar(&o.QuietPull, "quiet-pull", false, "Pull without printing progress information")
+	fl.BoolVar(&o.QuietBuild, "quiet-build", false, "Suppress progress output from the build process")
+	fl.BoolVar(&o.Build, "build", false, "Build image before starting container")
+	terminal := ttyFlags(cmd, "Disable pseudo-TTY allocation (default: auto-detected)")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if len(o.Publish) > 0 && o.ServicePorts {
+			return fmt.Errorf("--service-ports and --publish are incompatible")
+		}
 		if cmd.Flags().Changed("entrypoint") {
 			o.Entrypoint = &entrypoint
 		}
-		o.TTY = !noTTY && !o.Detach
+		tty, interactive, err := terminal()
+		if err != nil {
+			return err
+		}
+		o.TTY, o.Interactive = tty && !o.Detach, interactive
+		if quiet {
+			a.Quiet, o.QuietPull, o.QuietBuild = true, true, true
+		}
 		return a.Run(ctx, p, args[0], args[1:], o)
 	})
 	return cmd
@@ -629,6 +760,12 @@ func pullCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.IncludeDeps, "include-deps", false, "Also pull services declared as dependencies")
 	fl.BoolVar(&o.IgnoreBuildable, "ignore-buildable", false, "Ignore images that can be built")
 	fl.StringVar(&o.Policy, "policy", "", `Apply pull policy ("missing"|"always")`)
+	// Deprecated in Docker Compose, which pulls in parallel either way;
+	// gocompose too (bounded by --parallel).
+	fl.Bool("parallel", true, "DEPRECATED pull multiple images in parallel")
+	fl.Bool("no-parallel", true, "DEPRECATED disable parallel pulling")
+	_ = fl.MarkHidden("parallel")
+	_ = fl.MarkHidden("no-parallel")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		o.Services = args
 		return a.Pull(ctx, p, o)
@@ -696,9 +833,11 @@ func builderCmd(g *globals) *cobra.Command {
 }
 
 func waitCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "wait SERVICE [SERVICE...]", Short: "Block until the first service container stops", Args: cobra.MinimumNArgs(1)}
+	cmd := &cobra.Command{Use: "wait SERVICE [SERVICE...] [OPTIONS]", Short: "Block until containers of all (or specified) services stop.", Args: cobra.MinimumNArgs(1)}
+	var downProject bool
+	cmd.Flags().BoolVar(&downProject, "down-project", false, "Drops project when the first container stops")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		return a.Wait(ctx, p, args)
+		return a.Wait(ctx, p, args, downProject)
 	})
 	return cmd
 }

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -41,6 +43,71 @@ type globals struct {
 	progress   string
 	dryRun     bool
 	cniPath    []string
+	// allResources creates every network and volume the file declares,
+	// not only those its services use.
+	allResources bool
+	noAnsi       bool
+	verbose      bool
+	workdir      string
+	compat       bool
+}
+
+// progressModes are --progress's values, as Docker Compose names them.
+var progressModes = []string{"auto", "tty", "plain", "json", "quiet"}
+
+// validate checks the global flags and applies the deprecated ones, with
+// Docker Compose's messages.
+func (g *globals) validate(cmd *cobra.Command) error {
+	if g.compat {
+		return fmt.Errorf("--compatibility is not supported by gocompose: container names always use '-' (Docker Compose v2 naming)")
+	}
+	if g.noAnsi {
+		if g.ansi != "auto" {
+			return fmt.Errorf(`cannot specify DEPRECATED "--no-ansi" and "--ansi". Please use only "--ansi"`)
+		}
+		g.ansi = "never"
+		fmt.Fprint(os.Stderr, "option '--no-ansi' is DEPRECATED ! Please use '--ansi' instead.\n")
+	}
+	if v, ok := os.LookupEnv("COMPOSE_ANSI"); ok && !cmd.Flags().Changed("ansi") {
+		g.ansi = v
+	}
+	if v := os.Getenv("NO_COLOR"); v != "" {
+		g.ansi = "never"
+	}
+	if !slices.Contains([]string{"auto", "never", "always"}, g.ansi) {
+		return fmt.Errorf("invalid --ansi %q: use never, always or auto", g.ansi)
+	}
+	if g.progress == "" {
+		g.progress = "auto"
+	}
+	if g.progress == "none" {
+		g.progress = "quiet"
+	}
+	switch g.progress {
+	case "tty":
+		if g.ansi == "never" {
+			return fmt.Errorf("can't use --progress tty while ANSI support is disabled")
+		}
+		return fmt.Errorf("--progress tty (the live display) is not supported by gocompose yet: use plain, json or quiet")
+	case "plain":
+		if g.ansi == "always" {
+			return fmt.Errorf("can't use --progress plain while ANSI support is forced")
+		}
+	case "auto", "json", "quiet":
+	default:
+		return fmt.Errorf("unsupported --progress value %q: use one of %s", g.progress, strings.Join(progressModes, ", "))
+	}
+	if g.workdir != "" {
+		if g.projectDir != "" {
+			return fmt.Errorf(`cannot specify DEPRECATED "--workdir" and "--project-directory". Please use only "--project-directory" instead`)
+		}
+		g.projectDir = g.workdir
+		fmt.Fprint(os.Stderr, "option '--workdir' is DEPRECATED at root level! Please use '--project-directory' instead.\n")
+	}
+	if g.verbose {
+		_ = clog.SetLevel("debug")
+	}
+	return nil
 }
 
 func (g *globals) specOptions() spec.Options {
@@ -75,6 +142,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 		return nil, nil, err
 	}
 	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par,
+		Quiet: g.progress == "quiet", JSONProgress: g.progress == "json",
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
 		Builder: &builder{daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
@@ -150,6 +218,15 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       app.Version,
+		// Without a RunE cobra prints the help for an unknown command and
+		// exits 0, so a CI step calling a missing command would pass.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			_ = cmd.Help()
+			return fmt.Errorf("unknown gocompose command: %q", args[0])
+		},
 	}
 	root.SetVersionTemplate("gocompose version v{{.Version}}\n")
 	// Global flags go before the command, as with docker compose; so
@@ -159,14 +236,22 @@ func newRoot() *cobra.Command {
 	f.StringArrayVarP(&g.files, "file", "f", nil, "Compose configuration files")
 	f.StringVarP(&g.project, "project-name", "p", "", "Project name")
 	f.StringVar(&g.projectDir, "project-directory", "", "Specify an alternate working directory (default: the path of the first specified Compose file)")
-	f.StringArrayVar(&g.envFiles, "env-file", nil, "Specify an alternate environment file")
+	f.StringArrayVar(&g.envFiles, "env-file", commaList(os.Getenv("COMPOSE_ENV_FILES")), "Specify an alternate environment file")
 	f.StringArrayVar(&g.profiles, "profile", nil, "Specify a profile to enable")
 	f.IntVar(&g.parallel, "parallel", -1, "Control max parallelism (default: $COMPOSE_PARALLEL_LIMIT, else 4 per CPU)")
 	f.StringVar(&g.address, "address", "", "containerd socket (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock, else a private containerd)")
 	f.StringVar(&g.namespace, "namespace", "", "containerd namespace (default $CONTAINERD_NAMESPACE, else gocompose)")
 	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
-	f.StringVar(&g.progress, "progress", "auto", `Set type of progress output (auto, tty, plain, json, quiet)`)
-	f.BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode (not supported by gocompose)")
+	f.StringVar(&g.progress, "progress", os.Getenv("COMPOSE_PROGRESS"), `Set type of progress output (auto, tty, plain, json, quiet)`)
+	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode (not supported by gocompose yet)")
+	f.BoolVar(&g.allResources, "all-resources", false, "Include all resources, even those not used by services")
+	f.BoolVar(&g.compat, "compatibility", false, "Run compose in backward compatibility mode (not supported by gocompose)")
+	f.BoolVar(&g.noAnsi, "no-ansi", false, "Do not print ANSI control characters (DEPRECATED)")
+	f.BoolVar(&g.verbose, "verbose", false, "Show more output")
+	f.StringVar(&g.workdir, "workdir", "", "DEPRECATED! USE --project-directory INSTEAD.")
+	for _, hidden := range []string{"no-ansi", "verbose", "workdir"} {
+		_ = f.MarkHidden(hidden)
+	}
 	f.StringArrayVar(&g.cniPath, "cni-path", nil, "Directories holding CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		// containerd's client logs each resolver step at info level; a
@@ -175,7 +260,7 @@ func newRoot() *cobra.Command {
 		if g.dryRun {
 			return fmt.Errorf("--dry-run is not supported by gocompose yet")
 		}
-		return nil
+		return g.validate(cmd.Root())
 	}
 	root.AddCommand(
 		upCmd(g), createCmd(g), downCmd(g), psCmd(g), logsCmd(g), startCmd(g), stopCmd(g),
@@ -185,6 +270,12 @@ func newRoot() *cobra.Command {
 		pullCmd(g), pushCmd(g), volumesCmd(g), cpCmd(g), statsCmd(g), exportCmd(g), commitCmd(g),
 	)
 	return root
+}
+
+// commaList splits a comma-separated environment value, as Docker Compose
+// reads COMPOSE_ENV_FILES.
+func commaList(v string) []string {
+	return strings.FieldsFunc(v, func(c rune) bool { return c == ',' })
 }
 
 // registries reads where credentials and hosts.toml files are: the docker

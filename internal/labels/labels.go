@@ -25,6 +25,10 @@ const (
 	Image = "com.docker.compose.image"
 	// Version is the version of the tool that made the container.
 	Version = "com.docker.compose.version"
+	// InstanceID is the container's 64-hex ID, new for every container
+	// made (a recreated container gets another, a restarted one keeps it),
+	// as Docker's container IDs are; `ps -q` and ps's ID show it.
+	InstanceID = "gocompose.id"
 	// ContainerName is the container's compose name (containerd IDs equal it).
 	ContainerName = "gocompose.container-name"
 	// ExitCode records the exit code after gocompose deleted the task of a
