@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/containerd/console"
@@ -13,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Stdio is where an attached process reads and writes.
@@ -73,15 +75,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 		}
 	}
 	execID := "exec-" + randomHex(12)
-	ioc, con := cio.Creator(cio.NullIO), console.Console(nil)
+	att := &attached{creator: cio.NullIO}
 	if !req.Detach {
-		var reset func()
-		if ioc, con, reset, err = attachIO(req.Stdio, pspec.Terminal); err != nil {
+		if att, err = attachIO(req.Stdio, pspec.Terminal); err != nil {
 			return 0, fmt.Errorf("exec %s: %w", id, err)
 		}
-		defer reset()
+		defer att.reset()
+		pspec.ConsoleSize = consoleSize(att.con)
 	}
-	p, err := t.Exec(ctx, execID, &pspec, ioc)
+	p, err := t.Exec(ctx, execID, &pspec, att.creator)
 	if err != nil {
 		return 0, fmt.Errorf("exec %s: %w", id, conv(err))
 	}
@@ -93,12 +95,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 		return 0, nil
 	}
 	defer p.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
-	return r.runAttached(ctx, p, con, req.Stdio.In)
+	return r.runAttached(ctx, p, att)
 }
 
 // runAttached starts an attached process, forwards its input and terminal
 // size, and waits for its exit code.
-func (r *Runtime) runAttached(ctx context.Context, p containerd.Process, con console.Console, in io.Reader) (int, error) {
+func (r *Runtime) runAttached(ctx context.Context, p containerd.Process, att *attached) (int, error) {
 	ch, err := p.Wait(ctx)
 	if err != nil {
 		return 0, conv(err)
@@ -106,11 +108,17 @@ func (r *Runtime) runAttached(ctx context.Context, p containerd.Process, con con
 	if err := p.Start(ctx); err != nil {
 		return 0, conv(err)
 	}
-	if con != nil {
-		stop := r.forwardResize(ctx, p, con)
+	closeStdin := func() { _ = p.CloseIO(context.WithoutCancel(ctx), containerd.WithStdinCloser) }
+	switch {
+	case att.con != nil:
+		stop := r.forwardResize(ctx, p, att.con)
 		defer stop()
-	} else if in == nil {
-		_ = p.CloseIO(ctx, containerd.WithStdinCloser)
+	case att.stdin == nil:
+		closeStdin()
+	default:
+		// The end of the caller's input is the end of the process's:
+		// `echo x | exec -T svc cat` ends.
+		att.stdin.onEOF(closeStdin)
 	}
 	select {
 	case es := <-ch:
@@ -122,6 +130,21 @@ func (r *Runtime) runAttached(ctx context.Context, p containerd.Process, con con
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// consoleSize is the caller's terminal size for the process spec, so runc
+// makes the process's terminal that size before the process runs (a resize
+// after start would race with a program that reads the size at once); nil
+// without a terminal.
+func consoleSize(con console.Console) *specs.Box {
+	if con == nil {
+		return nil
+	}
+	ws, err := con.Size()
+	if err != nil || ws.Width == 0 || ws.Height == 0 {
+		return nil
+	}
+	return &specs.Box{Height: uint(ws.Height), Width: uint(ws.Width)}
 }
 
 // forwardResize keeps the process's terminal the size of the caller's: now,
@@ -157,38 +180,100 @@ func (r *Runtime) StartAttached(ctx context.Context, id string, stdio Stdio) (in
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", id, conv(err))
 	}
-	ioc, con, reset, err := attachIO(stdio, stdio.TTY)
+	att, err := attachIO(stdio, stdio.TTY)
 	if err != nil {
 		return 0, fmt.Errorf("run %s: %w", id, err)
 	}
-	defer reset()
-	t, err := c.NewTask(ctx, ioc)
+	defer att.reset()
+	if box := consoleSize(att.con); box != nil {
+		spec, err := c.Spec(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("run %s: %w", id, conv(err))
+		}
+		spec.Process.ConsoleSize = box
+		if err := c.Update(ctx, containerd.UpdateContainerOpts(containerd.WithSpec(spec))); err != nil {
+			return 0, fmt.Errorf("run %s: terminal size: %w", id, conv(err))
+		}
+	}
+	t, err := c.NewTask(ctx, att.creator)
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", id, conv(err))
 	}
-	code, err := r.runAttached(ctx, t, con, stdio.In)
+	code, err := r.runAttached(ctx, t, att)
 	if rerr := r.reap(context.WithoutCancel(ctx), c, t); err == nil && rerr != nil {
 		err = rerr
 	}
 	return code, err
 }
 
+// attached is a process's connection to the caller.
+type attached struct {
+	creator cio.Creator
+	con     console.Console // the caller's terminal in raw mode, or nil
+	stdin   *stdinEOF       // the caller's input without a terminal, or nil
+	reset   func()          // restores the terminal
+}
+
 // attachIO connects a process to the caller: with tty, the caller's terminal
 // in raw mode (reset restores it); otherwise the given streams.
-func attachIO(stdio Stdio, tty bool) (cio.Creator, console.Console, func(), error) {
+func attachIO(stdio Stdio, tty bool) (*attached, error) {
 	if !tty {
-		return cio.NewCreator(cio.WithStreams(stdio.In, stdio.Out, stdio.Err)), nil, func() {}, nil
+		att := &attached{reset: func() {}}
+		var in io.Reader
+		if stdio.In != nil {
+			att.stdin = &stdinEOF{r: stdio.In}
+			in = att.stdin
+		}
+		att.creator = cio.NewCreator(cio.WithStreams(in, stdio.Out, stdio.Err))
+		return att, nil
 	}
 	con, err := console.ConsoleFromFile(os.Stdin)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("the input device is not a TTY (use -T): %w", err)
+		return nil, fmt.Errorf("the input device is not a TTY (use -T): %w", err)
 	}
 	if err := con.SetRaw(); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	var in io.Reader = con
 	if stdio.In == nil {
 		in = nil // -i=false: the terminal shows output, takes no input
 	}
-	return cio.NewCreator(cio.WithStreams(in, con, nil), cio.WithTerminal), con, func() { _ = con.Reset() }, nil
+	return &attached{creator: cio.NewCreator(cio.WithStreams(in, con, nil), cio.WithTerminal), con: con,
+		reset: func() { _ = con.Reset() }}, nil
+}
+
+// stdinEOF passes the caller's input through and, at its end, closes the
+// process's stdin (containerd's copy does not), as ctr does.
+type stdinEOF struct {
+	r io.Reader
+
+	mu     sync.Mutex // guards closer and eof
+	closer func()
+	eof    bool
+}
+
+func (s *stdinEOF) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.mu.Lock()
+		s.eof = true
+		closer := s.closer
+		s.mu.Unlock()
+		if closer != nil {
+			closer()
+		}
+	}
+	return n, err
+}
+
+// onEOF sets what to do at the end of input; when it has already come,
+// at once.
+func (s *stdinEOF) onEOF(fn func()) {
+	s.mu.Lock()
+	s.closer = fn
+	eof := s.eof
+	s.mu.Unlock()
+	if eof {
+		fn()
+	}
 }

@@ -212,3 +212,37 @@ func TestServiceHash(t *testing.T) {
 		t.Error("environment did not change the config hash")
 	}
 }
+
+// The project directory's .env applies however the file was found: walking
+// up from a subdirectory, or through COMPOSE_FILE from another directory.
+func TestDotEnvOfTheProjectDirectory(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "app")
+	write(t, root, map[string]string{
+		"compose.yaml": "services:\n  web:\n    image: busybox:${TAG}\n    environment:\n      MSG: ${MSG:-unset}\n",
+		".env":         "TAG=1.36\nMSG=from-dotenv\n",
+		"sub/.keep":    "",
+	})
+	other := t.TempDir()
+	for _, tc := range []struct {
+		name, cwd, composeFile string
+	}{
+		{"subdirectory", filepath.Join(root, "sub"), ""},
+		{"COMPOSE_FILE", other, filepath.Join(root, "compose.yaml")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Chdir(tc.cwd)
+			t.Setenv("COMPOSE_FILE", tc.composeFile)
+			if tc.composeFile == "" {
+				os.Unsetenv("COMPOSE_FILE")
+			}
+			p, err := Load(t.Context(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			web := p.Services["web"]
+			if web.Image != "busybox:1.36" || web.Environment["MSG"] == nil || *web.Environment["MSG"] != "from-dotenv" {
+				t.Errorf("image %q, MSG %v: the project's .env was not applied", web.Image, web.Environment["MSG"])
+			}
+		})
+	}
+}
