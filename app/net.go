@@ -16,9 +16,11 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/scheduler"
+	specpkg "github.com/gocompose/gocompose/spec"
 )
 
 // Networker is what app needs from the network package.
@@ -105,6 +107,9 @@ func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.P
 			spec.Subnet, spec.Gateway, spec.IPRange = c.Subnet, c.Gateway, c.IPRange
 		}
 		n, created, err := a.Net.Ensure(ctx, spec)
+		if errors.Is(err, network.ErrSubnetInUse) {
+			return nil, specpkg.At(p, err, "networks", key, "ipam", "config", "0", "subnet")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -153,6 +158,16 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		}
 		return cmp.Or(cmp.Compare(py, px), strings.Compare(x, y))
 	})
+	if len(svc.Ports) > 0 {
+		// Checking that a host port is free and publishing it (portmap's
+		// DNAT rule, made by Attach) happen under one host-wide lock, so
+		// two commands racing for a port cannot both take it.
+		l, err := lock.Project(ctx, portLockDir, "ports")
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		defer l.Unlock()
+	}
 	ports, err := publishedPorts(svc)
 	if err != nil {
 		return nil, err
@@ -243,6 +258,10 @@ func (a *App) sharedNetNS(ctx context.Context, target, mode string) (*netSetup, 
 	}
 	return &netSetup{netns: ns, labels: map[string]string{labels.NetNS: ns, labels.NetNSShared: "True"}, cleanup: func() {}}, nil
 }
+
+// portLockDir holds the host-wide port lock: outside any state directory,
+// since every gocompose installation on the host shares the port space.
+const portLockDir = "/run/lock/gocompose"
 
 // publishedPorts turns ports: into port mappings, checking that each host
 // port is free and choosing one where the file leaves it open.

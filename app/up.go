@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
@@ -112,6 +113,13 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	sel, err := selectServices(p, o.Services, !o.NoDeps)
+	if err != nil {
+		return err
+	}
+	if err := checkConflicts(p, sel, o.Scale); err != nil {
+		return err
+	}
 	started, err := a.converge(ctx, p, o)
 	if err != nil {
 		return err
@@ -168,6 +176,9 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		return nil, err
 	}
 	if err := checkSecrets(p, sel); err != nil {
+		return nil, err
+	}
+	if err := checkHostPorts(p, sel, observed); err != nil {
 		return nil, err
 	}
 	nets, err := a.ensureNetworks(ctx, p, sel, o.AllResources)
@@ -567,6 +578,14 @@ func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceCon
 // createWith makes the container; with aliases its service name and network
 // aliases resolve to it (service containers, and run --use-aliases).
 func (a *App) createWith(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, lbls map[string]string, nets map[string]*network.Network, aliases bool) error {
+	// A name another project's (or a stray) container holds: say whose,
+	// before anything of this one is made.
+	if c, err := a.Engine.Inspect(ctx, id); err == nil {
+		return fmt.Errorf("service %s: container name %q is already in use by a container of project %q (service %q): %w",
+			svc.Name, id, c.Labels[labels.Project], c.Labels[labels.Service], errdefs.ErrAlreadyExists)
+	} else if !runtime.IsNotFound(err) {
+		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	lc, err := logConfig(svc)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Name, err)

@@ -63,6 +63,28 @@ func TestPrivateContainerdStartsWhenNoneRuns(t *testing.T) {
 	if sid, err := getsid(pid); err != nil || sid != pid {
 		t.Errorf("private containerd sid=%d err=%v, want its own session %d", sid, err, pid)
 	}
+
+	// Another state root whose "system" containerd is this one: once its
+	// projects live there, that containerd going away is an error naming
+	// the socket, and no private containerd is started in its place.
+	sock := filepath.Join(st, "containerd", "containerd.sock")
+	st2 := filepath.Join(tmp, "s2")
+	env2 := []string{"CONTAINERD_ADDRESS=", "GOCOMPOSE_SYSTEM_CONTAINERD=" + sock,
+		"GOCOMPOSE_STATE=" + st2, "GOCOMPOSE_ROOT=" + filepath.Join(tmp, "r2")}
+	if r := gcRun(t.TempDir(), env2, "ls", "-a"); r.code != 0 || strings.Contains(r.stderr, "started") {
+		t.Fatalf("with a system containerd answering: %s", r)
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	r = gcRun(t.TempDir(), env2, "-p", "anything", "ps")
+	if r.code == 0 || !strings.Contains(r.stderr, "containerd does not answer at "+sock) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("ps with the system containerd down: want a one-line error naming %s:\n%s", sock, r)
+	}
+	if _, err := os.Stat(filepath.Join(st2, "containerd", "containerd.sock")); err == nil {
+		t.Errorf("a private containerd was started although the system one is in use")
+	}
 }
 
 func getsid(pid int) (int, error) {

@@ -94,6 +94,16 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 			return nil, false, fmt.Errorf("network %s: ipam subnet %q: want an IPv4 CIDR", s.Name, s.Subnet)
 		}
 		n.Subnet = p.Masked()
+		used, err := m.usedSubnets()
+		if err != nil {
+			return nil, false, err
+		}
+		for _, u := range used {
+			if u.Overlaps(n.Subnet) {
+				return nil, false, fmt.Errorf("network %s: ipam subnet %s overlaps %s, which another network or a route on this host uses: %w",
+					s.Name, n.Subnet, u, ErrSubnetInUse)
+			}
+		}
 	} else {
 		used, err := m.usedSubnets()
 		if err != nil {
@@ -260,7 +270,8 @@ func removeIsolationRules(bridge string) error {
 func HostPortTaken(port int, proto string) (bool, error) {
 	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
 	if err != nil {
-		return false, nil // no nat table or iptables: no portmap rules either
+		// Fail closed: a port we cannot check is not free.
+		return false, fmt.Errorf("check host port %d/%s: iptables -t nat -S: %w", port, proto, err)
 	}
 	want := fmt.Sprintf("--dport %d", port)
 	for _, line := range strings.Split(string(out), "\n") {

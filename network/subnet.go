@@ -1,9 +1,13 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 )
+
+// ErrSubnetInUse marks a subnet that overlaps one already in use on the host.
+var ErrSubnetInUse = errors.New("subnet in use")
 
 // DefaultPool is where subnets come from when a network names none: /24s
 // in 10.89.0.0/16, as podman does, away from Docker's 172.17/16.

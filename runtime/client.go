@@ -6,12 +6,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -95,17 +97,80 @@ func Connect(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		return &Runtime{client: c, namespace: ns, address: cfg.Address}, nil
 	}
-	if c, err := dial(ctx, systemAddress(), ns); err == nil {
-		return &Runtime{client: c, namespace: ns, address: systemAddress()}, nil
+	// The first command on a host picks the system containerd when it
+	// answers, else a private one, and records the choice: the projects
+	// live there. Later, a recorded system containerd that does not answer
+	// is an error (a private one would show no projects, and a second `up`
+	// would start them again there), and a recorded private one stays in
+	// use even when a system containerd appears.
+	used, err := readUsed()
+	if err != nil {
+		return nil, err
+	}
+	switch used {
+	case systemAddress():
+		c, err := dial(ctx, used, ns)
+		if err != nil {
+			return nil, fmt.Errorf("containerd does not answer at %s, where this host's projects are (start it, e.g. `systemctl start containerd`, or pass --address): %w: %w", used, errdefs.ErrUnavailable, err)
+		}
+		return &Runtime{client: c, namespace: ns, address: used}, nil
+	case "":
+		if c, err := dial(ctx, systemAddress(), ns); err == nil {
+			if err := recordUsed(systemAddress()); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return &Runtime{client: c, namespace: ns, address: systemAddress()}, nil
+		}
 	}
 	if c, err := dial(ctx, PrivateAddress(), ns); err == nil {
-		return &Runtime{client: c, namespace: ns, address: PrivateAddress()}, nil
+		return &Runtime{client: c, namespace: ns, address: PrivateAddress()}, recordUsed(PrivateAddress())
 	}
 	c, err := startPrivate(ctx, ns, cfg.Notify)
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{client: c, namespace: ns, address: PrivateAddress()}, nil
+	return &Runtime{client: c, namespace: ns, address: PrivateAddress()}, recordUsed(PrivateAddress())
+}
+
+// usedFile records which containerd (the system's or the private one) this
+// state root's projects live in.
+func usedFile() string { return filepath.Join(paths.Root(), "containerd.address") }
+
+// readUsed returns the recorded containerd address, "" when none was
+// recorded yet.
+func readUsed() (string, error) {
+	b, err := os.ReadFile(usedFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read which containerd is in use: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// recordUsed writes the address through a temporary file, once.
+func recordUsed(address string) error {
+	if cur, err := readUsed(); err != nil || cur == address {
+		return err
+	}
+	if err := os.MkdirAll(paths.Root(), 0o711); err != nil {
+		return fmt.Errorf("record which containerd is in use: %w", err)
+	}
+	tmp, err := os.CreateTemp(paths.Root(), ".containerd.address.*")
+	if err != nil {
+		return fmt.Errorf("record which containerd is in use: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(address + "\n"); err != nil {
+		tmp.Close()
+		return fmt.Errorf("record which containerd is in use: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("record which containerd is in use: %w", err)
+	}
+	return os.Rename(tmp.Name(), usedFile())
 }
 
 func dial(ctx context.Context, address, ns string) (*containerd.Client, error) {

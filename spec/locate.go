@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -147,4 +148,15 @@ func walk(n *yaml.Node, path []string) (line, depth int) {
 		depth++
 	}
 	return line, depth
+}
+
+// At names where in the project's files the key path (for example
+// "services", "web", "ports", "0") is written, for errors found after
+// loading (a port or subnet that conflicts on this host); err unchanged
+// when the path is in no file.
+func At(p *types.Project, err error, path ...string) error {
+	if file, line := findPath(p.ComposeFiles, path); file != "" {
+		return &LocatedError{File: file, Line: line, Err: fmt.Errorf("%s: %w", strings.Join(path, "."), err)}
+	}
+	return err
 }
