@@ -28,7 +28,7 @@ func checkConflicts(p *types.Project, sel *types.Project, scale map[string]int) 
 		port               int
 	}
 	var published []binding
-	names := map[string]string{}      // container_name -> service
+	names := map[string]string{} // container_name -> service
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
 		svc := sel.Services[name]
 		replicas := spec.Replicas(svc)
