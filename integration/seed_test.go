@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,28 +38,36 @@ func TestSeedExampleEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A project of its own on a port of its own, so the suite passes
+	// while `make demo`'s seed project holds port 8000.
 	dir := t.TempDir()
-	t.Cleanup(func() { gcRun(dir, nil, "-f", compose, "down", "-v", "-t", "1") })
+	override := filepath.Join(dir, "test-port.yaml")
+	if err := os.WriteFile(override, []byte("services:\n  frontend:\n    ports: !override [\"127.0.0.1:18950:5000\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{"-p", "seedtest", "-f", compose, "-f", override}
+	gcf := func(args ...string) result { return gc(t, dir, append(slices.Clone(files), args...)...) }
+	t.Cleanup(func() { gcRun(dir, nil, append(slices.Clone(files), "down", "-v", "-t", "1")...) })
 	start := time.Now()
-	r := gc(t, dir, "-f", compose, "up", "-d", "--build", "--wait")
+	r := gcf("up", "-d", "--build", "--wait")
 	t.Logf("up -d --build --wait took %v", time.Since(start))
 	if !strings.Contains(r.stderr, "Service frontend  Built") || !strings.Contains(r.stderr, "Service backend  Built") {
 		t.Errorf("up output:\n%s", r.stderr)
 	}
-	if body := httpGet(t, "http://127.0.0.1:8000/"); !strings.Contains(body, "Hello from the backend!") {
-		t.Fatalf("page:\n%s\nlogs:\n%s", body, gcRun(dir, nil, "-f", compose, "logs").stdout)
+	if body := httpGet(t, "http://127.0.0.1:18950/"); !strings.Contains(body, "Hello from the backend!") {
+		t.Fatalf("page:\n%s\nlogs:\n%s", body, gcf("logs").stdout)
 	}
-	if out := gc(t, dir, "-f", compose, "ps", "--format", "json").stdout; strings.Count(out, `"Health":"healthy"`) != 2 {
+	if out := gcf("ps", "--format", "json").stdout; strings.Count(out, `"Health":"healthy"`) != 2 {
 		t.Errorf("frontend and backend should be healthy:\n%s", out)
 	}
-	gc(t, dir, "-f", compose, "stop", "backend")
-	if body := httpGet(t, "http://127.0.0.1:8000/"); !strings.Contains(body, "Could not reach the backend") {
+	gcf("stop", "backend")
+	if body := httpGet(t, "http://127.0.0.1:18950/"); !strings.Contains(body, "Could not reach the backend") {
 		t.Errorf("page with the backend stopped:\n%s", body)
 	}
 	start = time.Now()
-	gc(t, dir, "-f", compose, "down", "-v")
+	gcf("down", "-v")
 	t.Logf("down -v took %v", time.Since(start))
-	assertNothingLeft(t, "seed")
+	assertNothingLeft(t, "seedtest")
 	if out, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(out), "veth") {
 		t.Logf("note: veth links present on the host:\n%s", out)
 	}
