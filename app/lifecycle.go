@@ -48,17 +48,52 @@ func reverse(p *types.Project) order {
 // returns the first error; services after a failed one are still attempted,
 // since stopping and removing should get as far as it can.
 func (a *App) walk(ctx context.Context, cs []runtime.Container, after order, fn func(runtime.Container) error) error {
+	return a.walkGated(ctx, cs, after, nil, fn)
+}
+
+// startAfter is the gate of the walks that start containers (start,
+// restart): a service starts only once each dependency being started with
+// it has started without error and reached its depends_on condition
+// (service_healthy judged on its current run), as `up` waits.
+func (a *App) startAfter(p *types.Project) func(ctx context.Context, service, dep string) error {
+	return func(ctx context.Context, service, dep string) error {
+		d := p.Services[service].DependsOn[dep]
+		if err := a.waitCondition(ctx, p, dep, d.Condition); err != nil {
+			if !d.Required {
+				a.warn("optional dependency %s of %s: %v", dep, service, err)
+				return nil
+			}
+			return fmt.Errorf("service %s not started: %w", service, err)
+		}
+		return nil
+	}
+}
+
+// walkGated is walk with a gate: when gate is set, a service whose
+// dependency failed fails too (never runs), and gate must pass for each
+// dependency before the service's containers run.
+func (a *App) walkGated(ctx context.Context, cs []runtime.Container, after order,
+	gate func(ctx context.Context, service, dep string) error, fn func(runtime.Container) error) error {
 	byService := map[string][]runtime.Container{}
 	for _, c := range cs {
 		s := c.Labels[labels.Service]
 		byService[s] = append(byService[s], c)
 	}
 	done := map[string]chan struct{}{}
+	errs := map[string]error{} // per service, written before its done closes
 	for s := range byService {
 		done[s] = make(chan struct{})
 	}
-	var mu sync.Mutex // guards firstErr
+	var mu sync.Mutex // guards firstErr and errs
 	var firstErr error
+	fail := func(s string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs[s] = err
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	var wg sync.WaitGroup
 	for s, group := range byService {
 		wg.Add(1)
@@ -66,21 +101,32 @@ func (a *App) walk(ctx context.Context, cs []runtime.Container, after order, fn 
 			defer wg.Done()
 			defer close(done[s])
 			for _, d := range after[s] {
-				if ch, ok := done[d]; ok {
-					select {
-					case <-ch:
-					case <-ctx.Done():
-						return
-					}
+				ch, ok := done[d]
+				if !ok {
+					continue
+				}
+				select {
+				case <-ch:
+				case <-ctx.Done():
+					return
+				}
+				if gate == nil {
+					continue
+				}
+				mu.Lock()
+				derr := errs[d]
+				mu.Unlock()
+				if derr != nil {
+					fail(s, fmt.Errorf("service %s not started: dependency %s failed: %w", s, d, derr))
+					return
+				}
+				if err := gate(ctx, s, d); err != nil {
+					fail(s, err)
+					return
 				}
 			}
-			err := a.parallel(len(group), func(i int) error { return fn(group[i]) })
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+			if err := a.parallel(len(group), func(i int) error { return fn(group[i]) }); err != nil {
+				fail(s, err)
 			}
 		}()
 	}
@@ -315,7 +361,7 @@ func (a *App) Start(ctx context.Context, p *types.Project, services []string, wa
 	if len(cs) == 0 {
 		return fmt.Errorf("service(s) %v have no container to start: run `up` first", services)
 	}
-	err = a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
+	err = a.walkGated(ctx, cs, forward(p), a.startAfter(p), func(c runtime.Container) error {
 		if running(c) {
 			return nil
 		}
@@ -381,7 +427,7 @@ func (a *App) Restart(ctx context.Context, p *types.Project, services []string, 
 	}); err != nil {
 		return err
 	}
-	return a.walk(ctx, cs, forward(p), func(c runtime.Container) error {
+	return a.walkGated(ctx, cs, forward(p), a.startAfter(p), func(c runtime.Container) error {
 		if err := a.restoreHost(ctx, p, c); err != nil {
 			return err
 		}

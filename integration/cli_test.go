@@ -367,3 +367,49 @@ services:
 		t.Errorf("up -d --abort-on-container-failure: %s", r)
 	}
 }
+
+// start after stop waits, as up does, for a service_healthy dependency to
+// be healthy in its new run before starting the dependent; a dependency
+// that fails keeps its dependents stopped.
+func TestStartWaitsForHealthyDependency(t *testing.T) {
+	requires(t)
+	dir := project(t, "startdep", `
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; rm -f /shared/ready; [ -f /shared/fail ] && exit 3; sleep 2; touch /shared/ready; sleep 1000 & wait"]
+    volumes: [shared:/shared]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/shared/ready"]
+      interval: 1s
+      start_period: 10s
+      start_interval: 200ms
+  web:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; if [ -f /shared/ready ]; then echo saw-ready; else echo too-early; fi; sleep 1000 & wait"]
+    volumes: [shared:/shared]
+    depends_on:
+      db: {condition: service_healthy}
+volumes:
+  shared: {}
+`)
+	gc(t, dir, "up", "-d", "--wait")
+	gc(t, dir, "stop", "-t", "0")
+	gc(t, dir, "start")
+	gc(t, dir, "restart", "-t", "0")
+	logs := gc(t, dir, "logs", "--no-log-prefix", "web").stdout
+	if strings.Count(logs, "saw-ready") != 3 || strings.Contains(logs, "too-early") {
+		t.Errorf("web must start after db is healthy on up, start and restart; its logs:\n%s", logs)
+	}
+
+	// db now exits before it is healthy: start fails and web stays stopped.
+	gc(t, dir, "stop", "-t", "0")
+	gc(t, dir, "run", "--rm", "-T", "--no-deps", "db", "touch", "/shared/fail")
+	r := gcRun(dir, nil, "start")
+	if r.code == 0 || !strings.Contains(r.stderr, "service web not started") {
+		t.Errorf("start with a failing dependency should fail:\n%s", r)
+	}
+	if got := states(ps(t, dir, "-a")); got["startdep-web-1"] == "running" {
+		t.Errorf("web started although db failed: %v", got)
+	}
+}
