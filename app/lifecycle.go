@@ -247,6 +247,11 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}
+	if len(kept) == 0 {
+		if err := a.sweepLeftovers(ctx, p.Name); err != nil {
+			return err
+		}
+	}
 	for _, c := range targets {
 		keep := a.detachAnonymousVolumes
 		if o.Volumes {

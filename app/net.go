@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,6 +33,8 @@ type Networker interface {
 	Remove(ctx context.Context, namespace, name string) error
 	Attach(ctx context.Context, containerID, netns string, as []network.Attachment) ([]network.Result, error)
 	Detach(ctx context.Context, containerID, netns string, as []network.Attachment) error
+	DetachCached(ctx context.Context, containerID, netns string) error
+	ReleaseStale(ctx context.Context, containerID, netns string, as []network.Attachment) error
 	Restore(n *network.Network) error
 }
 
@@ -196,6 +199,9 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		return nil, fmt.Errorf("service %s: ports cannot be published from internal networks only", svc.Name)
 	}
 	netns := filepath.Join(a.StateDir, "netns", a.Engine.Namespace(), id)
+	if err := a.clearLeftovers(ctx, id, netns, as); err != nil {
+		return nil, err
+	}
 	if err := network.NewNetNS(netns); err != nil {
 		return nil, err
 	}
@@ -257,6 +263,48 @@ func (a *App) sharedNetNS(ctx context.Context, target, mode string) (*netSetup, 
 		return nil, fmt.Errorf("network_mode %s: container %s has no network namespace of its own", mode, target)
 	}
 	return &netSetup{netns: ns, labels: map[string]string{labels.NetNS: ns, labels.NetNSShared: "True"}, cleanup: func() {}}, nil
+}
+
+// clearLeftovers undoes what a command killed while creating container id
+// left behind (its namespace, veths, addresses and port rules, from CNI's
+// cache): the container itself does not exist, so they are nobody's.
+// With as (the attachments about to be made), a DEL runs for each of them
+// too: a command killed before CNI cached its result still holds an address
+// lease, which host-local releases by container ID.
+func (a *App) clearLeftovers(ctx context.Context, id, netns string, as []network.Attachment) error {
+	if _, err := os.Lstat(netns); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := a.Net.DetachCached(ctx, id, netns); err != nil {
+		return fmt.Errorf("container %s: clear what an interrupted command left: %w", id, err)
+	}
+	if err := a.Net.ReleaseStale(ctx, id, netns, as); err != nil {
+		return fmt.Errorf("container %s: clear what an interrupted command left: %w", id, err)
+	}
+	return network.DeleteNetNS(netns)
+}
+
+// sweepLeftovers clears, for `down`, the network namespaces named after the
+// project's containers that no container owns any more: what commands
+// killed half-way through a create left, or containers removed behind
+// gocompose's back.
+func (a *App) sweepLeftovers(ctx context.Context, project string) error {
+	if a.Net == nil {
+		return nil
+	}
+	paths, err := filepath.Glob(filepath.Join(a.StateDir, "netns", a.Engine.Namespace(), project+"-*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, netns := range paths {
+		id := filepath.Base(netns)
+		if _, err := a.Engine.Inspect(ctx, id); err == nil || !runtime.IsNotFound(err) {
+			continue // a container has it (or we cannot tell): not a leftover
+		}
+		errs = append(errs, a.clearLeftovers(ctx, id, netns, nil))
+	}
+	return errors.Join(errs...)
 }
 
 // portLockDir holds the host-wide port lock: outside any state directory,

@@ -76,5 +76,3 @@ func rangeBounds(n *Network) (string, string) {
 	return start.String(), end.String()
 }
 
-// loopbackConf brings lo up in a fresh namespace.
-const loopbackConf = `{"cniVersion":"1.0.0","name":"gocompose-lo","plugins":[{"type":"loopback"}]}`

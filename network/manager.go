@@ -18,6 +18,7 @@ import (
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/mattn/go-shellwords"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // DefaultCNIPaths are searched for plugin binaries.
@@ -47,7 +48,7 @@ func (m *Manager) cni() *libcni.CNIConfig {
 
 // CheckPlugins reports a missing CNI plugin binary by name.
 func (m *Manager) CheckPlugins() error {
-	for _, p := range []string{"bridge", "host-local", "portmap", "firewall", "loopback"} {
+	for _, p := range []string{"bridge", "host-local", "portmap", "firewall"} {
 		found := false
 		for _, dir := range m.CNIPaths {
 			if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
@@ -337,12 +338,8 @@ func (m *Manager) list(a Attachment) (*libcni.NetworkConfigList, error) {
 // error, what was attached is detached again.
 func (m *Manager) Attach(ctx context.Context, containerID, netns string, as []Attachment) (results []Result, retErr error) {
 	cni := m.cni()
-	lo, err := libcni.ConfListFromBytes([]byte(loopbackConf))
-	if err != nil {
+	if err := loopbackUp(netns); err != nil {
 		return nil, err
-	}
-	if _, err := cni.AddNetworkList(ctx, lo, &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: "lo"}); err != nil {
-		return nil, fmt.Errorf("loopback: %w", err)
 	}
 	var done []Attachment
 	defer func() {
@@ -376,12 +373,40 @@ func (m *Manager) Attach(ctx context.Context, containerID, netns string, as []At
 	return results, nil
 }
 
+// loopbackUp brings lo up in the namespace in-process (netlink), as the CNI
+// loopback plugin would, without its exec and cache file.
+func loopbackUp(path string) error {
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("loopback: open %s: %w", path, err)
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer nl.Close()
+	lo, err := nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := nl.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("loopback: set lo up: %w", err)
+	}
+	return nil
+}
+
 // Detach removes the namespace from the networks, last first, and frees
 // the addresses and port mappings. Missing pieces are not errors, so it can
 // finish a teardown that was interrupted.
 func (m *Manager) Detach(ctx context.Context, containerID, netns string, as []Attachment) error {
 	cni := m.cni()
 	var errs []error
+	// Attach ran the loopback plugin before lo was brought up in-process;
+	// its cached result is all that is left of it.
+	if err := os.Remove(filepath.Join(m.cacheDir(), "results", "gocompose-lo-"+containerID+"-lo")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	for i := len(as) - 1; i >= 0; i-- {
 		a := as[i]
 		list, err := m.list(a)
@@ -393,6 +418,75 @@ func (m *Manager) Detach(ctx context.Context, containerID, netns string, as []At
 			errs = append(errs, fmt.Errorf("detach from network %s: %w", a.Network.Name, err))
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// DetachCached removes a container from every network CNI's cache says it
+// was attached to, from the cached configuration: it finishes a teardown
+// (or undoes an attach) whose container record is gone, so it needs no
+// labels. Nothing cached is nothing to do.
+func (m *Manager) DetachCached(ctx context.Context, containerID, netns string) error {
+	cni := m.cni()
+	atts, err := cni.GetCachedAttachments(containerID)
+	if err != nil {
+		return fmt.Errorf("container %s: read CNI cache: %w", containerID, err)
+	}
+	var errs []error
+	for _, a := range atts {
+		list, err := libcni.ConfListFromBytes(a.Config)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("container %s: cached network %s: %w", containerID, a.Network, err))
+			continue
+		}
+		rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs}
+		if err := cni.DelNetworkList(ctx, list, rt); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: detach from network %s: %w", containerID, a.Network, err))
+		}
+	}
+	if err := os.Remove(filepath.Join(m.cacheDir(), "results", "gocompose-lo-"+containerID+"-lo")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ReleaseStale undoes an attach that was killed before CNI cached its
+// result, so DEL has no previous result to work from: for each address
+// host-local leased to the container on these networks, it deletes the
+// firewall plugin's two per-address rules (which its DEL cannot find
+// without that result), then runs DEL, which releases the leases by
+// container ID.
+func (m *Manager) ReleaseStale(ctx context.Context, containerID, netns string, as []Attachment) error {
+	var errs []error
+	for _, a := range as {
+		leases, err := os.ReadDir(filepath.Join(m.ipamDir(), a.Network.Name))
+		if err != nil {
+			continue // no lease directory: nothing leased
+		}
+		for _, l := range leases {
+			b, err := os.ReadFile(filepath.Join(m.ipamDir(), a.Network.Name, l.Name()))
+			if err != nil || strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]) != containerID {
+				continue
+			}
+			ip, err := netip.ParseAddr(l.Name())
+			if err != nil {
+				continue // host-local's last_reserved_ip and lock files
+			}
+			for _, rule := range [][]string{
+				{"CNI-FORWARD", "-d", ip.String() + "/32", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+				{"CNI-FORWARD", "-s", ip.String() + "/32", "-j", "ACCEPT"},
+			} {
+				for exec.Command("iptables", append([]string{"-w", "-C"}, rule...)...).Run() == nil {
+					if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, rule...)...).CombinedOutput(); err != nil {
+						errs = append(errs, fmt.Errorf("container %s: iptables -D %s: %v: %s", containerID, strings.Join(rule, " "), err, bytes.TrimSpace(out)))
+						break
+					}
+				}
+			}
+		}
+	}
+	// DEL of what was never fully added may complain about missing
+	// pieces; what matters is that host-local releases the leases.
+	_ = m.Detach(ctx, containerID, netns, as)
 	return errors.Join(errs...)
 }
 

@@ -109,12 +109,8 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 	icfg := ispec.Config
 	hostname := randomHex(12)
 	dir := etcDir(r.namespace, req.ID)
-	if err := writeEtcFiles(dir, svc, hostname, req.Etc); err != nil {
-		return fmt.Errorf("create %s: %w", req.ID, err)
-	}
-	if err := writeLogConfig(r.namespace, req.ID, req.Log); err != nil {
-		return fmt.Errorf("create %s: %w", req.ID, err)
-	}
+	// Cleanup is registered before anything is written, so a failure at
+	// any step leaves nothing.
 	defer func() {
 		if retErr != nil {
 			_ = r.client.SnapshotService(snapshotter).Remove(context.WithoutCancel(ctx), req.ID)
@@ -122,6 +118,12 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 			os.RemoveAll(logDir(r.namespace, req.ID))
 		}
 	}()
+	if err := writeEtcFiles(dir, svc, hostname, req.Etc); err != nil {
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
+	if err := writeLogConfig(r.namespace, req.ID, req.Log); err != nil {
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
 	lbls := map[string]string{}
 	for k, v := range svc.Labels {
 		lbls[k] = v
@@ -146,15 +148,27 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		withVolumes(svc), withNamespaces(svc), withCgroupParent(svc, req.ID), withMemoryExtras(svc),
 		withCPUExtras(svc), withAnnotations(svc), withBlkio(svc),
 	}
-	c, err := r.client.NewContainer(ctx, req.ID,
-		containerd.WithImage(img),
-		containerd.WithSnapshotter(snapshotter),
-		containerd.WithNewSnapshot(req.ID, img),
-		containerd.WithNewSpec(opts...),
-		containerd.WithContainerLabels(lbls),
-	)
+	newContainer := func() (containerd.Container, error) {
+		c, err := r.client.NewContainer(ctx, req.ID,
+			containerd.WithImage(img),
+			containerd.WithSnapshotter(snapshotter),
+			containerd.WithNewSnapshot(req.ID, img),
+			containerd.WithNewSpec(opts...),
+			containerd.WithContainerLabels(lbls),
+		)
+		return c, conv(err)
+	}
+	c, err := newContainer()
+	if errdefs.IsAlreadyExists(err) {
+		// A command killed between preparing the snapshot and writing the
+		// container record leaves the snapshot alone: it is nobody's.
+		if _, lerr := r.client.LoadContainer(ctx, req.ID); errdefs.IsNotFound(conv(lerr)) {
+			if rerr := r.client.SnapshotService(snapshotter).Remove(ctx, req.ID); rerr == nil || errdefs.IsNotFound(conv(rerr)) {
+				c, err = newContainer()
+			}
+		}
+	}
 	if err != nil {
-		err = conv(err)
 		if errdefs.IsAlreadyExists(err) {
 			return fmt.Errorf("create %s: container name already in use: %w", req.ID, err)
 		}
@@ -377,7 +391,7 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 	id := c.ID()
 	var first error
 	for attempt := 0; ; attempt++ {
-		err := createAndStart(ctx, c, ioc)
+		err := r.createAndStart(ctx, c, ioc)
 		if err == nil {
 			break
 		}
@@ -435,19 +449,19 @@ func (r *Runtime) CreateTask(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", id, err)
 	}
-	if _, err := c.NewTask(ctx, ioc); err != nil {
-		return fmt.Errorf("create task %s: %w", id, conv(err))
+	if _, err := r.newTask(ctx, c, ioc); err != nil {
+		return fmt.Errorf("create task %s: %w", id, err)
 	}
 	return nil
 }
 
 // createAndStart makes and starts a task; on failure it leaves no task.
-func createAndStart(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
+func (r *Runtime) createAndStart(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
 	if old, err := c.Task(ctx, nil); err == nil {
 		// Left by an earlier failed attempt.
 		_, _ = old.Delete(ctx, containerd.WithProcessKill)
 	}
-	t, err := c.NewTask(ctx, ioc)
+	t, err := r.newTask(ctx, c, ioc)
 	if err != nil {
 		return err
 	}

@@ -195,9 +195,9 @@ func (r *Runtime) StartAttached(ctx context.Context, id string, stdio Stdio) (in
 			return 0, fmt.Errorf("run %s: terminal size: %w", id, conv(err))
 		}
 	}
-	t, err := c.NewTask(ctx, att.creator)
+	t, err := r.newTask(ctx, c, att.creator)
 	if err != nil {
-		return 0, fmt.Errorf("start %s: %w", id, conv(err))
+		return 0, fmt.Errorf("start %s: %w", id, err)
 	}
 	code, err := r.runAttached(ctx, t, att)
 	if rerr := r.reap(context.WithoutCancel(ctx), c, t); err == nil && rerr != nil {

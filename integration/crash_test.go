@@ -1,0 +1,188 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// killPoint is when a command is killed: after a delay, or once a
+// progress line containing a text has been printed.
+type killPoint struct {
+	after time.Duration
+	line  string
+}
+
+func (k killPoint) String() string {
+	if k.line != "" {
+		return fmt.Sprintf("at %q", k.line)
+	}
+	return "after " + k.after.String()
+}
+
+// killAt runs gocompose and SIGKILLs it at the point (or lets it finish).
+func killAt(t *testing.T, dir string, k killPoint, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
+		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan struct{})
+	if k.line == "" {
+		timer := time.AfterFunc(k.after, func() { _ = cmd.Process.Kill(); close(killed) })
+		defer timer.Stop()
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if k.line != "" && strings.Contains(sc.Text(), k.line) {
+			_ = cmd.Process.Kill()
+			break
+		}
+	}
+	_, _ = io.Copy(io.Discard, out)
+	_ = cmd.Wait()
+	if k.line == "" {
+		<-killed
+	}
+}
+
+// projectGone checks that nothing of proj is on the host: containers,
+// tasks, snapshots, cgroups and files (assertNothingLeft), network
+// namespaces and their mounts, the bridge and what is attached to it, its
+// iptables rules, IPAM leases and CNI cache entries.
+func projectGone(t *testing.T, proj, bridge, subnet string) {
+	t.Helper()
+	assertNothingLeft(t, proj)
+	if m, _ := filepath.Glob(filepath.Join(state, "netns", namespace, proj+"-*")); len(m) > 0 {
+		t.Errorf("network namespaces left: %v", m)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), "/"+proj+"-") {
+		t.Errorf("mounts of %s left", proj)
+	}
+	if out, _ := exec.Command("ip", "-o", "link").Output(); bridge != "" && strings.Contains(string(out), bridge) {
+		t.Errorf("bridge %s or its veths left:\n%s", bridge, out)
+	}
+	if out, _ := exec.Command("iptables-save").Output(); subnet != "" && strings.Contains(string(out), strings.TrimSuffix(subnet, ".0/24")+".") {
+		t.Errorf("iptables rules of %s left:\n%s", subnet, out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "cni", "cache", "results", "*"+proj+"-*")); len(m) > 0 {
+		t.Errorf("CNI cache entries left: %v", m)
+	}
+	leases, _ := filepath.Glob(filepath.Join(root, "cni", "ipam", proj+"_*", "*"))
+	for _, l := range leases {
+		if b, _ := os.ReadFile(l); strings.Contains(string(b), proj+"-") {
+			t.Errorf("IPAM lease left: %s", l)
+		}
+	}
+}
+
+// A killed up or down never breaks the project: the next up -d converges
+// to every service running with its own name and address, and down -v
+// then leaves nothing.
+func TestKilledCommandsConverge(t *testing.T) {
+	requires(t)
+	const n = 20
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "  s%02d:\n    image: busybox\n    command: %s\n", i, sleeper)
+		if i > 1 {
+			fmt.Fprintf(&b, "    depends_on: [s%02d]\n", i-1)
+		}
+	}
+	dir := project(t, "crash", b.String())
+	var bridge, subnet string
+	points := []killPoint{{after: 150 * time.Millisecond}, {after: 400 * time.Millisecond}, {after: 800 * time.Millisecond},
+		{after: 1500 * time.Millisecond}, {line: "Network crash_default  Created"}, {line: "crash-s05-1  Created"},
+		{line: "crash-s10-1  Starting"}, {line: "crash-s15-1  Started"}}
+	for _, k := range points {
+		t.Logf("up -d killed %v", k)
+		killAt(t, dir, k, "up", "-d")
+		upOrDump(t, dir)
+		es := ps(t, dir)
+		seen := map[string]bool{}
+		for _, e := range es {
+			seen[e.Name] = true
+		}
+		if len(es) != n || len(seen) != n {
+			t.Fatalf("up -d killed %v: after the next up, %d running (%d names), want %d", k, len(es), len(seen), n)
+		}
+		addrs := gc(t, dir, "exec", "-T", "s01", "sh", "-c", "for i in $(seq -w 1 20); do nslookup s$i | grep '^Address: 10\\.' ; done").stdout
+		if got := len(strings.Fields(strings.ReplaceAll(addrs, "Address:", ""))); got != n || hasDuplicates(strings.Fields(addrs)) {
+			t.Errorf("up -d killed %v: want %d distinct addresses, got:\n%s", k, n, addrs)
+		}
+		if bridge == "" {
+			for _, l := range strings.Split(gc(t, dir, "network", "ls").stdout, "\n") {
+				if f := strings.Fields(l); len(f) >= 6 && f[1] == "crash_default" {
+					subnet, bridge = f[4], f[5]
+				}
+			}
+		}
+		gc(t, dir, "down", "-v", "-t", "0")
+		projectGone(t, "crash", bridge, subnet)
+	}
+	for _, k := range []killPoint{{after: 200 * time.Millisecond}, {line: "crash-s10-1  Removed"}, {line: "Network crash_default  Removing"}} {
+		gc(t, dir, "up", "-d")
+		t.Logf("down -v killed %v", k)
+		killAt(t, dir, k, "down", "-v", "-t", "0")
+		gc(t, dir, "up", "-d")
+		if es := ps(t, dir); len(es) != n {
+			t.Errorf("down -v killed %v: the next up -d runs %d, want %d", k, len(es), n)
+		}
+		gc(t, dir, "down", "-v", "-t", "0")
+		projectGone(t, "crash", bridge, subnet)
+	}
+}
+
+// upOrDump runs up -d; when it hangs, its goroutines are dumped (SIGQUIT)
+// into the failure.
+func upOrDump(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command(bin, "up", "-d")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
+		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("up -d: %v\n%s", err, out.String())
+		}
+	case <-time.After(45 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		<-done
+		t.Fatalf("up -d hung:\n%s", out.String())
+	}
+}
+
+func hasDuplicates(xs []string) bool {
+	seen := map[string]bool{}
+	for _, x := range xs {
+		if x != "Address:" && seen[x] {
+			return true
+		}
+		seen[x] = true
+	}
+	return false
+}
