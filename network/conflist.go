@@ -75,4 +75,3 @@ func rangeBounds(n *Network) (string, string) {
 	}
 	return start.String(), end.String()
 }
-
