@@ -229,8 +229,18 @@ func deleteNamespace(ns string) {
 	clearNamespace(context.Background(), c, ns)
 }
 
-// stopSupervisor asks the suite's supervisor to exit and waits for it.
+// stopSupervisor stops the suite's supervisor watchdog (so nothing starts
+// the supervisor again), asks the supervisor to exit and waits for it.
 func stopSupervisor() {
+	if b, err := os.ReadFile(supervisor.WatchdogPidPath(state)); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(state, "supervisor.pid"))
 	if err != nil {
 		return

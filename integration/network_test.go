@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/mattn/go-shellwords"
 	mdns "github.com/miekg/dns"
 )
@@ -247,25 +249,65 @@ func TestTenServicesResolveEachOther(t *testing.T) {
 	gc(t, dir, "down")
 }
 
-// Killing the supervisor does not touch containers, and the next command
-// brings DNS back with records rebuilt from labels.
-func TestSupervisorRestartsAndRebuilds(t *testing.T) {
-	requires(t)
-	dir := project(t, "netsup", fmt.Sprintf("services:\n  web:\n    image: busybox\n    command: %s\n  client:\n    image: busybox\n    command: %s\n", httpd, idle))
-	gc(t, dir, "up", "-d")
-	b, err := os.ReadFile(filepath.Join(state, "supervisor.pid"))
+// readPid reads a pid file of the suite's state directory.
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pid int
 	fmt.Sscan(string(b), &pid)
+	return pid
+}
+
+// killAndWait SIGKILLs pid and waits until it is gone.
+func killAndWait(t *testing.T, pid int) {
+	t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Ask the gateway directly (any gocompose command would restart it).
+}
+
+// within polls cond every 50 ms until it holds or d has passed.
+func within(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// Killing the supervisor touches no container; its watchdog brings it back
+// within 2 s without any command, with records rebuilt from labels. While
+// it is away (watchdog killed too), a restart: always container that exits
+// and a healthcheck that flips are caught up within 2 s of its return.
+func TestSupervisorRestartsAndCatchesUp(t *testing.T) {
+	requires(t)
+	flag := t.TempDir()
+	if err := os.WriteFile(filepath.Join(flag, "ok"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "netsup", fmt.Sprintf(`
+services:
+  web:
+    image: busybox
+    command: %s
+    restart: always
+    volumes: ["%s:/flag"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/flag/ok"]
+      interval: 300ms
+      retries: 1
+  client:
+    image: busybox
+    command: %s
+`, httpd, flag, idle))
+	gc(t, dir, "up", "-d", "--wait")
 	rec, err := os.ReadFile(filepath.Join(root, "networks", namespace+"__netsup_default.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -274,23 +316,70 @@ func TestSupervisorRestartsAndRebuilds(t *testing.T) {
 	if err := json.Unmarshal(rec, &n); err != nil {
 		t.Fatal(err)
 	}
-	query := func() error {
+	query := func() bool {
 		m := new(mdns.Msg)
 		m.SetQuestion("web.", mdns.TypeA)
-		_, _, err := (&mdns.Client{Timeout: 500 * time.Millisecond}).Exchange(m, n.Gateway+":53")
-		return err
+		// The host is no container: any answer means the server is back.
+		_, _, err := (&mdns.Client{Timeout: 300 * time.Millisecond}).Exchange(m, n.Gateway+":53")
+		return err == nil
 	}
-	if err := query(); err == nil {
-		t.Errorf("DNS on %s answered with the supervisor dead", n.Gateway)
+
+	pid := readPid(t, filepath.Join(state, "supervisor.pid"))
+	killAndWait(t, pid)
+	if !within(2*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(state, "supervisor.pid"))
+		return err == nil && strings.TrimSpace(string(b)) != fmt.Sprint(pid) && query()
+	}) {
+		t.Fatalf("the supervisor did not come back and answer within 2 s of being killed")
 	}
 	if got := states(ps(t, dir)); got["netsup-web-1"] != "running" {
 		t.Errorf("containers affected by supervisor death: %v", got)
 	}
-	if err := query(); err != nil {
-		t.Errorf("after ps, DNS on %s is not back: %v", n.Gateway, err)
+
+	// Away for good: watchdog and supervisor killed.
+	killAndWait(t, readPid(t, filepath.Join(state, "supervisor-watchdog.pid")))
+	killAndWait(t, readPid(t, filepath.Join(state, "supervisor.pid")))
+	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := fetch(dir, "client", "http://web:8080/"); r.code != 0 {
-		t.Errorf("after ps, names do not resolve: %s", r)
+	defer c.Close()
+	ctr, err := c.LoadContainer(t.Context(), "netsup-web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.Task(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPid := task.Pid()
+	if err := syscall.Kill(int(oldPid), syscall.SIGKILL); err != nil { // the container's process exits by itself
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(flag, "ok")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if query() {
+		t.Fatalf("DNS answered with the supervisor and its watchdog dead")
+	}
+	gc(t, dir, "ps") // a project command brings the supervisor back
+	restarted := within(2*time.Second, func() bool {
+		t, err := ctr.Task(context.Background(), nil)
+		if err != nil || t.Pid() == oldPid {
+			return false
+		}
+		st, err := t.Status(context.Background())
+		return err == nil && st.Status == containerd.Running
+	})
+	if !restarted {
+		t.Errorf("the restart: always container that exited while the supervisor was away was not restarted within 2 s of its return")
+	}
+	// Restarted, the container's health starts over and the probe fails.
+	if !within(2*time.Second, func() bool {
+		return strings.Contains(gc(t, dir, "ps", "--format", "json", "web").stdout, `"Health":"unhealthy"`)
+	}) {
+		t.Errorf("the healthcheck that failed while the supervisor was away is not unhealthy after its return:\n%s", gc(t, dir, "ps", "web").stdout)
 	}
 	gc(t, dir, "down")
 }

@@ -104,7 +104,7 @@ func Ensure(ctx context.Context, state, address, exe string) error {
 		return err
 	}
 	logPath := filepath.Join(state, "supervisor.log")
-	if _, err := daemon.Start(exe, []string{"supervisor", "--address", address}, logPath); err != nil {
+	if _, err := daemon.Start(exe, []string{"supervisor", "--watchdog", "--address", address}, logPath); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -7,13 +7,17 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // probers runs one healthcheck loop per running container that has one.
@@ -109,7 +113,11 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 		if ctx.Err() != nil {
 			return
 		}
-		if res.ExitCode == 0 {
+		if res.ExitCode == probeUnreachable {
+			// No verdict while containerd is away: the container's health
+			// is not known, not bad.
+			st.Status, st.FailingStreak = health.Starting, 0
+		} else if res.ExitCode == 0 {
 			st.Status, st.FailingStreak = health.Healthy, 0
 		} else if st.Status != health.Starting || time.Since(begin) >= cfg.StartPeriod {
 			st.FailingStreak++
@@ -152,6 +160,8 @@ func probe(ctx context.Context, rt *runtime.Runtime, id string, cfg health.Confi
 	code, err := rt.Exec(pctx, id, runtime.ExecRequest{Args: cfg.Test, Stdio: runtime.Stdio{Out: out, Err: out}})
 	res.End = time.Now()
 	switch {
+	case unreachable(err):
+		res.ExitCode, res.Output = probeUnreachable, "containerd cannot be reached: "+err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		res.ExitCode, res.Output = -1, "Health check exceeded timeout ("+cfg.Timeout.String()+")"
 	case err != nil:
@@ -160,6 +170,50 @@ func probe(ctx context.Context, rt *runtime.Runtime, id string, cfg health.Confi
 		res.ExitCode, res.Output = code, out.buf.String()
 	}
 	return res
+}
+
+// probeUnreachable is the exit code recorded for a probe that could not run
+// because containerd did not answer.
+const probeUnreachable = -2
+
+// unreachable reports whether err means containerd did not answer (its
+// socket gone or refusing), as opposed to the probe failing.
+func unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errdefs.IsUnavailable(err) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		return true
+	}
+	return status.Code(err) == codes.Unavailable
+}
+
+// catchUp applies, when the supervisor starts, the restart policies of the
+// containers that exited while it was away: their exits were never seen.
+func (s *supervisor) catchUp(ctx context.Context) error {
+	nss, err := s.client.NamespaceService().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ns := range nss {
+		nctx := namespaces.WithNamespace(ctx, ns)
+		cs, err := s.client.Containers(nctx, `labels."`+labels.Restart+`",`+s.ownFilter())
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			t, err := c.Task(nctx, nil)
+			if err != nil {
+				continue // no task: stopped by a command, which records it
+			}
+			st, err := t.Status(nctx)
+			if err != nil || st.Status != containerd.Stopped {
+				continue
+			}
+			s.restartOnExit(ctx, ns, c.ID(), t.Pid(), st.ExitStatus)
+		}
+	}
+	return nil
 }
 
 // restartOnExit queues the exit for the container's restart worker. One

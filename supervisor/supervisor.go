@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer lf.Close()
 	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return fmt.Errorf("another supervisor runs for %s: %w", cfg.State, err)
+		return fmt.Errorf("%w (%s): %v", ErrAnotherRuns, cfg.State, err)
 	}
 	if err := os.WriteFile(PidPath(cfg.State), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
@@ -104,6 +104,9 @@ func Run(ctx context.Context, cfg Config) error {
 	go s.watchEvents(ctx)
 	if err := s.reload(ctx); err != nil {
 		cfg.Logger.Printf("initial rebuild: %v", err)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		cfg.Logger.Printf("restart policies of containers that exited meanwhile: %v", err)
 	}
 	go func() { <-ctx.Done(); ln.Close() }()
 	cfg.Logger.Printf("serving (pid %d, upstreams %v)", os.Getpid(), cfg.Upstreams)

@@ -13,6 +13,7 @@ import (
 
 func supervisorCmd(g *globals) *cobra.Command {
 	var address string
+	var watchdog bool
 	cmd := &cobra.Command{
 		Use:    "supervisor",
 		Short:  "Run the per-host process that serves DNS to containers (started on demand by up)",
@@ -27,13 +28,27 @@ func supervisorCmd(g *globals) *cobra.Command {
 			if address == "" {
 				address = runtime.DefaultAddress
 			}
-			return supervisor.Run(cmd.Context(), supervisor.Config{
+			logger := log.New(os.Stderr, "supervisor: ", log.LstdFlags)
+			if watchdog {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				return supervisor.Watch(cmd.Context(), paths.State(), exe, []string{"supervisor", "--address", address}, logger)
+			}
+			err := supervisor.Run(cmd.Context(), supervisor.Config{
 				Address: address, State: paths.State(), Root: paths.Root(),
-				Upstreams: supervisor.Upstreams(), Logger: log.New(os.Stderr, "supervisor: ", log.LstdFlags),
+				Upstreams: supervisor.Upstreams(), Logger: logger,
 			})
+			if code := supervisor.ExitCode(err); code != 0 {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(code)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "", "containerd socket")
+	cmd.Flags().BoolVar(&watchdog, "watchdog", false, "Run the supervisor as a child and start it again when it dies")
 	var unitPath string
 	install := &cobra.Command{
 		Use:   "install",
