@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,8 +155,7 @@ func TestExecInTerminal(t *testing.T) {
 	defer slave.Close()
 	cmd := exec.Command(bin, "exec", "-it", "web", "sh", "-c", `[ -t 0 ] && echo is-a-tty; stty size; read x; echo "got:$x"; exit 7`)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
-		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -259,14 +256,8 @@ services:
 
 // httpGetQuiet is httpGet for polling: a failure is an empty body.
 func httpGetQuiet(url string) string {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	body, _ := fetchURL(url, time.Second)
+	return body
 }
 
 // TestScriptedInvocations runs, as a Makefile or CI step would, the
@@ -316,8 +307,7 @@ gc --progress bogus ps >/dev/null 2>&1; echo "bogus-progress-exit=$?"
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
-		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script failed: %v\n%s", err, out)

@@ -51,7 +51,7 @@ func TestCp(t *testing.T) {
 	// To stdout as a tar stream.
 	cmd := exec.Command(bin, "cp", "app:/tmp/note.txt", "-")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(), "GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)

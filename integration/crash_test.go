@@ -32,8 +32,7 @@ func killAt(t *testing.T, dir string, k killPoint, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
-		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +154,7 @@ func upOrDump(t *testing.T, dir string) {
 	t.Helper()
 	cmd := exec.Command(bin, "up", "-d")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
-		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

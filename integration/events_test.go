@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -17,8 +16,7 @@ func TestEventsJSON(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "events", "--json")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
-		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -153,8 +153,7 @@ func TestInterruptedLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "image", "load")
-	cmd.Env = append(os.Environ(), "CONTAINERD_NAMESPACE="+namespace, "CONTAINERD_ADDRESS="+address(),
-		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
+	cmd.Env = suiteEnv()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -153,15 +153,23 @@ services:
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(url)
+	body, err := fetchURL(url, 3*time.Second)
 	if err != nil {
 		t.Errorf("GET %s: %v", url, err)
-		return ""
+	}
+	return body
+}
+
+// fetchURL GETs url from the host and returns the body.
+func fetchURL(url string, timeout time.Duration) (string, error) {
+	c := http.Client{Timeout: timeout}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 func TestNetworkIsolationAndInternal(t *testing.T) {
