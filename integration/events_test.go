@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,7 +38,7 @@ func TestEventsJSON(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("event line %q: %v", sc.Text(), err)
 		}
-		if e.ID != "events-one-1" || e.Service != "one" {
+		if !hex64.MatchString(e.ID) || e.Attributes["name"] != "events-one-1" || e.Service != "one" {
 			t.Errorf("event for another container: %s", sc.Text())
 		}
 		seen[e.Action] = true
@@ -47,5 +48,14 @@ func TestEventsJSON(t *testing.T) {
 	}
 	if !seen["start"] || !seen["die"] {
 		t.Errorf("events seen: %v", seen)
+	}
+	// --until ends the stream by itself; a --since in the past cannot be
+	// honoured without an event history, and says so.
+	start := time.Now()
+	if r := gcRun(dir, nil, "events", "--until", time.Now().Add(time.Second).Format(time.RFC3339Nano)); r.code != 0 || time.Since(start) > 10*time.Second {
+		t.Errorf("events --until: %s (after %v)", r, time.Since(start))
+	}
+	if r := gcRun(dir, nil, "events", "--since", "1h"); r.code == 0 || !strings.Contains(r.stderr, "no event history") {
+		t.Errorf("events --since 1h: %s", r)
 	}
 }

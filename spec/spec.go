@@ -66,6 +66,7 @@ func LoadUnchecked(ctx context.Context, o Options) (*types.Project, error) {
 }
 
 func load(ctx context.Context, o Options) (*types.Project, error) {
+	registerFormats()
 	wd := o.ProjectDirectory
 	if wd != "" {
 		abs, err := filepath.Abs(wd)

@@ -246,3 +246,22 @@ func TestDotEnvOfTheProjectDirectory(t *testing.T) {
 		})
 	}
 }
+
+// env_file with format: raw is read as docker run --env-file reads it:
+// values verbatim, a bare name from the environment.
+func TestEnvFileRawFormat(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		"compose.yaml": "services:\n  web:\n    image: busybox\n    env_file:\n      - path: raw.env\n        format: raw\n",
+		"raw.env":      "A=$HOME \"quoted\"\nFROM_ENV\n",
+	})
+	t.Setenv("FROM_ENV", "host-value")
+	p, err := Load(t.Context(), Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := p.Services["web"].Environment
+	if env["A"] == nil || *env["A"] != `$HOME "quoted"` || env["FROM_ENV"] == nil || *env["FROM_ENV"] != "host-value" {
+		t.Errorf("raw env_file: A=%v FROM_ENV=%v", env["A"], env["FROM_ENV"])
+	}
+}

@@ -864,8 +864,19 @@ func eventsCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{Use: "events [OPTIONS] [SERVICE...]", Short: "Receive real time events from containers"}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "Output events as a stream of json objects")
+	var since, until string
+	cmd.Flags().StringVar(&since, "since", "", "Show all events created since timestamp (not in the past: gocompose keeps no event history)")
+	cmd.Flags().StringVar(&until, "until", "", "Stream events until this timestamp")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		return a.Events(ctx, p, args, asJSON)
+		s, err := parseTime(since)
+		if err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+		u, err := parseTime(until)
+		if err != nil {
+			return fmt.Errorf("--until: %w", err)
+		}
+		return a.Events(ctx, p, args, asJSON, s, u)
 	})
 	return cmd
 }
