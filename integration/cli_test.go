@@ -295,8 +295,9 @@ gc start --wait --wait-timeout 20
 gc ps --format json | grep -c '"State":"running"'
 gc --progress json restart -t 0 web 2>&1 >/dev/null | head -1
 echo quiet-begin
-gc --progress quiet stop -t 0 web 2>&1
+gc --progress quiet restart -t 0 web 2>&1
 echo quiet-end
+echo "status-stdout=$(COMPOSE_STATUS_STDOUT=1 gc stop -t 0 web 2>/dev/null | grep -c 'Container script-web-1  Stopped')"
 set +e
 gc --profile jobs up -d job >/dev/null 2>&1
 gc --profile jobs wait job; echo "wait-exit=$?"
@@ -319,7 +320,7 @@ gc --progress bogus ps >/dev/null 2>&1; echo "bogus-progress-exit=$?"
 	}
 	for _, want := range []string{"db web ", "exec-ok", "piped", "run-ok", "2",
 		`{"id":"Container script-web-1","status":"Working","text":"Restarting"}`,
-		"wait-exit=3", "unknown-exit=1", "bogus-progress-exit=1"} {
+		"wait-exit=3", "unknown-exit=1", "bogus-progress-exit=1", "status-stdout=1"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("script output lacks the line %q:\n%s", want, out)
 		}

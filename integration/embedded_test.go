@@ -74,6 +74,9 @@ func TestPrivateContainerdStartsWhenNoneRuns(t *testing.T) {
 	if r := gcRun(t.TempDir(), env2, "ls", "-a"); r.code != 0 || strings.Contains(r.stderr, "started") {
 		t.Fatalf("with a system containerd answering: %s", r)
 	}
+	if pid <= 1 {
+		t.Fatalf("private containerd pid %d", pid) // 0 would be our own process group
+	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
 		time.Sleep(50 * time.Millisecond)

@@ -264,14 +264,19 @@ func readPid(t *testing.T, path string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pid int
-	fmt.Sscan(string(b), &pid)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("pid file %s holds %q", path, b)
+	}
 	return pid
 }
 
 // killAndWait SIGKILLs pid and waits until it is gone.
 func killAndWait(t *testing.T, pid int) {
 	t.Helper()
+	if pid <= 1 {
+		t.Fatalf("refusing to kill pid %d", pid) // 0 would be our own process group
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

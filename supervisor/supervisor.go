@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,7 +76,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return fmt.Errorf("%w (%s): %v", ErrAnotherRuns, cfg.State, err)
 	}
-	if err := os.WriteFile(PidPath(cfg.State), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := writePid(PidPath(cfg.State)); err != nil {
 		return err
 	}
 	defer os.Remove(PidPath(cfg.State))

@@ -23,7 +23,7 @@ func WatchdogPidPath(state string) string { return filepath.Join(state, "supervi
 // system keeps the supervisor running (under systemd, the unit's
 // Restart=always does this). SIGTERM stops the child, then the watchdog.
 func Watch(ctx context.Context, state, exe string, args []string, logger *log.Logger) error {
-	if err := os.WriteFile(WatchdogPidPath(state), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := writePid(WatchdogPidPath(state)); err != nil {
 		return err
 	}
 	defer os.Remove(WatchdogPidPath(state))
@@ -74,6 +74,16 @@ func Watch(ctx context.Context, state, exe string, args []string, logger *log.Lo
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
+}
+
+// writePid writes this process's pid through a temporary file, so a reader
+// never sees the file empty.
+func writePid(path string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // exitAnotherRuns is the supervisor's exit code when another supervisor

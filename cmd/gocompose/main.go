@@ -141,7 +141,12 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 		rt.Close()
 		return nil, nil, err
 	}
-	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LockDir: paths.Locks(), Parallel: par,
+	// COMPOSE_STATUS_STDOUT sends progress to stdout, as Docker Compose does.
+	status := io.Writer(os.Stderr)
+	if envBool("COMPOSE_STATUS_STDOUT") {
+		status = os.Stdout
+	}
+	a := &app.App{Engine: rt, In: os.Stdin, Out: os.Stdout, Err: status, LockDir: paths.Locks(), Parallel: par,
 		Quiet: g.progress == "quiet", JSONProgress: g.progress == "json",
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
