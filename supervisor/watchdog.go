@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // WatchdogPidPath is the watchdog's pid file under state.
@@ -23,6 +25,17 @@ func WatchdogPidPath(state string) string { return filepath.Join(state, "supervi
 // system keeps the supervisor running (under systemd, the unit's
 // Restart=always does this). SIGTERM stops the child, then the watchdog.
 func Watch(ctx context.Context, state, exe string, args []string, logger *log.Logger) error {
+	// One watchdog per state directory: a second one (two commands both
+	// found the supervisor away for a moment) leaves at once, touching
+	// nothing of the first's.
+	lf, err := os.OpenFile(filepath.Join(state, "supervisor-watchdog.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil
+	}
 	if err := writePid(WatchdogPidPath(state)); err != nil {
 		return err
 	}
