@@ -45,6 +45,9 @@ func (e *LocatedError) Unwrap() error { return e.Err }
 var (
 	// compose-go's schema errors: "validating FILE: a.b.c message"
 	validatingRe = regexp.MustCompile(`^validating (.+?): ([A-Za-z0-9_.\-]+) (.*)$`)
+	// compose-go's (docker/go-connections') port syntax errors, which name
+	// only the value: "invalid hostPort: 70000"
+	portRe = regexp.MustCompile(`^invalid (hostPort|containerPort|proto|port|IP address)[^:]*: (\S+)`)
 	// compose-go's decode errors: "'services[web].mem_limit' invalid size"
 	decodeRe = regexp.MustCompile(`'([a-z_]+)\[([^\]]+)\]\.([A-Za-z0-9_.]+)' (.*)`)
 )
@@ -76,6 +79,11 @@ func locate(err error, files []string) error {
 			return &LocatedError{File: file, Line: line, Err: fmt.Errorf("%s.%s.%s: %s", m[1], m[2], m[3], m[4])}
 		}
 	}
+	if m := portRe.FindStringSubmatch(msg); m != nil {
+		if file, line, svc, i := findPort(files, m[2]); file != "" {
+			return &LocatedError{File: file, Line: line, Err: fmt.Errorf("services.%s.ports.%d: service %s: %s", svc, i, svc, msg)}
+		}
+	}
 	if strings.HasPrefix(msg, "yaml:") {
 		for _, f := range files {
 			b, rerr := os.ReadFile(f)
@@ -89,6 +97,51 @@ func locate(err error, files []string) error {
 		}
 	}
 	return err
+}
+
+// findPort finds the short-syntax ports entry holding value: the file,
+// line, service and index of the first one.
+func findPort(files []string, value string) (string, int, string, int) {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+			continue
+		}
+		root := doc.Content[0]
+		services := mapValue(root, "services")
+		if services == nil || services.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(services.Content); i += 2 {
+			ports := mapValue(services.Content[i+1], "ports")
+			if ports == nil || ports.Kind != yaml.SequenceNode {
+				continue
+			}
+			for j, item := range ports.Content {
+				if item.Kind == yaml.ScalarNode && strings.Contains(item.Value, value) {
+					return f, item.Line, services.Content[i].Value, j
+				}
+			}
+		}
+	}
+	return "", 0, "", 0
+}
+
+// mapValue is the value of key in a YAML mapping, nil when absent.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func lastElem(p string) string {

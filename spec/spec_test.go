@@ -265,3 +265,15 @@ func TestEnvFileRawFormat(t *testing.T) {
 		t.Errorf("raw env_file: A=%v FROM_ENV=%v", env["A"], env["FROM_ENV"])
 	}
 }
+
+// compose-go's port syntax errors name only the value; the error says
+// where it is written.
+func TestPortSyntaxErrorIsLocated(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"compose.yaml": "services:\n  web:\n    image: busybox\n    ports:\n      - \"8080:80\"\n      - \"70000:80\"\n"})
+	_, err := Load(t.Context(), Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	want := filepath.Join(dir, "compose.yaml") + ":6: services.web.ports.1: service web: invalid hostPort: 70000"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}
