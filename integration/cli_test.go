@@ -303,6 +303,9 @@ gc --profile jobs up -d job >/dev/null 2>&1
 gc --profile jobs wait job; echo "wait-exit=$?"
 gc up2 >/dev/null 2>&1; echo "unknown-exit=$?"
 gc --progress bogus ps >/dev/null 2>&1; echo "bogus-progress-exit=$?"
+gc --profile jobs up -d job >/dev/null 2>&1
+gc --profile jobs wait --down-project job >/dev/null 2>&1; echo "down-project-exit=$?"
+echo "left=$(gc ps -a -q | wc -l)"
 `, bin)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -320,7 +323,8 @@ gc --progress bogus ps >/dev/null 2>&1; echo "bogus-progress-exit=$?"
 	}
 	for _, want := range []string{"db web ", "exec-ok", "piped", "run-ok", "2",
 		`{"id":"Container script-web-1","status":"Working","text":"Restarting"}`,
-		"wait-exit=3", "unknown-exit=1", "bogus-progress-exit=1", "status-stdout=1"} {
+		"wait-exit=3", "unknown-exit=1", "bogus-progress-exit=1", "status-stdout=1",
+		"down-project-exit=3", "left=0"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("script output lacks the line %q:\n%s", want, out)
 		}

@@ -184,3 +184,42 @@ func hasDuplicates(xs []string) bool {
 	}
 	return false
 }
+
+// A first Ctrl-C in a foreground up stops gracefully; a second one ends it
+// at once, and the project is still usable.
+func TestSecondInterruptAborts(t *testing.T) {
+	requires(t)
+	dir := project(t, "intr", "services:\n  slow:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n    stop_grace_period: 60s\n")
+	cmd := exec.Command(bin, "up")
+	cmd.Dir = dir
+	cmd.Env = suiteEnv()
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "intr-slow-1  Started") {
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	for sc.Scan() && !strings.Contains(sc.Text(), "Gracefully stopping") {
+	}
+	time.Sleep(300 * time.Millisecond) // it now waits out the 60 s grace period
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { _, _ = io.Copy(io.Discard, out); done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("a second Ctrl-C did not end up within 5 s")
+	}
+	gc(t, dir, "up", "-d")
+	if got := states(ps(t, dir)); got["intr-slow-1"] != "running" {
+		t.Errorf("after the aborted up, up -d: %v", got)
+	}
+	gc(t, dir, "down", "-t", "0")
+}

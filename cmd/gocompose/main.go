@@ -194,6 +194,10 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C cancels the command, which stops gracefully; after
+	// it the default action is back, so a second one ends the process at
+	// once (the next command finishes or undoes what it left).
+	go func() { <-ctx.Done(); stop() }()
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
 	stop()
