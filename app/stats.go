@@ -29,6 +29,7 @@ type StatsOptions struct {
 	NoStream bool   // one table, then exit
 	Format   string // "table" (default) or "json"
 	Interval time.Duration
+	NoTrunc  bool // whole 64-hex IDs
 }
 
 // statsRow is one line of `stats`, with docker stats' JSON keys.
@@ -70,7 +71,11 @@ func (a *App) Stats(ctx context.Context, p *types.Project, services []string, o 
 			if !running(c) && !o.All {
 				continue
 			}
-			row := statsRow{Container: c.ID, ID: c.ID, Name: c.ID, CPUPerc: "0.00%", MemUsage: "0B / 0B", MemPerc: "0.00%", NetIO: "0B / 0B", BlockIO: "0B / 0B", PIDs: "0"}
+			id := instanceID(c)
+			if !o.NoTrunc {
+				id = id[:12]
+			}
+			row := statsRow{Container: c.ID, ID: id, Name: c.ID, CPUPerc: "0.00%", MemUsage: "0B / 0B", MemPerc: "0.00%", NetIO: "0B / 0B", BlockIO: "0B / 0B", PIDs: "0"}
 			if running(c) {
 				s, err := st.Stats(ctx, c.ID)
 				if err != nil {

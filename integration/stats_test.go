@@ -43,6 +43,9 @@ func TestStats(t *testing.T) {
 	if mem := rows["stats-idle-1"]["MemUsage"]; !strings.HasSuffix(mem, " / 64MiB") {
 		t.Errorf("idle MemUsage %q, want the 64MiB limit", mem)
 	}
+	if id := rows["stats-idle-1"]["ID"]; len(id) != 12 || !hex64.MatchString(strings.Repeat(id, 6)[:64]) {
+		t.Errorf("stats ID %q, want the container's ID cut to 12 hex digits", id)
+	}
 	if pids := rows["stats-idle-1"]["PIDs"]; pids != "2" {
 		t.Errorf("idle PIDs %q, want 2 (sh and sleep)", pids)
 	}

@@ -565,7 +565,7 @@ func statsCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&o.All, "all", "a", false, "Show all containers (default shows just running)")
 	fl.BoolVar(&o.NoStream, "no-stream", false, "Disable streaming stats and only pull the first result")
 	fl.StringVar(&o.Format, "format", "table", `Format output using "table" or "json"`)
-	fl.Bool("no-trunc", false, "Do not truncate output (gocompose's container IDs are their names, never truncated)")
+	fl.BoolVar(&o.NoTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
 		return a.Stats(ctx, p, args, o)
 	})
