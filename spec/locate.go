@@ -101,20 +101,11 @@ func locate(err error, files []string) error {
 
 // findPort finds the short-syntax ports entry holding value: the file,
 // line, service and index of the first one.
-func findPort(files []string, value string) (string, int, string, int) {
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var doc yaml.Node
-		if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
-			continue
-		}
-		root := doc.Content[0]
+func findPort(files []string, value string) (file string, line int, service string, index int) {
+	eachDoc(files, func(f string, root *yaml.Node) bool {
 		services := mapValue(root, "services")
-		if services == nil || services.Kind != yaml.MappingNode {
-			continue
+		if services == nil {
+			return false
 		}
 		for i := 0; i+1 < len(services.Content); i += 2 {
 			ports := mapValue(services.Content[i+1], "ports")
@@ -123,12 +114,35 @@ func findPort(files []string, value string) (string, int, string, int) {
 			}
 			for j, item := range ports.Content {
 				if item.Kind == yaml.ScalarNode && strings.Contains(item.Value, value) {
-					return f, item.Line, services.Content[i].Value, j
+					file, line, service, index = f, item.Line, services.Content[i].Value, j
+					return true
 				}
 			}
 		}
+		return false
+	})
+	return file, line, service, index
+}
+
+// eachDoc calls fn with the root node of each readable YAML file (stdin
+// excepted) until fn returns true.
+func eachDoc(files []string, fn func(file string, root *yaml.Node) bool) {
+	for _, f := range files {
+		if f == "-" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+			continue
+		}
+		if fn(f, doc.Content[0]) {
+			return
+		}
 	}
-	return "", 0, "", 0
 }
 
 // mapValue is the value of key in a YAML mapping, nil when absent.
@@ -155,23 +169,13 @@ func lastElem(p string) string {
 // key path, and its line; it falls back to the deepest prefix found.
 func findPath(files []string, path []string) (string, int) {
 	bestFile, bestLine, bestDepth := "", 0, 0
-	for _, f := range files {
-		if f == "-" {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var doc yaml.Node
-		if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
-			continue
-		}
-		line, depth := walk(doc.Content[0], path)
+	eachDoc(files, func(f string, root *yaml.Node) bool {
+		line, depth := walk(root, path)
 		if depth > 0 && depth >= bestDepth {
 			bestFile, bestLine, bestDepth = f, line, depth
 		}
-	}
+		return false
+	})
 	return bestFile, bestLine
 }
 
