@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
 )
 
 // killPoint is when a command is killed: after a delay, or once a
@@ -105,6 +107,7 @@ func TestKilledCommandsConverge(t *testing.T) {
 		}
 	}
 	dir := project(t, "crash", b.String())
+	begin := time.Now()
 	var bridge, subnet string
 	points := []killPoint{{after: 150 * time.Millisecond}, {after: 400 * time.Millisecond}, {after: 800 * time.Millisecond},
 		{after: 1500 * time.Millisecond}, {line: "Network crash_default  Created"}, {line: "crash-s05-1  Created"},
@@ -135,6 +138,7 @@ func TestKilledCommandsConverge(t *testing.T) {
 		gc(t, dir, "down", "-v", "-t", "0")
 		projectGone(t, "crash", bridge, subnet)
 	}
+	leasesLeft(t, begin)
 	for _, k := range []killPoint{{after: 200 * time.Millisecond}, {line: "crash-s10-1  Removed"}, {line: "Network crash_default  Removing"}} {
 		gc(t, dir, "up", "-d")
 		t.Logf("down -v killed %v", k)
@@ -145,6 +149,29 @@ func TestKilledCommandsConverge(t *testing.T) {
 		}
 		gc(t, dir, "down", "-v", "-t", "0")
 		projectGone(t, "crash", bridge, subnet)
+	}
+	leasesLeft(t, begin)
+}
+
+// leasesLeft fails on containerd leases made since begin that outlive the
+// commands: a killed command's own lease is swept by the next command, and
+// the client's temporary per-operation leases (24 h) are not made at all.
+func leasesLeft(t *testing.T, begin time.Time) {
+	t.Helper()
+	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ls, err := c.LeasesService().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		_, temporary := l.Labels["containerd.io/gc.expire"]
+		if l.CreatedAt.After(begin) && (temporary || l.Labels["gocompose.pid"] != "") {
+			t.Errorf("lease %s (labels %v) outlived its command", l.ID, l.Labels)
+		}
 	}
 }
 
