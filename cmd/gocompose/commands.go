@@ -35,7 +35,7 @@ func withProject(g *globals, byName bool, fn projectFn) func(*cobra.Command, []s
 		if err != nil {
 			return err
 		}
-		a, closeFn, err := g.connect(ctx)
+		a, ctx, closeFn, err := g.connect(ctx)
 		if err != nil {
 			return err
 		}
@@ -52,12 +52,12 @@ type appFn func(ctx context.Context, a *app.App, args []string) error
 // withApp connects to containerd (no project needed) before running fn.
 func withApp(g *globals, fn appFn) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		a, closeFn, err := g.connect(cmd.Context())
+		a, ctx, closeFn, err := g.connect(cmd.Context())
 		if err != nil {
 			return err
 		}
 		defer closeFn()
-		return fn(cmd.Context(), a, args)
+		return fn(ctx, a, args)
 	}
 }
 
@@ -693,12 +693,12 @@ func imageCmd(g *globals) *cobra.Command {
 		} else if isTTY(os.Stdin) {
 			return fmt.Errorf("image load: requested load from stdin, but stdin is empty")
 		}
-		a, closeFn, err := g.connect(cmd.Context())
+		a, ctx, closeFn, err := g.connect(cmd.Context())
 		if err != nil {
 			return err
 		}
 		defer closeFn()
-		return a.ImageLoad(cmd.Context(), in)
+		return a.ImageLoad(ctx, in)
 	}
 	var quiet bool
 	ls := &cobra.Command{Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List images"}

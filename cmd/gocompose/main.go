@@ -115,8 +115,9 @@ func (g *globals) specOptions() spec.Options {
 		EnvFiles: g.envFiles, Profiles: g.profiles}
 }
 
-// connect opens containerd and builds the App.
-func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
+// connect opens containerd and builds the App; the returned context carries
+// the command's lease (see runtime.CommandLease), which closing ends.
+func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(), error) {
 	addr := g.address
 	if addr == "" {
 		addr = os.Getenv("CONTAINERD_ADDRESS")
@@ -127,7 +128,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 	}
 	rt, err := runtime.Connect(ctx, runtime.Config{Address: addr, Namespace: ns, Notify: os.Stderr})
 	if err != nil {
-		return nil, nil, err
+		return nil, ctx, nil, err
 	}
 	rt.SetRegistries(registries())
 	par := g.parallel
@@ -139,7 +140,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		rt.Close()
-		return nil, nil, err
+		return nil, ctx, nil, err
 	}
 	// COMPOSE_STATUS_STDOUT sends progress to stdout, as Docker Compose does.
 	status := io.Writer(os.Stderr)
@@ -151,7 +152,12 @@ func (g *globals) connect(ctx context.Context) (*app.App, func(), error) {
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
 		Builder: &builder{daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
-	return a, func() { rt.Close() }, nil
+	lctx, done, err := rt.CommandLease(ctx)
+	if err != nil {
+		rt.Close()
+		return nil, ctx, nil, err
+	}
+	return a, lctx, func() { done(); rt.Close() }, nil
 }
 
 // builder connects to buildkitd on first use, starting it if needed.
