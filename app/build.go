@@ -179,6 +179,9 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	}
 	var out io.Writer = a.Err
 	mode := o.Progress
+	if (mode == "" || mode == "auto") && a.JSONProgress {
+		mode = "rawjson" // --progress json: BuildKit's own JSON lines
+	}
 	if o.Quiet {
 		mode = "quiet"
 	}

@@ -113,13 +113,6 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	sel, err := selectServices(p, o.Services, !o.NoDeps)
-	if err != nil {
-		return err
-	}
-	if err := checkConflicts(p, sel, o.Scale); err != nil {
-		return err
-	}
 	started, err := a.converge(ctx, p, o)
 	if err != nil {
 		return err
@@ -155,7 +148,16 @@ func (a *App) waitFor(ctx context.Context, p *types.Project, ids []string, timeo
 // of the selected services.
 func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]string, error) {
 	p = withImageNames(p)
-	if err := a.pullMissing(ctx, p, o); err != nil {
+	sel, err := selectServices(p, o.Services, !o.NoDeps)
+	if err != nil {
+		return nil, err
+	}
+	// What would collide on the host is refused before anything is
+	// pulled, built or made.
+	if err := checkConflicts(p, sel, o.Scale); err != nil {
+		return nil, err
+	}
+	if err := a.pullMissing(ctx, sel, o.Pull, o.QuietPull); err != nil {
 		return nil, err
 	}
 	if err := a.buildMissing(ctx, p, o); err != nil {
@@ -167,10 +169,6 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	}
 	defer l.Unlock()
 
-	sel, err := selectServices(p, o.Services, !o.NoDeps)
-	if err != nil {
-		return nil, err
-	}
 	observed, err := a.observe(ctx, p.Name, &no)
 	if err != nil {
 		return nil, err
@@ -280,17 +278,13 @@ func (a *App) serviceHash(ctx context.Context, svc types.ServiceConfig) (string,
 
 // pullMissing checks the selected services' platforms and pulls the images
 // their pull_policy (or --pull) asks for.
-func (a *App) pullMissing(ctx context.Context, p *types.Project, o UpOptions) error {
-	sel, err := selectServices(p, o.Services, !o.NoDeps)
-	if err != nil {
-		return err
-	}
+func (a *App) pullMissing(ctx context.Context, sel *types.Project, override string, quiet bool) error {
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
 		if err := runtime.CheckPlatform(sel.Services[name].Platform); err != nil {
 			return fmt.Errorf("service %s: %w", name, err)
 		}
 	}
-	return a.pullForUp(ctx, sel, o.Pull, o.QuietPull)
+	return a.pullForUp(ctx, sel, override, quiet)
 }
 
 // buildMissing builds the selected services' images that --build,
