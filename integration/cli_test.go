@@ -153,9 +153,7 @@ func TestExecInTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slave.Close()
-	cmd := exec.Command(bin, "exec", "-it", "web", "sh", "-c", `[ -t 0 ] && echo is-a-tty; stty size; read x; echo "got:$x"; exit 7`)
-	cmd.Dir = dir
-	cmd.Env = suiteEnv()
+	cmd := gcCommand(dir, "exec", "-it", "web", "sh", "-c", `[ -t 0 ] && echo is-a-tty; stty size; read x; echo "got:$x"; exit 7`)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

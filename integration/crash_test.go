@@ -32,9 +32,7 @@ func (k killPoint) String() string {
 // killAt runs gocompose and SIGKILLs it at the point (or lets it finish).
 func killAt(t *testing.T, dir string, k killPoint, args ...string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = suiteEnv()
+	cmd := gcCommand(dir, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,9 +177,7 @@ func leasesLeft(t *testing.T, begin time.Time) {
 // into the failure.
 func upOrDump(t *testing.T, dir string) {
 	t.Helper()
-	cmd := exec.Command(bin, "up", "-d")
-	cmd.Dir = dir
-	cmd.Env = suiteEnv()
+	cmd := gcCommand(dir, "up", "-d")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -217,9 +213,7 @@ func hasDuplicates(xs []string) bool {
 func TestSecondInterruptAborts(t *testing.T) {
 	requires(t)
 	dir := project(t, "intr", "services:\n  slow:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n    stop_grace_period: 60s\n")
-	cmd := exec.Command(bin, "up")
-	cmd.Dir = dir
-	cmd.Env = suiteEnv()
+	cmd := gcCommand(dir, "up")
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -273,6 +273,15 @@ func suiteEnv() []string {
 		"GOCOMPOSE_ROOT="+root, "GOCOMPOSE_STATE="+state)
 }
 
+// gcCommand is gocompose with args in dir and the suite's environment,
+// for tests that drive the process themselves (signals, terminals, pipes).
+func gcCommand(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = suiteEnv()
+	return cmd
+}
+
 // gcRun runs gocompose in dir with the suite's environment plus env.
 func gcRun(dir string, env []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
