@@ -47,7 +47,11 @@ type Result struct {
 }
 
 // Build runs the Dockerfile frontend and exports the image into
-// containerd's store (unpacked), showing BuildKit's own progress on out.
+// containerd's store, showing BuildKit's own progress on out. The image is
+// not unpacked: BuildKit's exporter unpacks outside any lease of ours, and two
+// builds sharing a base layer then race containerd's garbage collector
+// ("failed to commit snapshot extract-…: not found", moby/buildkit#6521).
+// The caller unpacks it under its command's lease.
 func Build(ctx context.Context, c *bk.Client, req Request, out io.Writer, mode string) (Result, error) {
 	opt, cleanup, err := solveOpt(req)
 	if err != nil {
@@ -186,7 +190,7 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 		CacheImports:  imports,
 		CacheExports:  exports,
 		Exports: []bk.ExportEntry{{Type: bk.ExporterImage, Attrs: map[string]string{
-			"name": strings.Join(req.Tags, ","), "unpack": "true",
+			"name": strings.Join(req.Tags, ","),
 		}}},
 	}, cleanup, nil
 }

@@ -120,7 +120,7 @@ services:
 	if out := gc(t, dir, "exec", "-T", "web", "cat", "/version").stdout; out != "v2\n" {
 		t.Errorf("after up --build: %q", out)
 	}
-	gc(t, dir, "down")
+	gc(t, dir, "down", "--rmi", "local")
 
 	bad := project(t, "bldbad", "services:\n  broken:\n    build: ./b\n  ok:\n    image: busybox\n    command: [\"true\"]\n")
 	writeFiles(t, filepath.Join(bad, "b"), map[string]string{"Dockerfile": "FROM busybox\nRUN echo failing step; exit 3\n"})

@@ -16,7 +16,9 @@ import (
 	"sync"
 	"syscall"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	clog "github.com/containerd/log"
+	"github.com/containerd/platforms"
 	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/internal/auth"
@@ -151,7 +153,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 		Quiet: g.progress == "quiet", JSONProgress: g.progress == "json",
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
-		Builder: &builder{daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
+		Builder: &builder{unpack: rt.Image, daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
 	lctx, done, err := rt.CommandLease(ctx)
 	if err != nil {
 		rt.Close()
@@ -163,6 +165,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 // builder connects to buildkitd on first use, starting it if needed.
 type builder struct {
 	daemon build.Daemon
+	unpack func(ctx context.Context, ref string) (containerd.Image, error) // runtime.Image
 	once   sync.Once
 	client *bkclient.Client
 	err    error
@@ -181,7 +184,22 @@ func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, p
 	if b.err != nil {
 		return build.Result{}, b.err
 	}
-	return build.Build(ctx, b.client, req, out, progress)
+	res, err := build.Build(ctx, b.client, req, out, progress)
+	if err != nil {
+		return res, err
+	}
+	// An image built for another platform is not unpacked here (BuildKit's
+	// exporter skipped those too); it cannot run on this host.
+	if req.Platform != "" {
+		p, err := platforms.Parse(req.Platform)
+		if err != nil || !platforms.Default().Match(p) {
+			return res, nil
+		}
+	}
+	if _, err := b.unpack(ctx, req.Tags[0]); err != nil {
+		return res, fmt.Errorf("built image: %w", err)
+	}
+	return res, nil
 }
 
 // dnsControl starts and reloads the supervisor through its control socket.
