@@ -1,21 +1,23 @@
 // Package cp copies files between a container's root filesystem and the
-// host with docker cp's rules. Paths inside the container are resolved with
-// filepath-securejoin, so a symlink in the container never leads a copy out
-// of its root.
+// host with docker cp's rules, through tar streams made and read by
+// moby/go-archive (the code docker cp uses): hard links, device nodes,
+// fifos, setuid and setgid bits and the security.capability xattr survive.
+// Paths inside the container are resolved with filepath-securejoin, and a
+// copy into a container is extracted chrooted to its root, so a symlink in
+// the container never leads a copy out of it.
 package cp
 
 import (
-	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/go-archive"
+	"github.com/moby/go-archive/chrootarchive"
 )
 
 // ErrNotDir is returned when a directory is to be copied onto a file, or
@@ -28,26 +30,95 @@ type Side struct {
 	Path string
 }
 
-// resolve finds the path on the host, symlinks resolved inside the root.
-func (s Side) resolve() (string, error) {
-	if s.Root == "" || s.Root == "/" {
-		return filepath.Abs(s.Path)
+func (s Side) onHost() bool { return s.Root == "" || s.Root == "/" }
+
+// clean is the path made absolute and cleaned, keeping a trailing "/" or
+// "/." (they say "a directory" and "its contents").
+func (s Side) clean() (string, error) {
+	p := s.Path
+	if s.onHost() {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		return archive.PreserveTrailingDotOrSeparator(abs, p), nil
 	}
-	return securejoin.SecureJoin(s.Root, s.Path)
+	return archive.PreserveTrailingDotOrSeparator(filepath.Clean("/"+p), p), nil
 }
 
-// resolveSource is resolve except that a symlink as the last component is
-// kept (copied as a link) unless followLink.
-func (s Side) resolveSource(followLink bool) (string, error) {
-	base := filepath.Base(s.Path)
-	if followLink || base == "." || base == "/" || s.Root == "" || s.Root == "/" {
-		return s.resolve()
-	}
-	dir, err := Side{Root: s.Root, Path: filepath.Dir(s.Path)}.resolve()
+// resolve joins a path of the container inside its root, every symlink
+// resolved there.
+func (s Side) resolve(p string) (string, error) {
+	r, err := securejoin.SecureJoin(s.Root, p)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, base), nil
+	return archive.PreserveTrailingDotOrSeparator(r, p), nil
+}
+
+// source describes the copy's source on the host: the symlinks before its
+// last element resolved (all of them with followLink), and the name the
+// copy takes.
+func (s Side) source(followLink bool) (archive.CopyInfo, error) {
+	p, err := s.clean()
+	if err != nil {
+		return archive.CopyInfo{}, err
+	}
+	var info archive.CopyInfo
+	if s.onHost() {
+		info, err = archive.CopyInfoSourcePath(p, followLink)
+	} else {
+		info, err = s.containerSource(p, followLink)
+	}
+	if err != nil {
+		return archive.CopyInfo{}, fmt.Errorf("copy from %s: %w", s.Path, err)
+	}
+	return info, nil
+}
+
+func (s Side) containerSource(p string, followLink bool) (archive.CopyInfo, error) {
+	var resolved, rebase string
+	if followLink {
+		r, err := s.resolve(p)
+		if err != nil {
+			return archive.CopyInfo{}, err
+		}
+		resolved, rebase = archive.GetRebaseName(p, r)
+	} else {
+		dir, base := filepath.Split(p)
+		r, err := securejoin.SecureJoin(s.Root, dir)
+		if err != nil {
+			return archive.CopyInfo{}, err
+		}
+		resolved = r + string(filepath.Separator) + base
+		if base == "" { // p ended in "/": the directory itself
+			resolved = r + string(filepath.Separator)
+		}
+	}
+	st, err := os.Lstat(resolved)
+	if err != nil {
+		return archive.CopyInfo{}, err
+	}
+	return archive.CopyInfo{Path: resolved, Exists: true, IsDir: st.IsDir(), RebaseName: rebase}, nil
+}
+
+// destination describes where the copy goes, a symlink as its last element
+// followed (inside the root for a container).
+func (s Side) destination() (archive.CopyInfo, error) {
+	p, err := s.clean()
+	if err != nil {
+		return archive.CopyInfo{}, err
+	}
+	if !s.onHost() {
+		if p, err = s.resolve(p); err != nil {
+			return archive.CopyInfo{}, fmt.Errorf("copy to %s: %w", s.Path, err)
+		}
+	}
+	info, err := archive.CopyInfoDestinationPath(p)
+	if err != nil {
+		return archive.CopyInfo{}, fmt.Errorf("copy to %s: %w", s.Path, copyErr(err))
+	}
+	return info, nil
 }
 
 // Options of a copy.
@@ -60,289 +131,116 @@ type Options struct {
 	FollowLink bool // copy what a symlink source points to
 }
 
+func (o Options) untar() *archive.TarOptions {
+	t := &archive.TarOptions{NoOverwriteDirNonDir: true}
+	if !o.Archive {
+		t.ChownOpts = &archive.ChownOpts{UID: o.OwnerUID, GID: o.OwnerGID}
+	}
+	return t
+}
+
 // Copy copies src to dst as docker cp does: a file onto a file, or into a
 // directory under its name; a directory into an existing directory under
 // its name (its contents only when the source ends in "/."), or as a new
 // directory when dst does not exist.
 func Copy(src, dst Side, o Options) error {
-	from, err := src.resolveSource(o.FollowLink)
+	from, err := src.source(o.FollowLink)
 	if err != nil {
 		return err
 	}
-	st, err := stat(from, o.FollowLink)
-	if err != nil {
-		return fmt.Errorf("copy from %s: %w", src.Path, err)
-	}
-	to, err := dst.resolve()
+	to, err := dst.destination()
 	if err != nil {
 		return err
 	}
-	dstSt, dstErr := os.Stat(to)
-	switch {
-	case !st.IsDir():
-		if dstErr == nil && dstSt.IsDir() {
-			to = filepath.Join(to, filepath.Base(from))
-		} else if dstErr != nil && strings.HasSuffix(dst.Path, "/") {
-			return fmt.Errorf("copy to %s: destination directory does not exist: %w", dst.Path, ErrNotDir)
+	// The copy is checked against the destination before the source is
+	// read: a refused copy starts no tar writer to abandon.
+	pr, pw := io.Pipe()
+	dir, prepared, err := archive.PrepareArchiveCopy(pr, from, to)
+	if err != nil {
+		pr.Close()
+		return fmt.Errorf("copy to %s: %w", dst.Path, copyErr(err))
+	}
+	defer prepared.Close()
+	go func() {
+		content, err := archive.TarResource(from)
+		if err == nil {
+			_, err = io.Copy(pw, content)
+			content.Close()
 		}
-	case dstErr == nil && !dstSt.IsDir():
-		return fmt.Errorf("copy to %s: cannot copy a directory to a file: %w", dst.Path, ErrNotDir)
-	case dstErr == nil && !contentsOnly(src.Path):
-		to = filepath.Join(to, filepath.Base(from))
+		pw.CloseWithError(err)
+	}()
+	if dst.onHost() {
+		err = archive.Untar(prepared, dir, o.untar())
+	} else {
+		err = chrootarchive.UntarWithRoot(prepared, dir, o.untar(), dst.Root)
 	}
-	if dstErr != nil && !errors.Is(dstErr, fs.ErrNotExist) {
-		return fmt.Errorf("copy to %s: %w", dst.Path, dstErr)
-	}
-	if _, err := os.Stat(filepath.Dir(to)); err != nil {
+	if err != nil {
+		_, _ = io.Copy(io.Discard, prepared) // let the writer finish
 		return fmt.Errorf("copy to %s: %w", dst.Path, err)
 	}
-	if dst.Root != "" && dst.Root != "/" {
-		// Re-resolve the final name in the destination root: it may be
-		// an existing symlink.
-		rel, err := filepath.Rel(dst.Root, to)
-		if err != nil {
-			return err
-		}
-		if to, err = securejoin.SecureJoin(dst.Root, rel); err != nil {
-			return err
-		}
-	}
-	return copyTree(from, to, st, o)
+	return nil
 }
 
-func contentsOnly(p string) bool {
-	return strings.HasSuffix(p, "/.") || p == "."
-}
-
-func stat(p string, follow bool) (fs.FileInfo, error) {
-	if follow {
-		return os.Stat(p)
-	}
-	return os.Lstat(p)
-}
-
-// copyTree copies from (a file, symlink or directory) to to.
-func copyTree(from, to string, top fs.FileInfo, o Options) error {
-	return walkTree(from, top, func(p, rel string, info fs.FileInfo) error {
-		return copyEntry(p, filepath.Join(to, rel), info, o)
-	})
-}
-
-// walkTree calls fn for from and, when it is a directory, everything below
-// it, with the path relative to from; symlinks below the top are not
-// followed.
-func walkTree(from string, top fs.FileInfo, fn func(p, rel string, info fs.FileInfo) error) error {
-	if !top.IsDir() {
-		return fn(from, ".", top)
-	}
-	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(from, p)
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if p == from {
-			info = top
-		} else if err != nil {
-			return err
-		}
-		return fn(p, rel, info)
-	})
-}
-
-func copyEntry(from, to string, info fs.FileInfo, o Options) error {
-	mode := info.Mode()
+// copyErr adds ErrNotDir to go-archive's errors that mean it.
+func copyErr(err error) error {
 	switch {
-	case mode.IsDir():
-		if err := os.Mkdir(to, mode.Perm()); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	case mode&fs.ModeSymlink != 0:
-		target, err := os.Readlink(from)
-		if err != nil {
-			return err
-		}
-		_ = os.Remove(to)
-		if err := os.Symlink(target, to); err != nil {
-			return err
-		}
-		uid, gid := owner(info, o)
-		return os.Lchown(to, uid, gid)
-	case mode.IsRegular():
-		if err := copyFile(from, to, mode.Perm()); err != nil {
-			return err
-		}
-	default:
-		return nil // devices, fifos and sockets are not copied
+	case errors.Is(err, archive.ErrCannotCopyDir):
+		return fmt.Errorf("cannot copy a directory to a file: %w", ErrNotDir)
+	case errors.Is(err, archive.ErrDirNotExists):
+		return fmt.Errorf("destination directory does not exist: %w", ErrNotDir)
+	case errors.Is(err, archive.ErrNotDirectory):
+		return fmt.Errorf("the destination's parent is not a directory: %w", ErrNotDir)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %w", err, ErrNotDir)
 	}
-	uid, gid := owner(info, o)
-	if err := os.Lchown(to, uid, gid); err != nil {
-		return err
-	}
-	if err := os.Chmod(to, mode.Perm()|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-		return err
-	}
-	return os.Chtimes(to, time.Now(), info.ModTime())
-}
-
-func owner(info fs.FileInfo, o Options) (int, int) {
-	if o.Archive {
-		if st, ok := sysStat(info); ok {
-			return int(st.Uid), int(st.Gid)
-		}
-	}
-	return o.OwnerUID, o.OwnerGID
-}
-
-func copyFile(from, to string, perm fs.FileMode) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return err
 }
 
 // WriteTar writes src as a tar stream (docker cp SERVICE:SRC -), named by
-// its base name.
+// its base name (or the link's name with followLink).
 func WriteTar(src Side, w io.Writer, followLink bool) error {
-	from, err := src.resolveSource(followLink)
+	from, err := src.source(followLink)
 	if err != nil {
 		return err
 	}
-	top, err := stat(from, followLink)
+	content, err := archive.TarResource(from)
 	if err != nil {
 		return fmt.Errorf("copy from %s: %w", src.Path, err)
 	}
-	return writeTar(w, from, top, filepath.Base(from))
+	defer content.Close()
+	_, err = io.Copy(w, content)
+	return err
 }
 
 // WriteTarContents writes what the directory dir holds as a tar stream with
 // names relative to it (an exported root filesystem).
 func WriteTarContents(dir string, w io.Writer) error {
-	top, err := os.Lstat(dir)
+	content, err := archive.TarWithOptions(dir, &archive.TarOptions{})
 	if err != nil {
 		return err
 	}
-	return writeTar(w, dir, top, "")
-}
-
-// writeTar writes the tree at from, each entry named prefix/relative path
-// (the top itself is left out when prefix is empty).
-func writeTar(w io.Writer, from string, top fs.FileInfo, prefix string) error {
-	tw := tar.NewWriter(w)
-	err := walkTree(from, top, func(p, rel string, info fs.FileInfo) error {
-		name := filepath.Join(prefix, rel)
-		if name == "." {
-			return nil
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			link = target
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(name)
-		if info.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
+	defer content.Close()
+	_, err = io.Copy(w, content)
+	return err
 }
 
 // ReadTar extracts a tar stream into the directory dst (docker cp -
-// SERVICE:DEST), every name resolved inside dst's root.
+// SERVICE:DEST), chrooted to dst's root.
 func ReadTar(r io.Reader, dst Side, o Options) error {
-	dir, err := dst.resolve()
+	to, err := dst.destination()
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	if !to.Exists || !to.IsDir {
 		return fmt.Errorf("copy to %s: destination must be an existing directory: %w", dst.Path, ErrNotDir)
 	}
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		to, err := securejoin.SecureJoin(dir, hdr.Name)
-		if err != nil {
-			return err
-		}
-		info := hdr.FileInfo()
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(to, info.Mode().Perm()); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			_ = os.Remove(to)
-			if err := os.Symlink(hdr.Linkname, to); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, info.Mode().Perm())
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, tr); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
-				return err
-			}
-		default:
-			continue
-		}
-		uid, gid := o.OwnerUID, o.OwnerGID
-		if o.Archive {
-			uid, gid = hdr.Uid, hdr.Gid
-		}
-		if err := os.Lchown(to, uid, gid); err != nil {
-			return err
-		}
-		if hdr.Typeflag != tar.TypeSymlink {
-			if err := os.Chmod(to, info.Mode().Perm()); err != nil {
-				return err
-			}
-		}
+	if dst.onHost() {
+		err = archive.Untar(r, to.Path, o.untar())
+	} else {
+		err = chrootarchive.UntarWithRoot(r, to.Path, o.untar(), dst.Root)
 	}
+	if err != nil {
+		return fmt.Errorf("copy to %s: %w", dst.Path, err)
+	}
+	return nil
 }

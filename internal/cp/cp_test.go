@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func write(t *testing.T, path, content string) {
@@ -155,4 +157,87 @@ func TestTarRoundTrip(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "escaped.txt")); err == nil {
 		t.Error("a tar name escaped the destination")
 	}
+}
+
+// needRoot skips a test that makes device nodes and capabilities without
+// root, outside CI; under CI=true it fails.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root")
+	}
+	t.Skip("needs root: device nodes and file capabilities")
+}
+
+// What `cp` must not lose: a hard link, a device node, a fifo, a setuid
+// file, and a file capability (the xattr docker cp keeps), both into a
+// container, out of one, and through a tar stream.
+func TestCopyKeepsSpecialFiles(t *testing.T) {
+	needRoot(t)
+	src := t.TempDir()
+	tree := filepath.Join(src, "tree")
+	write(t, filepath.Join(tree, "a.txt"), "linked")
+	if err := os.Link(filepath.Join(tree, "a.txt"), filepath.Join(tree, "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(tree, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(tree, "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(tree, "suid"), "#!/bin/sh\n")
+	if err := os.Chmod(filepath.Join(tree, "suid"), 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	// VFS_CAP_REVISION_2 with CAP_NET_BIND_SERVICE permitted and effective.
+	capability := []byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	write(t, filepath.Join(tree, "capped"), "bin")
+	if err := unix.Lsetxattr(filepath.Join(tree, "capped"), "security.capability", capability, 0); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, dir string) {
+		t.Helper()
+		a, errA := os.Stat(filepath.Join(dir, "a.txt"))
+		b, errB := os.Stat(filepath.Join(dir, "b.txt"))
+		if errA != nil || errB != nil || !os.SameFile(a, b) {
+			t.Errorf("hard link not kept: %v %v", errA, errB)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, "null"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+			t.Errorf("device node not kept: %v mode %o rdev %d", err, st.Mode, st.Rdev)
+		}
+		if fi, err := os.Lstat(filepath.Join(dir, "pipe")); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			t.Errorf("fifo not kept: %v", err)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, "suid")); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+			t.Errorf("setuid bit not kept: %v", err)
+		}
+		got := make([]byte, 64)
+		n, err := unix.Lgetxattr(filepath.Join(dir, "capped"), "security.capability", got)
+		if err != nil || !bytes.Equal(got[:n], capability) {
+			t.Errorf("file capability not kept: %v %x", err, got[:max(n, 0)])
+		}
+	}
+	root, host := t.TempDir(), t.TempDir()
+	if err := Copy(Side{Root: "/", Path: tree}, Side{Root: root, Path: "/srv"}, opts()); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("into a container", func(t *testing.T) { check(t, filepath.Join(root, "srv")) })
+	if err := Copy(Side{Root: root, Path: "/srv"}, Side{Root: "/", Path: filepath.Join(host, "back")}, opts()); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("out of a container", func(t *testing.T) { check(t, filepath.Join(host, "back")) })
+	var buf bytes.Buffer
+	if err := WriteTar(Side{Root: root, Path: "/srv"}, &buf, false); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if err := ReadTar(&buf, Side{Root: other, Path: "/"}, opts()); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("through a tar stream", func(t *testing.T) { check(t, filepath.Join(other, "srv")) })
 }
