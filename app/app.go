@@ -17,6 +17,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -26,7 +27,10 @@ var Version = "0.1.0"
 // Engine is what app needs from the container runtime; tests may fake it.
 type Engine interface {
 	Namespace() string
-	Create(ctx context.Context, req runtime.CreateRequest) error
+	Create(ctx context.Context, c model.Container) error
+	// ResolveImage resolves an image once for the command: digest,
+	// config, HEALTHCHECK.
+	ResolveImage(ctx context.Context, ref string) (model.Image, error)
 	Start(ctx context.Context, id string) error
 	CreateTask(ctx context.Context, id string) error
 	StartAttached(ctx context.Context, id string, stdio runtime.Stdio) (int, error)
@@ -80,7 +84,6 @@ type App struct {
 
 	mountMu sync.Mutex // serialises host mounts: secrets tmpfs, driver_opts volumes
 
-	imageHealth sync.Map // image ref -> *runtime.ImageHealthcheck, for this command
 }
 
 // ExitError carries a process exit code out of a command (exec, run, up).

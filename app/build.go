@@ -44,13 +44,15 @@ func ImageName(p *types.Project, svc types.ServiceConfig) string {
 // withImageNames gives every service with a build section its image name,
 // so the rest of app can treat image as set.
 func withImageNames(p *types.Project) *types.Project {
-	for name, svc := range p.Services {
+	q := *p
+	q.Services = maps.Clone(p.Services)
+	for name, svc := range q.Services {
 		if svc.Image == "" && svc.Build != nil {
 			svc.Image = ImageName(p, svc)
-			p.Services[name] = svc
+			q.Services[name] = svc
 		}
 	}
-	return p
+	return &q
 }
 
 // Build builds the services' images; services whose build names another

@@ -15,7 +15,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
-	"github.com/gocompose/gocompose/spec"
 )
 
 // ExecOptions are the flags of `exec`.
@@ -169,11 +168,11 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 		_, _ = rand.Read(b)
 		name = fmt.Sprintf("%s-%s-run-%s", p.Name, service, hex.EncodeToString(b))
 	}
-	hash, err := spec.ServiceHash(svc)
+	r, err := a.resolve(ctx, p, svc)
 	if err != nil {
 		return err
 	}
-	lbls := projectLabels(p, svc, hash, 1, true)
+	lbls := projectLabels(p, svc, r.hash, 1, true)
 	for _, l := range o.Labels {
 		k, v, _ := strings.Cut(l, "=")
 		lbls[k] = v
@@ -185,7 +184,7 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	if err := a.ensureVolumes(p, only, false); err != nil {
 		return err
 	}
-	if err := a.createWith(ctx, p, svc, name, lbls, nets, o.UseAliases); err != nil {
+	if err := a.createWith(ctx, p, r, name, lbls, nets, o.UseAliases); err != nil {
 		return err
 	}
 	if o.Detach {

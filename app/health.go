@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,13 +11,9 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 )
-
-// Healthchecker reads an image's HEALTHCHECK; the runtime implements it.
-type Healthchecker interface {
-	Healthcheck(ctx context.Context, ref string) (*runtime.ImageHealthcheck, error)
-}
 
 // testArgv turns Docker's test form into what to exec.
 func testArgv(test []string) ([]string, error) {
@@ -48,7 +43,7 @@ func dur(d *types.Duration) time.Duration {
 
 // healthConfig merges the service's healthcheck over the image's; nil means
 // the container has none (absent, NONE, or disable: true).
-func healthConfig(svc types.ServiceConfig, img *runtime.ImageHealthcheck) (*health.Config, error) {
+func healthConfig(svc types.ServiceConfig, img *model.Healthcheck) (*health.Config, error) {
 	var c health.Config
 	var test []string
 	if img != nil {
@@ -134,27 +129,6 @@ func (a *App) healthOf(c runtime.Container) string {
 		return health.Starting
 	}
 	return st.Status
-}
-
-// healthLabel computes the healthcheck label of a service's containers.
-// The image's HEALTHCHECK is read once per image and command, not once per
-// replica: it costs an image lookup and a blob read on the create path.
-func (a *App) healthLabel(ctx context.Context, svc types.ServiceConfig) (string, error) {
-	var img *runtime.ImageHealthcheck
-	if hc, ok := a.Engine.(Healthchecker); ok {
-		if v, ok := a.imageHealth.Load(svc.Image); ok {
-			img = v.(*runtime.ImageHealthcheck)
-		} else {
-			img, _ = hc.Healthcheck(ctx, svc.Image)
-			a.imageHealth.Store(svc.Image, img)
-		}
-	}
-	cfg, err := healthConfig(svc, img)
-	if err != nil || cfg == nil {
-		return "", err
-	}
-	b, err := json.Marshal(cfg)
-	return string(b), err
 }
 
 // waitCondition blocks until the dependency's containers satisfy cond:

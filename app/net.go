@@ -18,6 +18,7 @@ import (
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/scheduler"
@@ -132,7 +133,7 @@ func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.P
 // netSetup is what create needs to put a container on its networks.
 type netSetup struct {
 	netns   string
-	etc     runtime.EtcConfig
+	etc     model.Etc
 	labels  map[string]string
 	cleanup func()
 }
@@ -227,7 +228,7 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		}
 	}
 	var eps []labels.Endpoint
-	etc := runtime.EtcConfig{Options: append([]string{"ndots:0"}, svc.DNSOpts...), Search: svc.DNSSearch}
+	etc := model.Etc{Options: append([]string{"ndots:0"}, svc.DNSOpts...), Search: svc.DNSSearch}
 	for i, r := range results {
 		epNames := slices.Clone(names)
 		if c := svc.Networks[keys[i]]; c != nil && aliases {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/model"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,51 +59,50 @@ func serviceFileObjects(p *types.Project, svc types.ServiceConfig) []fileObject 
 	return out
 }
 
-// bindSecrets writes the service's secrets and configs to the project's
-// tmpfs and adds read-only binds of them to svc.
-func (a *App) bindSecrets(p *types.Project, svc types.ServiceConfig) (types.ServiceConfig, error) {
-	objs := serviceFileObjects(p, svc)
-	if len(objs) == 0 {
-		return svc, nil
+// fileContent is a secret or config with its value read.
+type fileContent struct {
+	fileObject
+	data []byte
+}
+
+// readFiles reads the values of the service's secrets and configs.
+func readFiles(p *types.Project, svc types.ServiceConfig) ([]fileContent, error) {
+	var out []fileContent
+	for _, o := range serviceFileObjects(p, svc) {
+		data, err := o.content(p)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %s %s: %w", svc.Name, o.kind[:len(o.kind)-1], o.ref.Source, err)
+		}
+		out = append(out, fileContent{o, data})
+	}
+	return out, nil
+}
+
+// secretMounts writes a service's secrets and configs (read once, by
+// resolve) to the project's tmpfs and returns read-only binds of them.
+func (a *App) secretMounts(project, service string, files []fileContent) ([]model.Mount, error) {
+	if len(files) == 0 {
+		return nil, nil
 	}
 	a.mountMu.Lock()
 	defer a.mountMu.Unlock()
-	root, err := a.mountSecretsFS(p.Name)
+	root, err := a.mountSecretsFS(project)
 	if err != nil {
-		return svc, err
+		return nil, err
 	}
-	vols := append([]types.ServiceVolumeConfig(nil), svc.Volumes...)
-	for i, o := range objs {
-		data, err := o.content(p)
-		if err != nil {
-			return svc, fmt.Errorf("service %s: %s %s: %w", svc.Name, o.kind[:len(o.kind)-1], o.ref.Source, err)
-		}
-		dir := filepath.Join(root, svc.Name, o.kind)
+	var out []model.Mount
+	for i, f := range files {
+		dir := filepath.Join(root, service, f.kind)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return svc, err
+			return nil, fmt.Errorf("service %s: %w", service, err)
 		}
-		file := filepath.Join(dir, strconv.Itoa(i)+"-"+o.ref.Source)
-		if err := writeOwned(file, data, o.ref); err != nil {
-			return svc, fmt.Errorf("service %s: %s %s: %w", svc.Name, o.kind[:len(o.kind)-1], o.ref.Source, err)
+		file := filepath.Join(dir, strconv.Itoa(i)+"-"+f.ref.Source)
+		if err := writeOwned(file, f.data, f.ref); err != nil {
+			return nil, fmt.Errorf("service %s: %s %s: %w", service, f.kind[:len(f.kind)-1], f.ref.Source, err)
 		}
-		vols = append(vols, types.ServiceVolumeConfig{Type: types.VolumeTypeBind, Source: file, Target: o.target,
-			ReadOnly: true, Bind: &types.ServiceVolumeBind{CreateHostPath: false}})
+		out = append(out, model.Mount{Type: model.Bind, Source: file, Target: f.target, ReadOnly: true})
 	}
-	svc.Volumes = vols
-	return svc, nil
-}
-
-// checkSecrets reads every secret and config the selected services use, so
-// a missing file or variable fails before anything is made.
-func checkSecrets(p, sel *types.Project) error {
-	for _, svc := range sel.Services {
-		for _, o := range serviceFileObjects(p, svc) {
-			if _, err := o.content(p); err != nil {
-				return fmt.Errorf("service %s: %s %s: %w", svc.Name, o.kind[:len(o.kind)-1], o.ref.Source, err)
-			}
-		}
-	}
-	return nil
+	return out, nil
 }
 
 // content reads the object's value from its file, environment variable or

@@ -19,6 +19,7 @@ import (
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/scheduler"
@@ -160,7 +161,7 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err := a.pullMissing(ctx, sel, o.Pull, o.QuietPull); err != nil {
 		return nil, err
 	}
-	if err := a.buildMissing(ctx, p, o); err != nil {
+	if err := a.buildMissing(ctx, p, sel, o); err != nil {
 		return nil, err
 	}
 	l, err := lock.Project(ctx, a.LockDir, p.Name)
@@ -173,7 +174,8 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSecrets(p, sel); err != nil {
+	rs, err := a.resolveAll(ctx, p, sel, o.Scale)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkHostPorts(p, sel, observed); err != nil {
@@ -187,17 +189,8 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		return nil, err
 	}
 	var desired []scheduler.Service
-	svcs := map[string]types.ServiceConfig{}
-	hashes := map[string]string{}
-	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
-		svc := sel.Services[name]
-		if n, ok := o.Scale[name]; ok {
-			svc.Scale = &n
-		}
-		h, err := a.serviceHash(ctx, svc)
-		if err != nil {
-			return nil, err
-		}
+	for _, name := range slices.Sorted(maps.Keys(rs)) {
+		svc, h := rs[name].svc, rs[name].hash
 		replicas := spec.Replicas(svc)
 		if svc.ContainerName != "" && replicas > 1 {
 			return nil, fmt.Errorf("service %q: container_name %q cannot be used with %d replicas", name, svc.ContainerName, replicas)
@@ -210,7 +203,6 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 				conds[d] = dep.Condition
 			}
 		}
-		svcs[name], hashes[name] = svc, h
 		named := len(o.Services) == 0 || slices.Contains(o.Services, name)
 		force := named && o.ForceRecreate || !named && o.AlwaysRecreateDeps
 		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds, ForceRecreate: force})
@@ -243,7 +235,7 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 			return nil, err
 		}
 	}
-	if err := a.execute(ctx, p, plan, svcs, hashes, nets, o); err != nil {
+	if err := a.execute(ctx, p, plan, rs, nets, o); err != nil {
 		return nil, err
 	}
 	if !o.NoStart {
@@ -253,27 +245,12 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	}
 	var started []string
 	for _, s := range plan.Steps {
-		svc := svcs[s.Service]
+		svc := rs[s.Service].svc
 		for n := 1; n <= spec.Replicas(svc); n++ {
 			started = append(started, containerID(p.Name, svc, n))
 		}
 	}
 	return started, nil
-}
-
-// serviceHash is the config hash plus the image's digest, so a rebuilt or
-// re-loaded image recreates the container like a changed config does.
-func (a *App) serviceHash(ctx context.Context, svc types.ServiceConfig) (string, error) {
-	h, err := spec.ServiceHash(svc)
-	if err != nil {
-		return "", err
-	}
-	id, err := a.Engine.ImageID(ctx, svc.Image)
-	if err != nil {
-		return h, nil // a missing image fails at create, with its own error
-	}
-	sum := sha256.Sum256([]byte(h + id))
-	return hex.EncodeToString(sum[:]), nil
 }
 
 // pullMissing checks the selected services' platforms and pulls the images
@@ -287,15 +264,13 @@ func (a *App) pullMissing(ctx context.Context, sel *types.Project, override stri
 	return a.pullForUp(ctx, sel, override, quiet)
 }
 
-// buildMissing builds the selected services' images that --build,
-// pull_policy: build, or a missing image asks for.
-func (a *App) buildMissing(ctx context.Context, p *types.Project, o UpOptions) error {
+// buildMissing builds the selected services' images (those named and,
+// unless --no-deps, their dependencies: nothing else of the file) that
+// --build, pull_policy: build, or a missing image asks for.
+func (a *App) buildMissing(ctx context.Context, p, sel *types.Project, o UpOptions) error {
 	var names []string
-	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
-		svc := p.Services[name]
-		if len(o.Services) > 0 && !slices.Contains(o.Services, name) && o.NoDeps {
-			continue
-		}
+	for _, name := range sel.ServiceNames() {
+		svc := sel.Services[name]
 		if svc.Build == nil {
 			continue
 		}
@@ -328,7 +303,7 @@ func containerID(project string, svc types.ServiceConfig, n int) string {
 // condition, then starts. A failed dependency fails its dependents, which
 // never start; cancel returns ctx.Err().
 func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Plan,
-	svcs map[string]types.ServiceConfig, hashes map[string]string, nets map[string]*network.Network, o UpOptions) error {
+	rs map[string]*resolved, nets map[string]*network.Network, o UpOptions) error {
 	type result struct {
 		created, done chan struct{}
 		err           error
@@ -365,7 +340,7 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			defer wg.Done()
 			r := results[step.Service]
 			defer close(r.done)
-			svc := svcs[step.Service]
+			svc := rs[step.Service].svc
 			// A shared network namespace, or a container whose mounts
 			// this one takes, must exist before this create.
 			for _, target := range createdFirst(p, svc) {
@@ -379,7 +354,7 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			toStart := make([]string, len(step.Ops))
 			r.err = a.parallel(len(step.Ops), func(i int) error {
 				return bounded(func() error {
-					id, err := a.prepare(ctx, p, svc, hashes[step.Service], step.Ops[i], nets, o)
+					id, err := a.prepare(ctx, p, rs[step.Service], step.Ops[i], nets, o)
 					toStart[i] = id
 					return err
 				})
@@ -492,8 +467,8 @@ func createdFirst(p *types.Project, svc types.ServiceConfig) []string {
 
 // prepare does the create side of an operation and returns the container
 // to start afterwards ("" for none).
-func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash string, op scheduler.Op, nets map[string]*network.Network, o UpOptions) (string, error) {
-	id := containerID(p.Name, svc, op.Number)
+func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op scheduler.Op, nets map[string]*network.Network, o UpOptions) (string, error) {
+	id := containerID(p.Name, r.svc, op.Number)
 	switch op.Kind {
 	case scheduler.Remove:
 		return "", a.stopRemove(ctx, op.Container, o.Timeout)
@@ -515,13 +490,13 @@ func (a *App) prepare(ctx context.Context, p *types.Project, svc types.ServiceCo
 		if err := remove(ctx, op.Container, true); err != nil {
 			return "", err
 		}
-		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
+		if err := a.create(ctx, p, r, id, op.Number, nets); err != nil {
 			return "", err
 		}
 		a.progress("Container", id, "Recreated")
 	case scheduler.Create:
 		a.progress("Container", id, "Creating")
-		if err := a.create(ctx, p, svc, hash, id, op.Number, nets); err != nil {
+		if err := a.create(ctx, p, r, id, op.Number, nets); err != nil {
 			return "", err
 		}
 		a.progress("Container", id, "Created")
@@ -561,17 +536,20 @@ func (a *App) stopRemove(ctx context.Context, id string, timeout *time.Duration)
 
 // create makes one service container with Docker Compose's labels, on
 // its networks. On error nothing of it is left.
-func (a *App) create(ctx context.Context, p *types.Project, svc types.ServiceConfig, hash, id string, n int, nets map[string]*network.Network) error {
-	lbls := projectLabels(p, svc, hash, n, false)
-	for k, v := range restartLabels(svc) {
+func (a *App) create(ctx context.Context, p *types.Project, r *resolved, id string, n int, nets map[string]*network.Network) error {
+	lbls := projectLabels(p, r.svc, r.hash, n, false)
+	for k, v := range restartLabels(r.svc) {
 		lbls[k] = v
 	}
-	return a.createWith(ctx, p, svc, id, lbls, nets, true)
+	return a.createWith(ctx, p, r, id, lbls, nets, true)
 }
 
-// createWith makes the container; with aliases its service name and network
-// aliases resolve to it (service containers, and run --use-aliases).
-func (a *App) createWith(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, lbls map[string]string, nets map[string]*network.Network, aliases bool) error {
+// createWith makes the container from the resolved service: it builds the
+// container's model (labels, mounts with host paths, network) and hands it
+// to the engine. With aliases its service name and network aliases resolve
+// to it (service containers, and run --use-aliases).
+func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id string, lbls map[string]string, nets map[string]*network.Network, aliases bool) error {
+	svc := r.svc
 	// A name another project's (or a stray) container holds: say whose,
 	// before anything of this one is made.
 	if c, err := a.Engine.Inspect(ctx, id); err == nil {
@@ -580,45 +558,42 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 	} else if !runtime.IsNotFound(err) {
 		return fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	lc, err := logConfig(svc)
-	if err != nil {
-		return fmt.Errorf("service %s: %w", svc.Name, err)
+	c := model.Container{ID: id, Service: svc, Image: r.image, Log: r.log, Labels: maps.Clone(svc.Labels)}
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
 	}
-	hc, err := a.healthLabel(ctx, svc)
-	if err != nil {
-		return err
-	}
-	if hc != "" {
-		lbls[health.Label] = hc
+	maps.Copy(c.Labels, lbls)
+	if r.health != "" {
+		c.Labels[health.Label] = r.health
 	}
 	ns, err := a.setupNetwork(ctx, p, svc, id, nets, aliases)
 	if err != nil {
 		return err
 	}
-	for k, v := range ns.labels {
-		lbls[k] = v
-	}
-	lbls[labels.State] = a.StateDir
-	var inherited []string
-	svc, inherited, err = a.volumesFrom(ctx, p, svc)
-	if err != nil {
-		ns.cleanup()
-		return err
-	}
-	svc, copyUp, volDirs, err := a.bindVolumes(p, svc, id)
-	volDirs = append(volDirs, inherited...)
+	maps.Copy(c.Labels, ns.labels)
+	c.Labels[labels.State] = a.StateDir
+	c.NetNS, c.Etc = ns.netns, ns.etc
+	mounts, copyUp, volDirs, err := a.volumeMounts(p, svc, id)
 	if err == nil {
-		svc, err = a.bindSecrets(p, svc)
+		var from []model.Mount
+		var inherited []string
+		from, inherited, err = a.volumesFrom(ctx, p, svc)
+		mounts, volDirs = append(mounts, from...), append(volDirs, inherited...)
+	}
+	if err == nil {
+		var files []model.Mount
+		files, err = a.secretMounts(p.Name, svc.Name, r.files)
+		mounts = append(mounts, files...)
 	}
 	if err != nil {
 		ns.cleanup()
 		return err
 	}
+	c.Mounts, c.CopyUp = mounts, copyUp
 	if len(volDirs) > 0 {
-		lbls[labelVolumes] = strings.Join(volDirs, ",")
+		c.Labels[labelVolumes] = strings.Join(volDirs, ",")
 	}
-	err = a.Engine.Create(ctx, runtime.CreateRequest{ID: id, Service: svc, Log: lc, Labels: lbls, NetNS: ns.netns, Etc: ns.etc, CopyUp: copyUp})
-	if err != nil {
+	if err := a.Engine.Create(ctx, c); err != nil {
 		ns.cleanup()
 		return err
 	}
@@ -628,13 +603,6 @@ func (a *App) createWith(ctx context.Context, p *types.Project, svc types.Servic
 		}
 	}
 	return nil
-}
-
-func logConfig(svc types.ServiceConfig) (runtime.LogConfig, error) {
-	if svc.Logging == nil {
-		return runtime.LogConfig{}, nil
-	}
-	return runtime.LogConfigFrom(svc.Logging.Options)
 }
 
 func projectLabels(p *types.Project, svc types.ServiceConfig, hash string, n int, oneoff bool) map[string]string {

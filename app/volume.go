@@ -17,6 +17,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -122,15 +123,22 @@ func anonymousVolume(containerID, target string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// bindVolumes turns named and anonymous volumes into binds of their
-// directories (mounting the ones whose driver_opts say bind or tmpfs) and
-// says which empty ones to seed from the image (unless volume.nocopy).
-func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig, id string) (types.ServiceConfig, []runtime.CopyUp, []string, error) {
-	var copyUp []runtime.CopyUp
+// volumeMounts resolves the service's volumes to mounts of the container
+// id: binds and tmpfs as they are, named and anonymous volumes as binds of
+// their directories (mounting the ones whose driver_opts say bind or
+// tmpfs). It says which empty volumes to seed from the image (unless
+// volume.nocopy) and which volume directories the container uses.
+func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string) ([]model.Mount, []model.CopyUp, []string, error) {
+	var copyUp []model.CopyUp
 	var dirs []string
-	vols := slices.Clone(svc.Volumes)
-	for i, v := range vols {
+	var mounts []model.Mount
+	for _, v := range svc.Volumes {
 		if v.Type != types.VolumeTypeVolume {
+			m, err := model.FromVolume(v)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
+			}
+			mounts = append(mounts, m)
 			continue
 		}
 		var name string
@@ -145,41 +153,39 @@ func (a *App) bindVolumes(p *types.Project, svc types.ServiceConfig, id string) 
 			}
 			a.mountMu.Unlock()
 			if err != nil {
-				return svc, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
+				return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 			}
 		} else {
 			cfg, ok := p.Volumes[v.Source]
 			if !ok {
-				return svc, nil, nil, fmt.Errorf("service %s: undefined volume %s", svc.Name, v.Source)
+				return nil, nil, nil, fmt.Errorf("service %s: undefined volume %s", svc.Name, v.Source)
 			}
 			name = cfg.Name
 		}
 		dir := a.volumeDir(name)
 		meta, err := a.readVolumeMeta(name)
 		if err != nil {
-			return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
+			return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
 		}
 		if len(meta.DriverOpts) > 0 {
 			a.mountMu.Lock()
 			err := mountVolume(dir, meta.DriverOpts)
 			a.mountMu.Unlock()
 			if err != nil {
-				return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
+				return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
 			}
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return svc, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
+			return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
 		}
 		if len(entries) == 0 && (v.Volume == nil || !v.Volume.NoCopy) {
-			copyUp = append(copyUp, runtime.CopyUp{Target: v.Target, HostDir: dir})
+			copyUp = append(copyUp, model.CopyUp{Target: v.Target, HostDir: dir})
 		}
-		vols[i] = types.ServiceVolumeConfig{Type: types.VolumeTypeBind, Source: dir, Target: v.Target,
-			ReadOnly: v.ReadOnly, Bind: &types.ServiceVolumeBind{CreateHostPath: false}}
+		mounts = append(mounts, model.Mount{Type: model.Bind, Source: dir, Target: v.Target, ReadOnly: v.ReadOnly})
 		dirs = append(dirs, dir)
 	}
-	svc.Volumes = vols
-	return svc, copyUp, dirs, nil
+	return mounts, copyUp, dirs, nil
 }
 
 // deleteVolume unmounts what driver_opts mounted on the volume, then
@@ -270,7 +276,10 @@ func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
 	if mounted, err := isMountpoint(a.secretsDir(p.Name)); err == nil && mounted {
 		return nil
 	}
-	_, err := a.bindSecrets(p, svc)
+	files, err := readFiles(p, svc)
+	if err == nil {
+		_, err = a.secretMounts(p.Name, svc.Name, files)
+	}
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/golden"
+	"github.com/gocompose/gocompose/model"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,22 +58,22 @@ volumes:
 		t.Fatal(err)
 	}
 	type result struct {
-		Volumes   []types.ServiceVolumeConfig
+		Mounts    []model.Mount
 		CopyUp    []string
 		Inherited []string
 	}
 	out := map[string]result{}
 	for _, name := range []string{"data", "reader"} {
 		svc := p.Services[name]
-		svc, inherited, err := a.volumesFrom(context.Background(), p, svc)
+		mounts, copyUp, _, err := a.volumeMounts(p, svc, containerID(p.Name, svc, 1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, copyUp, _, err := a.bindVolumes(p, svc, containerID(p.Name, svc, 1))
+		from, inherited, err := a.volumesFrom(context.Background(), p, svc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := result{Volumes: svc.Volumes, Inherited: inherited}
+		r := result{Mounts: append(mounts, from...), Inherited: inherited}
 		for _, c := range copyUp {
 			r.CopyUp = append(r.CopyUp, c.Target+" <- "+c.HostDir)
 		}

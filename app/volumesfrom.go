@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -29,47 +29,47 @@ func parseVolumesFrom(entry string) (container bool, name, mode string, err erro
 }
 
 // volumesFrom adds the mounts of the services and containers volumes_from
-// names to svc: a service's binds and volumes (named and anonymous, those
+// names, as mounts of svc: a service's binds and volumes (named and anonymous, those
 // of its first container) come from the project; a container's from its
 // spec. ":ro" makes them read-only, ":rw" writable, nothing keeps their
 // mode. The service's own mounts win over inherited ones at the same
 // target. It returns the volume directories inherited too.
-func (a *App) volumesFrom(ctx context.Context, p *types.Project, svc types.ServiceConfig) (types.ServiceConfig, []string, error) {
+func (a *App) volumesFrom(ctx context.Context, p *types.Project, svc types.ServiceConfig) ([]model.Mount, []string, error) {
 	if len(svc.VolumesFrom) == 0 {
-		return svc, nil, nil
+		return nil, nil, nil
 	}
 	have := map[string]bool{}
 	for _, v := range svc.Volumes {
 		have[v.Target] = true
 	}
 	var dirs []string
-	vols := slices.Clone(svc.Volumes)
+	var out []model.Mount
 	for _, entry := range svc.VolumesFrom {
 		isContainer, name, mode, err := parseVolumesFrom(entry)
 		if err != nil {
-			return svc, nil, fmt.Errorf("service %s: %w", svc.Name, err)
+			return nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 		var mounts []runtime.Mount
 		if isContainer {
 			ml, ok := a.Engine.(mountLister)
 			if !ok {
-				return svc, nil, errors.New("volumes_from a container is not available with this engine")
+				return nil, nil, errors.New("volumes_from a container is not available with this engine")
 			}
 			if mounts, err = ml.Mounts(ctx, name, a.StateDir); err != nil {
-				return svc, nil, fmt.Errorf("service %s: volumes_from: %w", svc.Name, err)
+				return nil, nil, fmt.Errorf("service %s: volumes_from: %w", svc.Name, err)
 			}
 		} else {
 			src, ok := p.Services[name]
 			if !ok {
-				return svc, nil, fmt.Errorf("service %s: volumes_from: no such service: %s", svc.Name, name)
+				return nil, nil, fmt.Errorf("service %s: volumes_from: no such service: %s", svc.Name, name)
 			}
-			bound, _, _, err := a.bindVolumes(p, src, containerID(p.Name, src, 1))
+			bound, _, _, err := a.volumeMounts(p, src, containerID(p.Name, src, 1))
 			if err != nil {
-				return svc, nil, err
+				return nil, nil, err
 			}
-			for _, v := range bound.Volumes {
-				if v.Type == types.VolumeTypeBind {
-					mounts = append(mounts, runtime.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
+			for _, m := range bound {
+				if m.Type == model.Bind {
+					mounts = append(mounts, runtime.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 				}
 			}
 		}
@@ -85,13 +85,11 @@ func (a *App) volumesFrom(ctx context.Context, p *types.Project, svc types.Servi
 			case "rw":
 				ro = false
 			}
-			vols = append(vols, types.ServiceVolumeConfig{Type: types.VolumeTypeBind, Source: m.Source, Target: m.Target,
-				ReadOnly: ro, Bind: &types.ServiceVolumeBind{CreateHostPath: false}})
+			out = append(out, model.Mount{Type: model.Bind, Source: m.Source, Target: m.Target, ReadOnly: ro})
 			if strings.HasPrefix(m.Source, filepath.Join(a.RootDir, "volumes")+"/") {
 				dirs = append(dirs, m.Source)
 			}
 		}
 	}
-	svc.Volumes = vols
-	return svc, dirs, nil
+	return out, dirs, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/model"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -55,37 +57,6 @@ type Container struct {
 	Mounts []specs.Mount
 }
 
-// CreateRequest is everything needed to create one container of a service.
-type CreateRequest struct {
-	ID      string
-	Service types.ServiceConfig
-	Labels  map[string]string
-	Log     LogConfig
-	// NetNS is the network namespace to join, made and attached by the
-	// caller; empty means host or a fresh loopback-only one (network_mode).
-	NetNS string
-	// Etc shapes /etc/hosts and /etc/resolv.conf for a networked container.
-	Etc EtcConfig
-	// CopyUp lists host directories (empty named volumes) to fill with the
-	// image's content at the mount target, as Docker does on first use.
-	CopyUp []CopyUp
-}
-
-// CopyUp is one volume directory to seed from the image.
-type CopyUp struct {
-	Target  string // path in the image
-	HostDir string
-}
-
-// EtcConfig is what the container's hosts and resolv.conf say.
-type EtcConfig struct {
-	// Addresses of the container itself, written with its hostname.
-	Addresses   []string
-	Nameservers []string
-	Search      []string
-	Options     []string
-}
-
 func etcDir(ns, id string) string { return filepath.Join(paths.Root(), "containers", ns, id) }
 
 func randomHex(n int) string {
@@ -96,17 +67,15 @@ func randomHex(n int) string {
 
 // Create makes the container (snapshot, spec, /etc files, labels) without
 // starting it. On error nothing of it is left behind.
-func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) {
+func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error) {
 	svc := req.Service
-	img, err := r.Image(ctx, svc.Image)
+	// The image was resolved once for the command (req.Image); only its
+	// snapshot source is looked up here.
+	img, err := r.Image(ctx, req.Image.Ref)
 	if err != nil {
 		return err
 	}
-	ispec, err := img.Spec(ctx)
-	if err != nil {
-		return fmt.Errorf("image %s config: %w", svc.Image, conv(err))
-	}
-	icfg := ispec.Config
+	icfg := req.Image.Config
 	hostname := randomHex(12)
 	dir := etcDir(r.namespace, req.ID)
 	// Cleanup is registered before anything is written, so a failure at
@@ -124,12 +93,9 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 	if err := writeLogConfig(r.namespace, req.ID, req.Log); err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
-	lbls := map[string]string{}
-	for k, v := range svc.Labels {
-		lbls[k] = v
-	}
-	for k, v := range req.Labels {
-		lbls[k] = v
+	lbls := maps.Clone(req.Labels)
+	if lbls == nil {
+		lbls = map[string]string{}
 	}
 	if svc.StopSignal != "" {
 		lbls[labels.StopSignal] = svc.StopSignal
@@ -145,7 +111,7 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
 		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
-		withVolumes(svc), withNamespaces(svc), withCgroupParent(svc, req.ID), withMemoryExtras(svc),
+		withMounts(req.Mounts), withNamespaces(svc), withCgroupParent(svc, req.ID), withMemoryExtras(svc),
 		withCPUExtras(svc), withAnnotations(svc), withBlkio(svc),
 	}
 	newContainer := func() (containerd.Container, error) {
@@ -182,7 +148,7 @@ func (r *Runtime) Create(ctx context.Context, req CreateRequest) (retErr error) 
 }
 
 // copyUp seeds empty volume directories from the container's rootfs.
-func (r *Runtime) copyUp(ctx context.Context, c containerd.Container, list []CopyUp) error {
+func (r *Runtime) copyUp(ctx context.Context, c containerd.Container, list []model.CopyUp) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -256,7 +222,7 @@ func (r *Runtime) WithRootFS(ctx context.Context, id string, fn func(root string
 }
 
 // writeEtcFiles writes the hosts, hostname and resolv.conf the container sees.
-func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string, etc EtcConfig) error {
+func writeEtcFiles(dir string, svc types.ServiceConfig, hostname string, etc model.Etc) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/gocompose/gocompose/model"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ErrImageNotFound is returned when a service's image is not in containerd.
@@ -110,41 +112,34 @@ func (r *Runtime) ImageID(ctx context.Context, ref string) (string, error) {
 	return img.Target.Digest.String(), nil
 }
 
-// ImageHealthcheck is the image's HEALTHCHECK in Docker's form (Test is
-// ["CMD", ...], ["CMD-SHELL", cmd] or ["NONE"]); nil when it has none. OCI
-// image configs drop the field, so the raw config blob is read.
-type ImageHealthcheck struct {
-	Test          []string      `json:"Test"`
-	Interval      time.Duration `json:"Interval"`
-	Timeout       time.Duration `json:"Timeout"`
-	StartPeriod   time.Duration `json:"StartPeriod"`
-	StartInterval time.Duration `json:"StartInterval"`
-	Retries       int           `json:"Retries"`
-}
-
-// Healthcheck reads the image's HEALTHCHECK.
-func (r *Runtime) Healthcheck(ctx context.Context, ref string) (*ImageHealthcheck, error) {
+// ResolveImage resolves ref once for a command: its digest, its config
+// and its HEALTHCHECK (read from the raw config blob, as OCI image configs
+// drop the field), unpacked into the snapshotter containers use. A missing
+// image is ErrImageNotFound.
+func (r *Runtime) ResolveImage(ctx context.Context, ref string) (model.Image, error) {
 	img, err := r.Image(ctx, ref)
 	if err != nil {
-		return nil, err
+		return model.Image{}, err
 	}
 	desc, err := img.Config(ctx)
 	if err != nil {
-		return nil, conv(err)
+		return model.Image{}, fmt.Errorf("image %s config: %w", ref, conv(err))
 	}
 	b, err := content.ReadBlob(ctx, r.client.ContentStore(), desc)
 	if err != nil {
-		return nil, conv(err)
+		return model.Image{}, fmt.Errorf("image %s config: %w", ref, conv(err))
 	}
 	var cfg struct {
 		Config struct {
-			Healthcheck *ImageHealthcheck `json:"Healthcheck"`
+			ocispec.ImageConfig
+			Healthcheck *model.Healthcheck `json:"Healthcheck"`
 		} `json:"config"`
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("image %s config: %w", ref, err)
+		return model.Image{}, fmt.Errorf("image %s config: %w", ref, err)
 	}
-	return cfg.Config.Healthcheck, nil
+	return model.Image{Ref: img.Name(), Digest: img.Target().Digest.String(),
+		Config: cfg.Config.ImageConfig, Healthcheck: cfg.Config.Healthcheck}, nil
 }
 
 // ImageInfo is one image in the namespace.

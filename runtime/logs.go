@@ -18,21 +18,16 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/model"
 )
 
 // LoggerArg is the first argument the containerd shim passes to gocompose
 // when it runs it as the container's binary log driver.
 const LoggerArg = "_gocompose_logger"
 
-// LogConfig is the json-file rotation setting of one container.
-type LogConfig struct {
-	MaxSize int64 `json:"max_size,omitempty"` // bytes; 0 = unlimited
-	MaxFile int   `json:"max_file,omitempty"` // files kept, including the current
-}
-
 // LogConfigFrom reads logging.options max-size/max-file.
-func LogConfigFrom(opts map[string]string) (LogConfig, error) {
-	var c LogConfig
+func LogConfigFrom(opts map[string]string) (model.Log, error) {
+	var c model.Log
 	if v := opts["max-size"]; v != "" && v != "-1" {
 		n, err := units.RAMInBytes(v)
 		if err != nil {
@@ -64,7 +59,7 @@ func logDirIn(logs, ns, id string) string { return filepath.Join(logs, ns, id) }
 // LogPath is the current json-file log of a container.
 func LogPath(ns, id string) string { return filepath.Join(logDir(ns, id), "json.log") }
 
-func writeLogConfig(ns, id string, c LogConfig) error {
+func writeLogConfig(ns, id string, c model.Log) error {
 	if err := os.MkdirAll(logDir(ns, id), 0o700); err != nil {
 		return err
 	}
@@ -112,7 +107,7 @@ func RunLogger(logs string) {
 type logWriter struct {
 	mu   sync.Mutex // guards f and size
 	path string
-	cfg  LogConfig
+	cfg  model.Log
 	f    *os.File
 	size int64
 }

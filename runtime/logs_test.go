@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gocompose/gocompose/model"
 )
 
 func TestLogConfigFrom(t *testing.T) {
@@ -30,7 +32,7 @@ func TestLogConfigFrom(t *testing.T) {
 func TestLogWriterFormatAndRotation(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg, _ := json.Marshal(LogConfig{MaxSize: 400, MaxFile: 3})
+	cfg, _ := json.Marshal(model.Log{MaxSize: 400, MaxFile: 3})
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/gocompose/gocompose/model"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -528,47 +529,42 @@ func withEtcFiles(dir string) oci.SpecOpts {
 	}
 }
 
-// withVolumes mounts bind and tmpfs volumes; relative sources were resolved
-// against the project directory by compose-go.
-func withVolumes(svc types.ServiceConfig) oci.SpecOpts {
+// withMounts mounts the container's resolved mounts: binds of host paths
+// (a missing source made when the mount says so) and tmpfs.
+func withMounts(ms []model.Mount) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		for _, v := range svc.Volumes {
-			switch v.Type {
-			case types.VolumeTypeBind:
-				if _, err := os.Stat(v.Source); err != nil {
-					create := v.Bind == nil || bool(v.Bind.CreateHostPath)
-					if !os.IsNotExist(err) || !create {
-						return fmt.Errorf("volumes: bind source %s: %w", v.Source, err)
+		for _, m := range ms {
+			switch m.Type {
+			case model.Bind:
+				if _, err := os.Stat(m.Source); err != nil {
+					if !os.IsNotExist(err) || !m.CreateHostPath {
+						return fmt.Errorf("volumes: bind source %s: %w", m.Source, err)
 					}
-					if err := os.MkdirAll(v.Source, 0o755); err != nil {
-						return fmt.Errorf("volumes: create bind source %s: %w", v.Source, err)
+					if err := os.MkdirAll(m.Source, 0o755); err != nil {
+						return fmt.Errorf("volumes: create bind source %s: %w", m.Source, err)
 					}
 				}
-				opts := []string{"rbind"}
-				if v.ReadOnly {
-					opts = append(opts, "ro")
-				} else {
-					opts = append(opts, "rw")
+				opts := []string{"rbind", "rw"}
+				if m.ReadOnly {
+					opts[1] = "ro"
 				}
 				prop := "rprivate"
-				if v.Bind != nil && v.Bind.Propagation != "" {
-					prop = v.Bind.Propagation
+				if m.Propagation != "" {
+					prop = m.Propagation
 				}
 				opts = append(opts, prop)
-				s.Mounts = append(s.Mounts, specs.Mount{Destination: v.Target, Type: "bind", Source: v.Source, Options: opts})
-			case types.VolumeTypeTmpfs:
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
+			case model.Tmpfs:
 				opts := []string{"nosuid", "nodev", "noexec"}
-				if v.Tmpfs != nil {
-					if v.Tmpfs.Size > 0 {
-						opts = append(opts, fmt.Sprintf("size=%d", int64(v.Tmpfs.Size)))
-					}
-					if v.Tmpfs.Mode != 0 {
-						opts = append(opts, fmt.Sprintf("mode=%o", v.Tmpfs.Mode))
-					}
+				if m.Size > 0 {
+					opts = append(opts, fmt.Sprintf("size=%d", m.Size))
 				}
-				s.Mounts = append(s.Mounts, specs.Mount{Destination: v.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
+				if m.Mode != 0 {
+					opts = append(opts, fmt.Sprintf("mode=%o", m.Mode))
+				}
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "tmpfs", Source: "tmpfs", Options: opts})
 			default:
-				return fmt.Errorf("volumes: type %s is not supported by gocompose yet", v.Type)
+				return fmt.Errorf("volumes: mount type %q is not supported", m.Type)
 			}
 		}
 		return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/gocompose/gocompose/internal/golden"
+	"github.com/gocompose/gocompose/model"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -98,7 +99,7 @@ func TestSpecOptsGolden(t *testing.T) {
 		{"cpu-extras", withCPUExtras(svc(t, "cpu_period: 50000\ncpu_quota: 25000\ncpu_rt_period: 1000000\ncpu_rt_runtime: 950000"))},
 		{"annotations", withAnnotations(svc(t, "annotations: {org.example.team: edge}"))},
 		{"blkio-weight", withBlkio(svc(t, "blkio_config: {weight: 300}"))},
-		{"volumes-bind-and-tmpfs", withVolumes(svc(t, "volumes:\n  - "+bindSrc+":/data:ro\n  - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 0700}}"))},
+		{"volumes-bind-and-tmpfs", withMounts(mounts(t, "volumes:\n  - "+bindSrc+":/data:ro\n  - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 0700}}"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,16 +153,30 @@ func TestPrivileged(t *testing.T) {
 	}
 }
 
+// mounts lowers the service's volumes as app does for bind and tmpfs.
+func mounts(t *testing.T, yaml string) []model.Mount {
+	t.Helper()
+	var out []model.Mount
+	for _, v := range svc(t, yaml).Volumes {
+		m, err := model.FromVolume(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 func TestBindSourceMissing(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "nope")
 	ctx := namespaces.WithNamespace(context.Background(), "test")
-	err := withVolumes(svc(t, "volumes: [{type: bind, source: "+missing+", target: /x, bind: {create_host_path: false}}]"))(ctx, nil, &containers.Container{}, &oci.Spec{})
+	err := withMounts(mounts(t, "volumes: [{type: bind, source: "+missing+", target: /x, bind: {create_host_path: false}}]"))(ctx, nil, &containers.Container{}, &oci.Spec{})
 	if err == nil {
 		t.Fatal("missing bind source with create_host_path false accepted")
 	}
 	created := filepath.Join(t.TempDir(), "made")
-	apply(t, withVolumes(svc(t, "volumes: [\""+created+":/x\"]")))
+	apply(t, withMounts(mounts(t, "volumes: [\""+created+":/x\"]")))
 	if st, err := os.Stat(created); err != nil || !st.IsDir() {
 		t.Fatalf("create_host_path did not create %s: %v", created, err)
 	}

@@ -196,23 +196,6 @@ func TestLoadOrNameWithoutFile(t *testing.T) {
 	}
 }
 
-func TestServiceHash(t *testing.T) {
-	t.Parallel()
-	a := types.ServiceConfig{Name: "a"}
-	a.Image = "busybox"
-	h1, _ := ServiceHash(a)
-	three := 3
-	a.Scale = &three
-	h2, _ := ServiceHash(a)
-	if h1 != h2 {
-		t.Error("scale changed the config hash")
-	}
-	a.Environment = types.MappingWithEquals{"X": nil}
-	if h3, _ := ServiceHash(a); h3 == h1 {
-		t.Error("environment did not change the config hash")
-	}
-}
-
 // The project directory's .env applies however the file was found: walking
 // up from a subdirectory, or through COMPOSE_FILE from another directory.
 func TestDotEnvOfTheProjectDirectory(t *testing.T) {

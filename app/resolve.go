@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/model"
+	"github.com/gocompose/gocompose/runtime"
+)
+
+// resolved is one service as this command makes its containers, resolved
+// once: the image (by digest, with its config and HEALTHCHECK), the config
+// hash, the healthcheck label, the log setting and the contents of its
+// secrets and configs. Every replica is made from it; none reads the image
+// store or the secret files again.
+type resolved struct {
+	svc    types.ServiceConfig
+	image  model.Image
+	hash   string
+	health string // the healthcheck label; "" for none
+	log    model.Log
+	files  []fileContent
+}
+
+// resolve resolves svc for this command; errors name the service.
+func (a *App) resolve(ctx context.Context, p *types.Project, svc types.ServiceConfig) (*resolved, error) {
+	img, err := a.Engine.ResolveImage(ctx, svc.Image)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	r := &resolved{svc: svc, image: img}
+	if r.hash, err = model.ConfigHash(svc, img.Digest); err != nil {
+		return nil, err
+	}
+	hc, err := healthConfig(svc, img.Healthcheck)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	if hc != nil {
+		b, err := json.Marshal(hc)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: healthcheck: %w", svc.Name, err)
+		}
+		r.health = string(b)
+	}
+	if svc.Logging != nil {
+		if r.log, err = runtime.LogConfigFrom(svc.Logging.Options); err != nil {
+			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+	}
+	if r.files, err = readFiles(p, svc); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// resolveAll resolves the selected services, in name order, before
+// anything is made: a missing image, secret file or bad option fails the
+// command with nothing created.
+func (a *App) resolveAll(ctx context.Context, p, sel *types.Project, scale map[string]int) (map[string]*resolved, error) {
+	out := map[string]*resolved{}
+	for _, name := range sel.ServiceNames() {
+		svc := sel.Services[name]
+		if n, ok := scale[name]; ok {
+			svc.Scale = &n
+		}
+		r, err := a.resolve(ctx, p, svc)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = r
+	}
+	return out, nil
+}
