@@ -37,6 +37,10 @@ type Networker interface {
 	DetachCached(ctx context.Context, containerID, netns string) error
 	ReleaseStale(ctx context.Context, containerID, netns string, as []network.Attachment) error
 	Restore(n *network.Network) error
+	// NewNetNS makes a pinned network namespace at path; DeleteNetNS
+	// removes it (a missing one is not an error).
+	NewNetNS(path string) error
+	DeleteNetNS(path string) error
 }
 
 // DNSControl starts the supervisor on demand and makes it reload records.
@@ -203,17 +207,17 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 	if err := a.clearLeftovers(ctx, id, netns, as); err != nil {
 		return nil, err
 	}
-	if err := network.NewNetNS(netns); err != nil {
+	if err := a.Net.NewNetNS(netns); err != nil {
 		return nil, err
 	}
 	results, err := a.Net.Attach(ctx, id, netns, as)
 	if err != nil {
-		_ = network.DeleteNetNS(netns)
+		_ = a.Net.DeleteNetNS(netns)
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	cleanup := func() {
 		_ = a.Net.Detach(context.WithoutCancel(ctx), id, netns, as)
-		_ = network.DeleteNetNS(netns)
+		_ = a.Net.DeleteNetNS(netns)
 	}
 	names := []string{id}
 	if aliases {
@@ -282,7 +286,7 @@ func (a *App) clearLeftovers(ctx context.Context, id, netns string, as []network
 	if err := a.Net.ReleaseStale(ctx, id, netns, as); err != nil {
 		return fmt.Errorf("container %s: clear what an interrupted command left: %w", id, err)
 	}
-	return network.DeleteNetNS(netns)
+	return a.Net.DeleteNetNS(netns)
 }
 
 // sweepLeftovers clears, for `down`, the network namespaces named after the
@@ -427,12 +431,12 @@ func (a *App) restoreNetwork(ctx context.Context, c runtime.Container) error {
 	if err := a.Net.Detach(ctx, c.ID, netns, as); err != nil {
 		return fmt.Errorf("container %s: release its old network attachments: %w", c.ID, err)
 	}
-	_ = network.DeleteNetNS(netns)
-	if err := network.NewNetNS(netns); err != nil {
+	_ = a.Net.DeleteNetNS(netns)
+	if err := a.Net.NewNetNS(netns); err != nil {
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	if _, err := a.Net.Attach(ctx, c.ID, netns, as); err != nil {
-		_ = network.DeleteNetNS(netns)
+		_ = a.Net.DeleteNetNS(netns)
 		return fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	a.progress("Container", c.ID, "Network restored")
@@ -451,7 +455,7 @@ func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]st
 		return nil
 	}
 	err := a.Net.Detach(ctx, id, netns, a.attachmentsOf(lbls))
-	if derr := network.DeleteNetNS(netns); derr != nil {
+	if derr := a.Net.DeleteNetNS(netns); derr != nil {
 		err = errors.Join(err, derr)
 	}
 	return err

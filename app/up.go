@@ -228,7 +228,19 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		return nil, err
 	}
 	if len(plan.OrphanNames) > 0 && !o.IgnoreOrphans {
-		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", plan.OrphanNames)
+		a.warn("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(plan.OrphanNames, ", "))
+	}
+	// Up-to-date running containers are reported as Docker Compose does.
+	planned := map[string]bool{}
+	for _, st := range plan.Steps {
+		for _, op := range st.Ops {
+			planned[op.Container] = true
+		}
+	}
+	for _, c := range observed {
+		if _, selected := sel.Services[c.Labels[labels.Service]]; selected && c.State == runtime.StateRunning && !planned[c.ID] {
+			a.progress("Container", c.ID, "Running")
+		}
 	}
 	for _, op := range plan.Orphans {
 		if err := a.stopRemove(ctx, op.Container, o.Timeout); err != nil {

@@ -10,6 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// NewNetNS makes a pinned network namespace at path (see NewNetNS).
+func (m *Manager) NewNetNS(path string) error { return NewNetNS(path) }
+
+// DeleteNetNS removes a namespace made by NewNetNS (see DeleteNetNS).
+func (m *Manager) DeleteNetNS(path string) error { return DeleteNetNS(path) }
+
 // NewNetNS creates a network namespace and pins it at path with a bind
 // mount, so it lives without any process in it.
 func NewNetNS(path string) error {
