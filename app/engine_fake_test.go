@@ -513,7 +513,9 @@ func (f *fakeNet) DetachCached(ctx context.Context, id, netns string) error {
 	return f.Detach(ctx, id, netns, nil)
 }
 
-func (f *fakeNet) ReleaseStale(context.Context, string, string, []network.Attachment) error { return nil }
+func (f *fakeNet) ReleaseStale(context.Context, string, string, []network.Attachment) error {
+	return nil
+}
 
 func (f *fakeNet) Restore(*network.Network) error { return nil }
 
