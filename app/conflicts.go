@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/spec"
 )
@@ -107,7 +108,11 @@ func nonEmpty(path ...string) []string {
 func checkHostPorts(p *types.Project, sel *types.Project, observed []runtime.Container) error {
 	held := map[string]bool{}
 	for _, c := range observed {
-		for _, port := range publishedLabel(c) {
+		ports, err := labels.PortsOf(c.Labels)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		for _, port := range ports {
 			held[port.Protocol+"/"+strconv.Itoa(port.HostPort)] = true
 		}
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -20,13 +21,12 @@ func FuzzContainerLabels(f *testing.F) {
 		c := runtime.Container{ID: "p-web-1", Labels: map[string]string{
 			labels.Networks: networks, labels.Ports: ports, labels.DependsOn: dependsOn, labels.Service: "web",
 		}}
-		_ = networkNames(c)
-		_ = publishedLabel(c)
-		_ = portsText(c)
+		a := &App{RootDir: "/var/lib/gocompose", Err: io.Discard}
+		_ = a.networkNames(c)
+		_ = portsText(a.publishedLabel(c))
 		if id := instanceID(c); len(id) != 64 {
 			t.Errorf("instanceID %q is not 64 hex", id)
 		}
-		a := &App{RootDir: "/var/lib/gocompose"}
 		_ = a.entry(c, c.Created, true)
 		if _, err := downServices(&types.Project{Name: "p"}, []runtime.Container{c}, []string{service}); err != nil {
 			t.Errorf("down by name never fails on labels: %v", err)

@@ -75,8 +75,10 @@ func (a *App) Port(ctx context.Context, p *types.Project, service string, port s
 	if err != nil {
 		return fmt.Errorf("service %q has no container number %d: %w", service, index, err)
 	}
-	var ps []labels.Port
-	_ = json.Unmarshal([]byte(c.Labels[labels.Ports]), &ps)
+	ps, err := labels.PortsOf(c.Labels)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
 	for _, pm := range ps {
 		if strconv.Itoa(pm.ContainerPort) == num && pm.Protocol == proto {
 			fmt.Fprintf(a.Out, "%s:%d\n", pm.HostIP, pm.HostPort)

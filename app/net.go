@@ -383,12 +383,16 @@ func claimPort(hostIP string, port int, proto string) (int, error) {
 // attachmentsOf rebuilds a container's network attachments from its labels,
 // each with the address and MAC it was given; networks that are gone are
 // left out.
-func (a *App) attachmentsOf(lbls map[string]string) []network.Attachment {
-	var eps []labels.Endpoint
-	_ = json.Unmarshal([]byte(lbls[labels.Networks]), &eps)
+func (a *App) attachmentsOf(lbls map[string]string) ([]network.Attachment, error) {
+	eps, err := labels.EndpointsOf(lbls)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := labels.PortsOf(lbls)
+	if err != nil {
+		return nil, err
+	}
 	var ports []network.PortMapping
-	var ps []labels.Port
-	_ = json.Unmarshal([]byte(lbls[labels.Ports]), &ps)
 	for _, p := range ps {
 		ports = append(ports, network.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
 	}
@@ -406,7 +410,7 @@ func (a *App) attachmentsOf(lbls map[string]string) []network.Attachment {
 		}
 		as = append(as, att)
 	}
-	return as
+	return as, nil
 }
 
 // restoreNetwork brings back the network namespace of a container that is
@@ -422,7 +426,10 @@ func (a *App) restoreNetwork(ctx context.Context, c runtime.Container) error {
 	if mounted, err := isMountpoint(netns); err == nil && mounted {
 		return nil
 	}
-	as := a.attachmentsOf(c.Labels)
+	as, err := a.attachmentsOf(c.Labels)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	for _, att := range as {
 		if err := a.Net.Restore(att.Network); err != nil {
 			return err
@@ -454,7 +461,11 @@ func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]st
 	if netns == "" || lbls[labels.NetNSShared] == "True" || a.Net == nil {
 		return nil
 	}
-	err := a.Net.Detach(ctx, id, netns, a.attachmentsOf(lbls))
+	as, err := a.attachmentsOf(lbls)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	err = a.Net.Detach(ctx, id, netns, as)
 	if derr := a.Net.DeleteNetNS(netns); derr != nil {
 		err = errors.Join(err, derr)
 	}

@@ -124,10 +124,13 @@ func (a *App) mountNames(c runtime.Container) ([]string, int) {
 	return names, local
 }
 
-// networkNames are the networks the container is attached to.
-func networkNames(c runtime.Container) []string {
-	var eps []labels.Endpoint
-	_ = json.Unmarshal([]byte(c.Labels[labels.Networks]), &eps) // no label: no networks
+// networkNames are the networks the container is attached to; a label
+// that does not parse is warned about.
+func (a *App) networkNames(c runtime.Container) []string {
+	eps, err := labels.EndpointsOf(c.Labels)
+	if err != nil {
+		a.warn("container %s: %v", c.ID, err)
+	}
 	var out []string
 	for _, e := range eps {
 		out = append(out, e.Network)
@@ -150,7 +153,8 @@ func (a *App) entry(c runtime.Container, now time.Time, trunc bool) PsEntry {
 		}
 	}
 	publishers := []Publisher{}
-	for _, p := range publishedLabel(c) {
+	published := a.publishedLabel(c)
+	for _, p := range published {
 		publishers = append(publishers, Publisher{URL: p.HostIP, TargetPort: p.ContainerPort, PublishedPort: p.HostPort, Protocol: p.Protocol})
 	}
 	return PsEntry{
@@ -162,7 +166,7 @@ func (a *App) entry(c runtime.Container, now time.Time, trunc bool) PsEntry {
 		Labels:       strings.Join(ls, ","),
 		LocalVolumes: strconv.Itoa(local),
 		Mounts:       strings.Join(mounts, ","),
-		Networks:     strings.Join(networkNames(c), ","),
+		Networks:     strings.Join(a.networkNames(c), ","),
 		Name:         c.ID,
 		Names:        c.ID,
 		Project:      c.Labels[labels.Project],
@@ -172,24 +176,27 @@ func (a *App) entry(c runtime.Container, now time.Time, trunc bool) PsEntry {
 		Size:         "0B",
 		State:        c.State,
 		Status:       statusText(c, now, a.healthOf(c)),
-		Ports:        portsText(c),
+		Ports:        portsText(published),
 		Health:       a.healthOf(c),
 	}
 }
 
 // portsText is Docker's PORTS column: 0.0.0.0:8000->5000/tcp, ...
-func portsText(c runtime.Container) string {
+func portsText(ps []labels.Port) string {
 	var out []string
-	for _, p := range publishedLabel(c) {
+	for _, p := range ps {
 		out = append(out, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol))
 	}
 	return strings.Join(out, ", ")
 }
 
-// publishedLabel reads the container's published ports.
-func publishedLabel(c runtime.Container) []labels.Port {
-	var ps []labels.Port
-	_ = json.Unmarshal([]byte(c.Labels[labels.Ports]), &ps) // no label: no ports
+// publishedLabel reads the container's published ports; a label that does
+// not parse is warned about.
+func (a *App) publishedLabel(c runtime.Container) []labels.Port {
+	ps, err := labels.PortsOf(c.Labels)
+	if err != nil {
+		a.warn("container %s: %v", c.ID, err)
+	}
 	return ps
 }
 

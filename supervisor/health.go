@@ -98,7 +98,7 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 	nctx := namespaces.WithNamespace(ctx, ns)
 	begin := time.Now()
 	st := health.State{Status: health.Starting, StartedAt: begin}
-	_ = health.Write(p.s.cfg.State, ns, id, st)
+	p.write(ns, id, st)
 	for {
 		wait := cfg.Interval
 		if st.Status == health.Starting && time.Since(begin) < cfg.StartPeriod {
@@ -129,7 +129,15 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 		if len(st.Log) > 5 {
 			st.Log = st.Log[len(st.Log)-5:]
 		}
-		_ = health.Write(p.s.cfg.State, ns, id, st)
+		p.write(ns, id, st)
+	}
+}
+
+// write records a verdict where service_healthy waits read it; a verdict
+// that cannot be written is logged, as the waiter then sees none.
+func (p *probers) write(ns, id string, st health.State) {
+	if err := health.Write(p.s.cfg.State, ns, id, st); err != nil {
+		p.s.cfg.Logger.Printf("health of %s/%s: %v", ns, id, err)
 	}
 }
 
@@ -340,7 +348,9 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 	}
 	// Counted after the start: this worker handles the next exit only
 	// once this returns, so it sees the new count.
-	_, _ = c.SetLabels(nctx, map[string]string{labels.RestartCount: strconv.Itoa(count + 1)})
+	if _, err := c.SetLabels(nctx, map[string]string{labels.RestartCount: strconv.Itoa(count + 1)}); err != nil {
+		s.cfg.Logger.Printf("restart %s/%s: record the restart count: %v", ns, id, err)
+	}
 	s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, ev.code, count+1)
 	return true
 }

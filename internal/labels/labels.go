@@ -2,6 +2,11 @@
 // keys Docker Compose writes, so tools that read those labels keep working.
 package labels
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 const (
 	// Project is the compose project name.
 	Project = "com.docker.compose.project"
@@ -75,6 +80,30 @@ type Port struct {
 	HostPort      int    `json:"host_port"`
 	ContainerPort int    `json:"container_port"`
 	Protocol      string `json:"protocol"`
+}
+
+// EndpointsOf reads a container's Networks label; without one it has no
+// endpoints. A label that does not parse is an error naming it.
+func EndpointsOf(l map[string]string) ([]Endpoint, error) {
+	var eps []Endpoint
+	if v := l[Networks]; v != "" {
+		if err := json.Unmarshal([]byte(v), &eps); err != nil {
+			return nil, fmt.Errorf("label %s: %w", Networks, err)
+		}
+	}
+	return eps, nil
+}
+
+// PortsOf reads a container's Ports label; without one it publishes
+// nothing. A label that does not parse is an error naming it.
+func PortsOf(l map[string]string) ([]Port, error) {
+	var ps []Port
+	if v := l[Ports]; v != "" {
+		if err := json.Unmarshal([]byte(v), &ps); err != nil {
+			return nil, fmt.Errorf("label %s: %w", Ports, err)
+		}
+	}
+	return ps, nil
 }
 
 // Lifecycle labels for restart policies.
