@@ -603,7 +603,7 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 	}
 	c.Mounts, c.CopyUp = mounts, copyUp
 	if len(volDirs) > 0 {
-		c.Labels[labelVolumes] = strings.Join(volDirs, ",")
+		c.Labels[labels.Volumes] = strings.Join(volDirs, ",")
 	}
 	if err := a.Engine.Create(ctx, c); err != nil {
 		ns.cleanup()

@@ -149,7 +149,7 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 			a.mountMu.Lock()
 			var err error
 			if _, rerr := a.readVolumeMeta(name); rerr != nil {
-				err = a.createVolume(volumeMeta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{"com.docker.volume.anonymous": ""}})
+				err = a.createVolume(volumeMeta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{labels.AnonymousVolume: ""}})
 			}
 			a.mountMu.Unlock()
 			if err != nil {
@@ -255,8 +255,8 @@ func (a *App) restoreHost(ctx context.Context, p *types.Project, c runtime.Conta
 // restoreMounts brings back a container's driver_opts volume mounts and its
 // project's secrets tmpfs.
 func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
-	if c.Labels[labelVolumes] != "" {
-		for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
+	if c.Labels[labels.Volumes] != "" {
+		for _, dir := range strings.Split(c.Labels[labels.Volumes], ",") {
 			m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(dir)))
 			if err != nil || len(m.DriverOpts) == 0 {
 				continue
@@ -316,10 +316,10 @@ func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
 // its volumes label.
 func (a *App) anonymousVolumesOf(c runtime.Container) []volumeMeta {
 	var out []volumeMeta
-	if c.Labels[labelVolumes] == "" {
+	if c.Labels[labels.Volumes] == "" {
 		return nil
 	}
-	for _, dir := range strings.Split(c.Labels[labelVolumes], ",") {
+	for _, dir := range strings.Split(c.Labels[labels.Volumes], ",") {
 		if m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(dir))); err == nil && m.Anonymous {
 			out = append(out, m)
 		}
@@ -476,7 +476,7 @@ func (a *App) volumeUsers(ctx context.Context) (map[string][]string, error) {
 	mounts := map[string]string{}
 	if le, ok := a.Engine.(labelEverywhere); ok {
 		var err error
-		if mounts, err = le.LabelEverywhere(ctx, labelVolumes); err != nil {
+		if mounts, err = le.LabelEverywhere(ctx, labels.Volumes); err != nil {
 			return nil, err
 		}
 	} else {
@@ -485,7 +485,7 @@ func (a *App) volumeUsers(ctx context.Context) (map[string][]string, error) {
 			return nil, err
 		}
 		for _, c := range cs {
-			mounts[c.ID] = c.Labels[labelVolumes]
+			mounts[c.ID] = c.Labels[labels.Volumes]
 		}
 	}
 	users := map[string][]string{}
@@ -554,5 +554,4 @@ func (a *App) VolumePrune(ctx context.Context, all bool) error {
 	return nil
 }
 
-// labelVolumes lists, on a container, the volume directories it mounts.
-const labelVolumes = "gocompose.volumes"
+// labels.Volumes lists, on a container, the volume directories it mounts.

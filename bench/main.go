@@ -24,6 +24,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	clog "github.com/containerd/log"
 	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/internal/testimage"
 	mdns "github.com/miekg/dns"
@@ -292,7 +293,7 @@ func dnsBench(ctx context.Context, c *containerd.Client, dir string) string {
 	check(err)
 	lbls, err := ctr.Labels(ctx)
 	check(err)
-	netns := lbls["gocompose.netns"]
+	netns := lbls[labels.NetNS]
 	resolv, err := os.ReadFile(filepath.Join("/var/lib/gocompose/containers", ns, "bench30i-s0-1", "resolv.conf"))
 	check(err)
 	gw := strings.Fields(strings.Split(string(resolv), "\n")[0])[1]

@@ -378,7 +378,7 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 
 func (r *Runtime) markStarted(ctx context.Context, c containerd.Container) error {
 	if _, err := c.SetLabels(ctx, map[string]string{
-		labelStartedAt:     time.Now().UTC().Format(time.RFC3339Nano),
+		labels.StartedAt:     time.Now().UTC().Format(time.RFC3339Nano),
 		labels.UserStopped: "False",
 	}); err != nil {
 		return fmt.Errorf("start %s: %w", c.ID(), conv(err))
@@ -438,7 +438,6 @@ func (r *Runtime) createAndStart(ctx context.Context, c containerd.Container, io
 	return nil
 }
 
-const labelStartedAt = "gocompose.started-at"
 
 // StopTimeout is the grace period for a container: the override when set,
 // else its stop_grace_period label, else Docker's 10 s.
@@ -747,7 +746,7 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (Containe
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
 	}
-	if v, ok := out.Labels[labelStartedAt]; ok {
+	if v, ok := out.Labels[labels.StartedAt]; ok {
 		out.StartedAt, _ = time.Parse(time.RFC3339Nano, v)
 	}
 	if v, ok := out.Labels[labels.FinishedAt]; ok {

@@ -66,7 +66,7 @@ func (p *probers) sync(ctx context.Context) error {
 			}
 			key := ns + "/" + c.ID
 			want[key] = true
-			started := c.Labels["gocompose.started-at"]
+			started := c.Labels[labels.StartedAt]
 			p.mu.Lock()
 			cur := p.loops[key]
 			if cur == nil || cur.started != started {

@@ -106,6 +106,16 @@ func PortsOf(l map[string]string) ([]Port, error) {
 	return ps, nil
 }
 
+// Container labels of gocompose's own.
+const (
+	// StartedAt is when the container's task last started (RFC 3339).
+	StartedAt = "gocompose.started-at"
+	// Volumes lists the volume directories the container mounts.
+	Volumes = "gocompose.volumes"
+	// AnonymousVolume marks an anonymous volume, as Docker does.
+	AnonymousVolume = "com.docker.volume.anonymous"
+)
+
 // Lifecycle labels for restart policies.
 const (
 	// UserStopped is "True" once a user stopped or killed the container, so
