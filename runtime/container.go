@@ -378,7 +378,7 @@ func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio
 
 func (r *Runtime) markStarted(ctx context.Context, c containerd.Container) error {
 	if _, err := c.SetLabels(ctx, map[string]string{
-		labels.StartedAt:     time.Now().UTC().Format(time.RFC3339Nano),
+		labels.StartedAt:   time.Now().UTC().Format(time.RFC3339Nano),
 		labels.UserStopped: "False",
 	}); err != nil {
 		return fmt.Errorf("start %s: %w", c.ID(), conv(err))
@@ -437,7 +437,6 @@ func (r *Runtime) createAndStart(ctx context.Context, c containerd.Container, io
 	}
 	return nil
 }
-
 
 // StopTimeout is the grace period for a container: the override when set,
 // else its stop_grace_period label, else Docker's 10 s.
