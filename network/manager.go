@@ -1,22 +1,20 @@
 package network
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/gocompose/gocompose/internal/lock"
-	"github.com/mattn/go-shellwords"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -146,7 +144,7 @@ func (m *Manager) Restore(n *Network) error { return ensureMasquerade(n) }
 // reach beyond the host, as Docker makes per bridge: traffic from the
 // subnet leaving by another interface, multicast excepted.
 func masqueradeRule(n *Network) []string {
-	return []string{"POSTROUTING", "-s", n.Subnet.String(), "!", "-o", n.Bridge, "!", "-d", "224.0.0.0/4",
+	return []string{"-s", n.Subnet.String(), "!", "-o", n.Bridge, "!", "-d", "224.0.0.0/4",
 		"-m", "comment", "--comment", "gocompose " + n.Bridge, "-j", "MASQUERADE"}
 }
 
@@ -156,12 +154,8 @@ func ensureMasquerade(n *Network) error {
 	if !n.SubnetMasq {
 		return nil
 	}
-	rule := masqueradeRule(n)
-	if exec.Command("iptables", append([]string{"-w", "-t", "nat", "-C"}, rule...)...).Run() == nil {
-		return nil
-	}
-	if out, err := exec.Command("iptables", append([]string{"-w", "-t", "nat", "-A"}, rule...)...).CombinedOutput(); err != nil {
-		return fmt.Errorf("network %s: iptables -t nat -A %s: %v: %s", n.Name, strings.Join(rule, " "), err, bytes.TrimSpace(out))
+	if err := ensureRule("nat", "POSTROUTING", masqueradeRule(n)...); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	return nil
 }
@@ -171,12 +165,8 @@ func removeMasquerade(n *Network) error {
 	if !n.SubnetMasq {
 		return nil
 	}
-	rule := masqueradeRule(n)
-	if exec.Command("iptables", append([]string{"-w", "-t", "nat", "-C"}, rule...)...).Run() != nil {
-		return nil
-	}
-	if out, err := exec.Command("iptables", append([]string{"-w", "-t", "nat", "-D"}, rule...)...).CombinedOutput(); err != nil {
-		return fmt.Errorf("network %s: iptables -t nat -D: %v: %s", n.Name, err, bytes.TrimSpace(out))
+	if err := deleteRule("nat", "POSTROUTING", masqueradeRule(n)...); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	return nil
 }
@@ -246,19 +236,13 @@ func (m *Manager) Remove(_ context.Context, namespace, name string) error {
 // this bridge; the firewall plugin does not remove them itself.
 func removeIsolationRules(bridge string) error {
 	for _, chain := range []string{"CNI-ISOLATION-STAGE-1", "CNI-ISOLATION-STAGE-2"} {
-		out, err := exec.Command("iptables", "-w", "-t", "filter", "-S", chain).Output()
+		rules, err := rulesNaming("filter", chain, bridge)
 		if err != nil {
-			continue // chain absent: nothing of ours there
+			return err
 		}
-		for _, line := range strings.Split(string(out), "\n") {
-			// Rules carry quoted comments: split as a shell would.
-			f, err := shellwords.Parse(line)
-			if err != nil || len(f) < 2 || f[0] != "-A" || !slices.Contains(f, bridge) {
-				continue
-			}
-			args := append([]string{"-w", "-t", "filter", "-D"}, f[1:]...)
-			if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("iptables -D %s: %v: %s", strings.Join(f[1:], " "), err, bytes.TrimSpace(out))
+		for _, r := range rules {
+			if err := deleteRule("filter", chain, r...); err != nil {
+				return err
 			}
 		}
 	}
@@ -269,20 +253,39 @@ func removeIsolationRules(bridge string) error {
 // port: published ports are iptables DNAT rules, not sockets, so a listen
 // test alone would not see them.
 func HostPortTaken(port int, proto string) (bool, error) {
-	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
+	// Fail closed: a port we cannot check is not free.
+	ipt, err := firewall()
 	if err != nil {
-		// Fail closed: a port we cannot check is not free.
+		return false, fmt.Errorf("check host port %d/%s: %w", port, proto, err)
+	}
+	chains, err := ipt.ListChains("nat")
+	if err != nil {
 		return false, fmt.Errorf("check host port %d/%s: iptables -t nat -S: %w", port, proto, err)
 	}
-	want := fmt.Sprintf("--dport %d", port)
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && f[0] == "-A" && strings.HasPrefix(f[1], "CNI-DN-") &&
-			strings.Contains(line+" ", want+" ") && strings.Contains(line, "-p "+proto) {
-			return true, nil
+	for _, chain := range chains {
+		if !strings.HasPrefix(chain, "CNI-DN-") {
+			continue
+		}
+		rules, err := ipt.List("nat", chain)
+		if err != nil {
+			return false, fmt.Errorf("check host port %d/%s: iptables -t nat -S %s: %w", port, proto, chain, err)
+		}
+		for _, line := range rules {
+			_, args, ok := ruleSpec(line)
+			if ok && argAfter(args, "--dport") == strconv.Itoa(port) && argAfter(args, "-p") == proto {
+				return true, nil
+			}
 		}
 	}
 	return false, nil
+}
+
+// argAfter is the argument that follows flag in a rule ("" if none).
+func argAfter(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
 }
 
 // PortMapping is one published port, as portmap takes it.
@@ -475,11 +478,8 @@ func (m *Manager) ReleaseStale(ctx context.Context, containerID, netns string, a
 				{"CNI-FORWARD", "-d", ip.String() + "/32", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 				{"CNI-FORWARD", "-s", ip.String() + "/32", "-j", "ACCEPT"},
 			} {
-				for exec.Command("iptables", append([]string{"-w", "-C"}, rule...)...).Run() == nil {
-					if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, rule...)...).CombinedOutput(); err != nil {
-						errs = append(errs, fmt.Errorf("container %s: iptables -D %s: %v: %s", containerID, strings.Join(rule, " "), err, bytes.TrimSpace(out)))
-						break
-					}
+				if err := deleteRule("filter", rule[0], rule[1:]...); err != nil {
+					errs = append(errs, fmt.Errorf("container %s: %w", containerID, err))
 				}
 			}
 		}

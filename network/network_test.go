@@ -62,7 +62,7 @@ func TestConflistGolden(t *testing.T) {
 func TestMasqueradeRule(t *testing.T) {
 	n := &Network{Name: "demo_default", Bridge: "gc-0123456789ab", Subnet: netip.MustParsePrefix("10.89.3.0/24")}
 	got := strings.Join(masqueradeRule(n), " ")
-	want := "POSTROUTING -s 10.89.3.0/24 ! -o gc-0123456789ab ! -d 224.0.0.0/4 -m comment --comment gocompose gc-0123456789ab -j MASQUERADE"
+	want := "-s 10.89.3.0/24 ! -o gc-0123456789ab ! -d 224.0.0.0/4 -m comment --comment gocompose gc-0123456789ab -j MASQUERADE"
 	if got != want {
 		t.Errorf("masquerade rule\n got %s\nwant %s", got, want)
 	}
@@ -90,5 +90,20 @@ func TestEnsureValidatesIPAM(t *testing.T) {
 	again, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns", Internal: true})
 	if err != nil || created || again.Subnet != n.Subnet {
 		t.Fatalf("second Ensure: %+v %v %v", again, created, err)
+	}
+}
+
+// Rules as iptables -S prints them, quoted comments included.
+func TestRuleSpec(t *testing.T) {
+	chain, args, ok := ruleSpec(`-A CNI-DN-1a2b -p tcp -m tcp --dport 8080 -m comment --comment "dnat name: \"p_default\"" -j DNAT --to-destination 10.89.0.2:80`)
+	if !ok || chain != "CNI-DN-1a2b" || argAfter(args, "--dport") != "8080" || argAfter(args, "-p") != "tcp" ||
+		argAfter(args, "--comment") != `dnat name: "p_default"` {
+		t.Errorf("ruleSpec: %q %q %v", chain, args, ok)
+	}
+	if _, _, ok := ruleSpec("-N CNI-DN-1a2b"); ok {
+		t.Error("a chain declaration read as a rule")
+	}
+	if argAfter([]string{"-p"}, "-p") != "" {
+		t.Error("a flag without a value has one")
 	}
 }
