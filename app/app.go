@@ -19,6 +19,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
+	"golang.org/x/sync/errgroup"
 )
 
 // Version is the gocompose version written into the version label.
@@ -227,19 +228,22 @@ func (a *App) limit() int {
 // parallel runs fn for each item with at most a.Parallel at once and returns
 // the first error (all items still run).
 func (a *App) parallel(n int, fn func(i int) error) error {
-	sem := make(chan struct{}, a.limit())
+	return eachLimited(n, a.limit(), fn)
+}
+
+// eachLimited runs fn for 0..n-1, at most limit at once (no bound when
+// limit <= 0), and returns the error of the lowest index that failed, so
+// what is reported does not depend on timing. Every fn runs.
+func eachLimited(n, limit int, fn func(i int) error) error {
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = fn(i)
-		}()
+	var g errgroup.Group
+	if limit > 0 {
+		g.SetLimit(limit)
 	}
-	wg.Wait()
+	for i := range n {
+		g.Go(func() error { errs[i] = fn(i); return nil })
+	}
+	_ = g.Wait() // the errors are in errs
 	for _, err := range errs {
 		if err != nil {
 			return err

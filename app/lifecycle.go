@@ -16,6 +16,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/runtime"
+	"golang.org/x/sync/errgroup"
 )
 
 // order says which services must finish before each service.
@@ -211,14 +212,14 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 		for _, c := range orphans {
 			names = append(names, c.ID)
 		}
-		a.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+		a.warn("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(names, ", "))
 	}
 	// Stops follow the dependency order in reverse; removal (snapshot,
 	// network detach, DNS) needs no order, so it runs alongside.
-	var removals sync.WaitGroup
+	var removals errgroup.Group
+	removals.SetLimit(max(a.Parallel, 8))
 	var rmMu sync.Mutex // guards rmErr
 	var rmErr error
-	sem := make(chan struct{}, max(a.Parallel, 8))
 	err = a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
 		if running(c) {
 			a.progress("Container", c.ID, "Stopping")
@@ -227,23 +228,22 @@ func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
 			}
 			a.progress("Container", c.ID, "Stopped")
 		}
-		removals.Add(1)
-		go func() {
-			defer removals.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		// Go may wait for a slot: the walk's next stop waits with it,
+		// which bounds removals and stops together.
+		removals.Go(func() error {
 			a.progress("Container", c.ID, "Removing")
 			if err := a.removeContainer(ctx, c.ID, true); err != nil {
 				rmMu.Lock()
 				rmErr = errors.Join(rmErr, err)
 				rmMu.Unlock()
-				return
+				return nil
 			}
 			a.progress("Container", c.ID, "Removed")
-		}()
+			return nil
+		})
 		return nil
 	})
-	removals.Wait()
+	_ = removals.Wait() // their errors are in rmErr
 	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}

@@ -132,17 +132,5 @@ func (a *App) Logs(ctx context.Context, p *types.Project, o LogsOptions) error {
 // parallelAll runs fn for every item at once (log followers must not wait
 // for each other) and returns the first error.
 func (a *App) parallelAll(n int, fn func(i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = fn(i) }()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return eachLimited(n, 0, fn)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/scheduler"
 	"github.com/gocompose/gocompose/spec"
+	"golang.org/x/sync/semaphore"
 )
 
 // UpOptions are the flags of `up` (and `create`).
@@ -335,14 +336,12 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 	// One bound across all services: independent services run in
 	// parallel, but no more container operations at once than the limit.
 	// Slots are held only around an operation, never while waiting.
-	slots := make(chan struct{}, a.limit())
+	slots := semaphore.NewWeighted(int64(a.limit()))
 	bounded := func(fn func() error) error {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := slots.Acquire(ctx, 1); err != nil {
+			return err
 		}
-		defer func() { <-slots }()
+		defer slots.Release(1)
 		return fn()
 	}
 	var wg sync.WaitGroup

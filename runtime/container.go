@@ -28,8 +28,10 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/internal/retry"
 	"github.com/gocompose/gocompose/model"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sync/errgroup"
 )
 
 // Container states, as Docker names them.
@@ -354,24 +356,12 @@ func (r *Runtime) lockContainer(ctx context.Context, id string) (*lock.Lock, err
 const shimSettle = 200 * time.Millisecond
 
 func (r *Runtime) startTask(ctx context.Context, c containerd.Container, ioc cio.Creator) error {
-	id := c.ID()
-	var first error
-	for attempt := 0; ; attempt++ {
-		err := r.createAndStart(ctx, c, ioc)
-		if err == nil {
-			break
-		}
-		if first == nil {
-			first = err
-		}
-		if attempt == 3 || ctx.Err() != nil {
-			return fmt.Errorf("start %s: %w", id, conv(first))
-		}
-		select {
-		case <-time.After(shimSettle):
-		case <-ctx.Done():
+	err := retry.Do(ctx, 4, shimSettle, func() error { return r.createAndStart(ctx, c, ioc) })
+	if err != nil {
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		return fmt.Errorf("start %s: %w", c.ID(), conv(err))
 	}
 	return r.markStarted(ctx, c)
 }
@@ -520,19 +510,13 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout *time.Duration) e
 
 // deleteTask deletes a task, retrying while its shim is still going away.
 func deleteTask(ctx context.Context, t containerd.Task) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		_, err = t.Delete(ctx, containerd.WithProcessKill)
+	return retry.Do(ctx, 5, 100*time.Millisecond, func() error {
+		_, err := t.Delete(ctx, containerd.WithProcessKill)
 		if err == nil || errdefs.IsNotFound(conv(err)) {
 			return nil
 		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return conv(err)
+		return conv(err)
+	})
 }
 
 // reap deletes a stopped task and keeps its exit code on the container.
@@ -701,18 +685,12 @@ func (r *Runtime) List(ctx context.Context, match map[string]string) ([]Containe
 	}
 	out := make([]Container, len(cs))
 	errs := make([]error, len(cs))
-	sem := make(chan struct{}, 8)
-	done := make(chan struct{})
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i, c := range cs {
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem; done <- struct{}{} }()
-			out[i], errs[i] = r.inspect(ctx, c)
-		}()
+		g.Go(func() error { out[i], errs[i] = r.inspect(ctx, c); return nil })
 	}
-	for range cs {
-		<-done
-	}
+	_ = g.Wait() // the errors are in errs, by container
 	var res []Container
 	for i := range cs {
 		if errs[i] != nil {

@@ -324,20 +324,11 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 	case <-time.After(min(delay, 10*time.Second)):
 	}
 	rt := runtime.FromClient(s.client, ns, s.cfg.Address)
-	var started bool
-	for attempt := 1; ; attempt++ {
-		started, err = rt.Restart(nctx, id)
-		if err == nil || attempt == 3 {
-			break
-		}
-		// A start can fail transiently on containerd 1.6 right after the
-		// previous task of the same ID went away; try again.
-		s.cfg.Logger.Printf("restart %s/%s (attempt %d): %v", ns, id, attempt, err)
-		select {
-		case <-ctx.Done():
-			return true
-		case <-time.After(500 * time.Millisecond):
-		}
+	// Restart retries the transient start failures of containerd 1.6
+	// itself (runtime's startTask): no second loop here.
+	started, err := rt.Restart(nctx, id)
+	if ctx.Err() != nil {
+		return true
 	}
 	if err != nil {
 		s.cfg.Logger.Printf("restart %s/%s: giving up: %v", ns, id, err)
