@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -113,24 +115,34 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 		if ctx.Err() != nil {
 			return
 		}
-		if res.ExitCode == probeUnreachable {
-			// No verdict while containerd is away: the container's health
-			// is not known, not bad.
-			st.Status, st.FailingStreak = health.Starting, 0
-		} else if res.ExitCode == 0 {
-			st.Status, st.FailingStreak = health.Healthy, 0
-		} else if st.Status != health.Starting || time.Since(begin) >= cfg.StartPeriod {
-			st.FailingStreak++
-			if st.FailingStreak >= cfg.Retries {
-				st.Status = health.Unhealthy
-			}
-		}
-		st.Log = append(st.Log, res)
-		if len(st.Log) > 5 {
-			st.Log = st.Log[len(st.Log)-5:]
-		}
+		st = judge(st, res, cfg, time.Since(begin))
 		p.write(ns, id, st)
 	}
+}
+
+// judge folds one probe's result into a container's health, as Docker
+// does: a success makes it healthy; retries failures in a row make it
+// unhealthy, except that failures while it is still starting within
+// start_period do not count; a probe containerd could not run gives no
+// verdict (the health is not known, not bad). The last five results are
+// kept.
+func judge(st health.State, res health.Result, cfg health.Config, sinceStart time.Duration) health.State {
+	switch {
+	case res.ExitCode == probeUnreachable:
+		st.Status, st.FailingStreak = health.Starting, 0
+	case res.ExitCode == 0:
+		st.Status, st.FailingStreak = health.Healthy, 0
+	case st.Status != health.Starting || sinceStart >= cfg.StartPeriod:
+		st.FailingStreak++
+		if st.FailingStreak >= cfg.Retries {
+			st.Status = health.Unhealthy
+		}
+	}
+	st.Log = append(slices.Clone(st.Log), res)
+	if len(st.Log) > 5 {
+		st.Log = st.Log[len(st.Log)-5:]
+	}
+	return st
 }
 
 // write records a verdict where service_healthy waits read it; a verdict
@@ -160,7 +172,14 @@ func (l *limitedBuffer) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func probe(ctx context.Context, rt *runtime.Runtime, id string, cfg health.Config) health.Result {
+// execer runs a process in a container; runtime implements it.
+type execer interface {
+	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
+}
+
+// probe runs the healthcheck command once, within its timeout, keeping
+// the first 4 KiB of its output.
+func probe(ctx context.Context, rt execer, id string, cfg health.Config) health.Result {
 	res := health.Result{Start: time.Now()}
 	out := &limitedBuffer{}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -291,37 +310,18 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 	if err != nil {
 		return true
 	}
-	policy := lbls[labels.Restart]
-	if policy == "" || policy == "no" || lbls[labels.UserStopped] == "True" || lbls[labels.State] != s.cfg.State {
+	restart, delay, why := restartPolicy(lbls, ev.code, s.cfg.State)
+	if why != "" {
+		s.cfg.Logger.Printf("%s/%s: %s", ns, id, why)
+	}
+	if !restart {
 		return true
 	}
 	count, _ := strconv.Atoi(lbls[labels.RestartCount])
-	name, maxStr, _ := cutColon(policy)
-	switch name {
-	case "always", "unless-stopped":
-	case "on-failure":
-		if ev.code == 0 {
-			return true
-		}
-	default:
-		return true
-	}
-	if n, err := strconv.Atoi(maxStr); err == nil && n > 0 && count >= n {
-		s.cfg.Logger.Printf("%s/%s: restart limit %d reached", ns, id, n)
-		return true
-	}
-	// Back off: the first delay (100ms by default) doubles, up to 10s.
-	delay := 100 * time.Millisecond
-	if d, err := time.ParseDuration(lbls[labels.RestartDelay]); err == nil && d > 0 {
-		delay = d
-	}
-	for i := 0; i < count && delay < 10*time.Second; i++ {
-		delay *= 2
-	}
 	select {
 	case <-ctx.Done():
 		return true
-	case <-time.After(min(delay, 10*time.Second)):
+	case <-time.After(delay):
 	}
 	rt := runtime.FromClient(s.client, ns, s.cfg.Address)
 	// Restart retries the transient start failures of containerd 1.6
@@ -344,6 +344,40 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 	}
 	s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, ev.code, count+1)
 	return true
+}
+
+// restartPolicy decides, from a stopped container's labels and exit code,
+// whether its restart policy restarts it and after which back-off: the
+// first delay (100ms unless set) doubles with each restart made, up to 10s.
+// Containers a user stopped, another gocompose installation's, and those
+// with no policy are left alone; why says when a limit stopped it.
+func restartPolicy(lbls map[string]string, code uint32, state string) (restart bool, delay time.Duration, why string) {
+	policy := lbls[labels.Restart]
+	if policy == "" || policy == "no" || lbls[labels.UserStopped] == "True" || lbls[labels.State] != state {
+		return false, 0, ""
+	}
+	count, _ := strconv.Atoi(lbls[labels.RestartCount])
+	name, maxStr, _ := cutColon(policy)
+	switch name {
+	case "always", "unless-stopped":
+	case "on-failure":
+		if code == 0 {
+			return false, 0, ""
+		}
+	default:
+		return false, 0, ""
+	}
+	if n, err := strconv.Atoi(maxStr); err == nil && n > 0 && count >= n {
+		return false, 0, fmt.Sprintf("restart limit %d reached", n)
+	}
+	delay = 100 * time.Millisecond
+	if d, err := time.ParseDuration(lbls[labels.RestartDelay]); err == nil && d > 0 {
+		delay = d
+	}
+	for i := 0; i < count && delay < 10*time.Second; i++ {
+		delay *= 2
+	}
+	return true, min(delay, 10*time.Second), ""
 }
 
 func cutColon(s string) (string, string, bool) {

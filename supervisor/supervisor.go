@@ -6,7 +6,6 @@ package supervisor
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -241,24 +240,11 @@ func (s *supervisor) rebuild(ctx context.Context) error {
 			return err
 		}
 		for _, c := range cs {
-			var list []labels.Endpoint
-			if json.Unmarshal([]byte(c.Labels[labels.Networks]), &list) != nil {
-				continue
+			ceps, err := endpointsOf(ns, c.ID, c.Labels)
+			if err != nil {
+				s.cfg.Logger.Printf("DNS records of %s/%s: %v", ns, c.ID, err)
 			}
-			var ups []string
-			if v := c.Labels[labels.DNS]; v != "" {
-				for _, u := range strings.Split(v, ",") {
-					ups = append(ups, net.JoinHostPort(u, "53"))
-				}
-			}
-			for _, e := range list {
-				ip, err := netip.ParseAddr(e.IP)
-				if err != nil {
-					continue
-				}
-				eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + c.ID,
-					PTRName: c.ID, Names: e.Names, IP: ip, Upstreams: ups})
-			}
+			eps = append(eps, ceps...)
 		}
 	}
 	s.handler.Set(dns.NewSnapshot(eps))
@@ -266,6 +252,34 @@ func (s *supervisor) rebuild(ctx context.Context) error {
 		s.cfg.Logger.Printf("healthchecks: %v", err)
 	}
 	return s.syncListeners()
+}
+
+// endpointsOf turns a container's network labels into its DNS records:
+// one per network, with the names it answers to and the upstreams its dns:
+// option names. A label that does not parse gives no records and an error.
+func endpointsOf(ns, id string, lbls map[string]string) ([]dns.Endpoint, error) {
+	list, err := labels.EndpointsOf(lbls)
+	if err != nil {
+		return nil, err
+	}
+	var ups []string
+	if v := lbls[labels.DNS]; v != "" {
+		for _, u := range strings.Split(v, ",") {
+			ups = append(ups, net.JoinHostPort(u, "53"))
+		}
+	}
+	var eps []dns.Endpoint
+	var errs []error
+	for _, e := range list {
+		ip, err := netip.ParseAddr(e.IP)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network %s: address: %w", e.Network, err))
+			continue
+		}
+		eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + id,
+			PTRName: id, Names: e.Names, IP: ip, Upstreams: ups})
+	}
+	return eps, errors.Join(errs...)
 }
 
 // ownFilter selects the containers made with this supervisor's state
