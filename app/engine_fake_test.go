@@ -325,7 +325,7 @@ func (e *fakeEngine) Exec(_ context.Context, id string, req runtime.ExecRequest)
 	return e.execCode, nil
 }
 
-func (e *fakeEngine) ReadLogs(_ context.Context, id string, o runtime.LogOptions, fn func(runtime.LogEntry)) error {
+func (e *fakeEngine) ReadLogs(ctx context.Context, id string, o runtime.LogOptions, fn func(runtime.LogEntry)) error {
 	e.mu.Lock()
 	entries := slices.Clone(e.logs[id])
 	e.mu.Unlock()
@@ -334,6 +334,14 @@ func (e *fakeEngine) ReadLogs(_ context.Context, id string, o runtime.LogOptions
 	}
 	for _, l := range entries {
 		fn(l)
+	}
+	// A follower returns once the container writes no more.
+	for o.Follow && o.Done != nil && !o.Done() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	return nil
 }

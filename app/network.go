@@ -2,8 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/netip"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -34,31 +39,80 @@ func (a *App) NetworkLs(ctx context.Context, quiet bool) error {
 // NetworkInspect prints the records of the named networks as JSON, with the
 // containers attached to each.
 func (a *App) NetworkInspect(ctx context.Context, names []string) error {
-	type attached struct {
-		Name    string `json:"Name"`
-		IPv4    string `json:"IPv4Address"`
-		Aliases []string
+	// Docker's shape, so scripts reading .IPAM.Config[0].Subnet or
+	// .Containers work as with `docker network inspect`.
+	type endpoint struct {
+		Name        string `json:"Name"`
+		EndpointID  string `json:"EndpointID"`
+		MacAddress  string `json:"MacAddress"`
+		IPv4Address string `json:"IPv4Address"`
+		IPv6Address string `json:"IPv6Address"`
 	}
-	type out struct {
-		network.Network
-		Containers map[string]attached `json:"Containers"`
+	type ipamConfig struct {
+		Subnet  string `json:"Subnet"`
+		IPRange string `json:"IPRange,omitempty"`
+		Gateway string `json:"Gateway"`
 	}
-	var res []out
+	type ipam struct {
+		Driver  string            `json:"Driver"`
+		Options map[string]string `json:"Options"`
+		Config  []ipamConfig      `json:"Config"`
+	}
+	type inspect struct {
+		Name       string              `json:"Name"`
+		ID         string              `json:"Id"`
+		Scope      string              `json:"Scope"`
+		Driver     string              `json:"Driver"`
+		EnableIPv4 bool                `json:"EnableIPv4"`
+		EnableIPv6 bool                `json:"EnableIPv6"`
+		IPAM       ipam                `json:"IPAM"`
+		Internal   bool                `json:"Internal"`
+		Attachable bool                `json:"Attachable"`
+		Ingress    bool                `json:"Ingress"`
+		ConfigOnly bool                `json:"ConfigOnly"`
+		Containers map[string]endpoint `json:"Containers"`
+		Options    map[string]string   `json:"Options"`
+		Labels     map[string]string   `json:"Labels"`
+	}
+	cs, err := a.Engine.List(ctx, nil)
+	if err != nil {
+		return err
+	}
+	res := []inspect{}
 	for _, name := range names {
 		n, err := a.Net.Get(a.Engine.Namespace(), name)
 		if err != nil {
 			return fmt.Errorf("network %s not found", name)
 		}
-		o := out{Network: *n, Containers: map[string]attached{}}
-		users, err := a.networkUsers(ctx)
-		if err != nil {
-			return err
+		sum := sha256.Sum256([]byte(n.Namespace + "/" + n.Name))
+		o := inspect{Name: n.Name, ID: hex.EncodeToString(sum[:]), Scope: "local", Driver: "bridge", EnableIPv4: true,
+			IPAM:     ipam{Driver: "default", Config: []ipamConfig{{Subnet: n.Subnet.String(), IPRange: n.IPRange, Gateway: n.Gateway.String()}}},
+			Internal: n.Internal, Attachable: n.Attachable, Containers: map[string]endpoint{},
+			Options: map[string]string{"com.docker.network.bridge.name": n.Bridge}, Labels: maps.Clone(n.Labels)}
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
 		}
-		for id, eps := range users {
+		if n.Project != "" {
+			o.Labels[labels.Project] = n.Project
+		}
+		if n.MTU > 0 {
+			o.Options["com.docker.network.driver.mtu"] = strconv.Itoa(n.MTU)
+		}
+		for _, c := range cs {
+			eps, err := labels.EndpointsOf(c.Labels)
+			if err != nil {
+				return fmt.Errorf("container %s: %w", c.ID, err)
+			}
 			for _, e := range eps {
-				if e.Network == name {
-					o.Containers[id] = attached{Name: id, IPv4: e.IP, Aliases: e.Names}
+				if e.Network != name {
+					continue
 				}
+				addr := e.IP
+				if ip, err := netip.ParseAddr(e.IP); err == nil {
+					addr = netip.PrefixFrom(ip, n.Subnet.Bits()).String()
+				}
+				epSum := sha256.Sum256([]byte(c.ID + "/" + e.Network))
+				o.Containers[instanceID(c)] = endpoint{Name: c.ID, EndpointID: hex.EncodeToString(epSum[:]), MacAddress: e.MAC, IPv4Address: addr}
 			}
 		}
 		res = append(res, o)
@@ -131,8 +185,11 @@ func (a *App) networkUsers(ctx context.Context) (map[string][]labels.Endpoint, e
 	}
 	users := map[string][]labels.Endpoint{}
 	for _, c := range cs {
-		var eps []labels.Endpoint
-		if json.Unmarshal([]byte(c.Labels[labels.Networks]), &eps) == nil && len(eps) > 0 {
+		eps, err := labels.EndpointsOf(c.Labels)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		if len(eps) > 0 {
 			users[c.ID] = eps
 		}
 	}
