@@ -148,9 +148,11 @@ func TestNetworksListInspectPrune(t *testing.T) {
 	// Docker's shape: what scripts read with --format or jq.
 	var nets []struct {
 		Name, Id, Driver string
-		IPAM             struct{ Config []struct{ Subnet, Gateway string } }
-		Containers       map[string]struct{ Name, IPv4Address string }
-		Labels           map[string]string
+		IPAM             struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Containers map[string]struct{ Name, IPv4Address string }
+		Labels     map[string]string
 	}
 	if err := json.Unmarshal([]byte(out.String()), &nets); err != nil || len(nets) != 1 || nets[0].Name != "p_default" {
 		t.Fatalf("network inspect %v:\n%s", err, out.String())
