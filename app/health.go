@@ -141,11 +141,11 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		cs, err := a.observe(ctx, p.Name, &no)
+		// Only the dependency's containers, not the whole project, each tick.
+		cs, err := a.Engine.List(ctx, map[string]string{labels.Project: p.Name, labels.Service: dep, labels.OneOff: boolLabel(false)})
 		if err != nil {
 			return err
 		}
-		cs = selectContainers(cs, []string{dep})
 		if len(cs) == 0 {
 			return fmt.Errorf("dependency %s has no container", dep)
 		}

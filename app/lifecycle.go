@@ -176,6 +176,13 @@ type DownOptions struct {
 // Down stops and removes the project's containers (one-off ones too),
 // dependents first. Running it twice is harmless.
 func (a *App) Down(ctx context.Context, p *types.Project, o DownOptions) error {
+	// One DNS reload for the whole down, not one per container.
+	bctx, batch := withDNSBatch(ctx)
+	err := a.down(bctx, p, o)
+	return errors.Join(err, batch.flush(ctx, a))
+}
+
+func (a *App) down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if o.Rmi != "" && o.Rmi != "local" && o.Rmi != "all" {
 		return fmt.Errorf("invalid --rmi %q: use local or all", o.Rmi)
 	}

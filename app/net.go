@@ -488,8 +488,10 @@ func (a *App) removeContainer(ctx context.Context, id string, force bool) error 
 	if err := a.teardownNetwork(ctx, id, c.Labels); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
-	if c.Labels[labels.Networks] != "" && a.DNS != nil {
-		_ = a.DNS.Reload(ctx)
+	if c.Labels[labels.Networks] != "" {
+		if err := a.reloadDNS(ctx); err != nil {
+			a.warn("container %s removed, but its names may still resolve: %v", id, err)
+		}
 	}
 	return nil
 }
@@ -560,8 +562,8 @@ func (a *App) removeNetworks(ctx context.Context, p *types.Project, kept []runti
 		}
 		a.progress("Network", name, "Removed")
 	}
-	if a.DNS != nil {
-		_ = a.DNS.Reload(ctx)
+	if err := a.reloadDNS(ctx); err != nil {
+		a.warn("networks removed, but the DNS server still serves them: %v", err)
 	}
 	return nil
 }

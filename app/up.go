@@ -363,13 +363,18 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 				}
 			}
 			toStart := make([]string, len(step.Ops))
+			bctx, batch := withDNSBatch(ctx)
 			r.err = a.parallel(len(step.Ops), func(i int) error {
 				return bounded(func() error {
-					id, err := a.prepare(ctx, p, rs[step.Service], step.Ops[i], nets, o)
+					id, err := a.prepare(bctx, p, rs[step.Service], step.Ops[i], nets, o)
 					toStart[i] = id
 					return err
 				})
 			})
+			// The step's names resolve before any of it starts.
+			if err := batch.flush(ctx, a); err != nil && r.err == nil {
+				r.err = err
+			}
 			close(r.created)
 			if r.err != nil {
 				return
@@ -608,9 +613,9 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 		ns.cleanup()
 		return err
 	}
-	if ns.labels[labels.Networks] != "" && a.DNS != nil {
-		if err := a.DNS.Reload(ctx); err != nil {
-			return fmt.Errorf("container %s: update DNS: %w", id, err)
+	if ns.labels[labels.Networks] != "" {
+		if err := a.reloadDNS(ctx); err != nil {
+			return fmt.Errorf("container %s: %w", id, err)
 		}
 	}
 	return nil

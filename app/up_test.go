@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,5 +285,34 @@ volumes:
 	// compose-go's project is left as loaded.
 	if p.Services["db"].Volumes[0].Type != "volume" {
 		t.Errorf("the loaded project was rewritten: %+v", p.Services["db"].Volumes[0])
+	}
+}
+
+// fakeDNS counts supervisor reloads.
+type fakeDNS struct{ ensures, reloads atomic.Int32 }
+
+func (d *fakeDNS) Ensure(context.Context) error { d.ensures.Add(1); return nil }
+func (d *fakeDNS) Reload(context.Context) error { d.reloads.Add(1); return nil }
+
+// One reload per service step on up (3 services here) and one for all of
+// down, not one per container.
+func TestDNSReloadsAreBatched(t *testing.T) {
+	e := newFakeEngine("busybox")
+	a, _, _ := fakeApp(t, e)
+	d := &fakeDNS{}
+	a.DNS = d
+	p := load(t, threeTier)
+	if err := a.Up(context.Background(), p, UpOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.reloads.Load(); n != 3 {
+		t.Errorf("up of 4 containers in 3 services reloaded DNS %d times, want 3", n)
+	}
+	d.reloads.Store(0)
+	if err := a.Down(context.Background(), p, DownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.reloads.Load(); n != 1 {
+		t.Errorf("down reloaded DNS %d times, want 1", n)
 	}
 }

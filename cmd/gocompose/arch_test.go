@@ -1,0 +1,68 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gocompose/gocompose/"
+
+// imports lists the gocompose packages a package's non-test files import.
+func imports(t *testing.T, pkg string) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", pkg, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("package %s: %v", pkg, err)
+	}
+	out := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range af.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			if rest, ok := strings.CutPrefix(p, module); ok {
+				out[rest] = true
+			}
+		}
+	}
+	return out
+}
+
+// The import directions the README's Layout section states.
+func TestImportDirections(t *testing.T) {
+	for _, pkg := range []string{"model", "scheduler", "spec", "dns"} {
+		for im := range imports(t, pkg) {
+			t.Errorf("%s imports %s: it imports no gocompose package", pkg, im)
+		}
+	}
+	if imports(t, "runtime")["network"] || imports(t, "network")["runtime"] {
+		t.Error("runtime and network import each other")
+	}
+	entries, err := os.ReadDir(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == "cmd" {
+			continue
+		}
+		if fs, _ := filepath.Glob(filepath.Join("..", "..", e.Name(), "*.go")); len(fs) == 0 {
+			continue
+		}
+		for im := range imports(t, e.Name()) {
+			if strings.HasPrefix(im, "cmd") {
+				t.Errorf("%s imports %s", e.Name(), im)
+			}
+		}
+	}
+}
