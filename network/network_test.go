@@ -1,6 +1,7 @@
 package network
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -21,6 +22,34 @@ func TestAllocateSkipsUsed(t *testing.T) {
 	}
 	if _, err := Allocate(pool, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); err == nil {
 		t.Fatal("allocated inside a host route covering the whole pool")
+	}
+}
+
+// Pools of any size: the third octet carries into the second past 255,
+// and a pool smaller than a /24 is one subnet.
+func TestAllocateAnyPoolSize(t *testing.T) {
+	t.Parallel()
+	var used []netip.Prefix
+	for i := range 256 {
+		used = append(used, netip.MustParsePrefix(fmt.Sprintf("10.16.%d.0/24", i)))
+	}
+	if got, err := Allocate(netip.MustParsePrefix("10.16.0.0/12"), used); err != nil || got != netip.MustParsePrefix("10.17.0.0/24") {
+		t.Errorf("/12 past 255: %v, %v", got, err)
+	}
+	if got, err := Allocate(netip.MustParsePrefix("10.1.2.0/24"), nil); err != nil || got != netip.MustParsePrefix("10.1.2.0/24") {
+		t.Errorf("/24 pool: %v, %v", got, err)
+	}
+	if got, err := Allocate(netip.MustParsePrefix("10.1.2.128/26"), nil); err != nil || got != netip.MustParsePrefix("10.1.2.128/26") {
+		t.Errorf("/26 pool: %v, %v", got, err)
+	}
+	if _, err := Allocate(netip.MustParsePrefix("10.1.2.128/26"), []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")}); err == nil {
+		t.Error("a used /26 pool allocated")
+	}
+	if got, err := Allocate(netip.MustParsePrefix("10.0.0.0/8"), []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}); err != nil || got != netip.MustParsePrefix("10.1.0.0/24") {
+		t.Errorf("/8 pool: %v, %v", got, err)
+	}
+	if _, err := Allocate(netip.MustParsePrefix("fd00::/64"), nil); err == nil {
+		t.Error("an IPv6 pool allocated")
 	}
 }
 

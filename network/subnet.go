@@ -1,9 +1,11 @@
 package network
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // ErrSubnetInUse marks a subnet that overlaps one already in use on the host.
@@ -13,26 +15,25 @@ var ErrSubnetInUse = errors.New("subnet in use")
 // in 10.89.0.0/16, as podman does, away from Docker's 172.17/16.
 var DefaultPool = netip.MustParsePrefix("10.89.0.0/16")
 
-// Allocate returns the first /24 of pool that overlaps none of used.
+// Allocate returns the first /24 of pool that overlaps none of used (the
+// whole pool when it is smaller than a /24). Pools of any size work: /8,
+// /12, /16, /20, /24 or smaller.
 func Allocate(pool netip.Prefix, used []netip.Prefix) (netip.Prefix, error) {
-	base := pool.Masked().Addr().As4()
-	count := 1 << (24 - pool.Bits())
-	for i := 0; i < count; i++ {
-		b := base
-		b[2] += byte(i)
-		cand := netip.PrefixFrom(netip.AddrFrom4(b), 24)
-		free := true
-		for _, u := range used {
-			if u.Overlaps(cand) {
-				free = false
-				break
-			}
-		}
-		if free {
+	if !pool.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("subnet pool %s: only IPv4 pools are supported", pool)
+	}
+	size := max(24, pool.Bits())
+	b := pool.Masked().Addr().As4()
+	base := binary.BigEndian.Uint32(b[:])
+	count := uint32(1) << (size - pool.Bits())
+	for i := range count {
+		binary.BigEndian.PutUint32(b[:], base+i<<(32-size))
+		cand := netip.PrefixFrom(netip.AddrFrom4(b), size)
+		if !slices.ContainsFunc(used, cand.Overlaps) {
 			return cand, nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("no free /24 subnet left in %s", pool)
+	return netip.Prefix{}, fmt.Errorf("no free /%d subnet left in %s", size, pool)
 }
 
 // firstHost is the gateway by convention: .1 of the subnet.
