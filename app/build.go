@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -9,12 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/scheduler"
 )
 
 // Builder builds one image; cmd wires it to buildkitd.
@@ -83,35 +84,27 @@ func (a *App) buildServices(ctx context.Context, p *types.Project, names []strin
 		return fmt.Errorf("building images needs buildkitd")
 	}
 	o.Quiet = o.Quiet || a.Quiet
-	done := map[string]chan struct{}{}
+	// Services whose build takes another service's image (additional
+	// context service:NAME) build after it; the rest in parallel.
+	g := scheduler.Graph{}
 	for _, n := range names {
-		done[n] = make(chan struct{})
-	}
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[n])
-			svc := p.Services[n]
-			for _, src := range svc.Build.AdditionalContexts {
-				if dep, ok := strings.CutPrefix(src, "service:"); ok {
-					if ch, ok := done[dep]; ok {
-						<-ch
-					}
-				}
+		g[n] = nil
+		for _, src := range p.Services[n].Build.AdditionalContexts {
+			if dep, ok := strings.CutPrefix(src, "service:"); ok {
+				g[n] = append(g[n], dep)
 			}
-			errs[i] = a.buildOne(ctx, p, svc, o)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
 		}
 	}
-	return nil
+	errs := scheduler.Walk(ctx, g, func(ctx context.Context, n string, d scheduler.Deps) error {
+		var de *scheduler.DependencyError
+		if err := d.Wait(); errors.As(err, &de) {
+			return fmt.Errorf("service %q not built: the image of service %s it builds from failed: %w", n, de.Dep, de.Err)
+		} else if err != nil {
+			return err
+		}
+		return a.buildOne(ctx, p, p.Services[n], o)
+	})
+	return scheduler.FirstError(names, errs)
 }
 
 func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceConfig, o BuildOptions) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/scheduler"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -80,58 +81,43 @@ func (a *App) walkGated(ctx context.Context, cs []runtime.Container, after order
 		s := c.Labels[labels.Service]
 		byService[s] = append(byService[s], c)
 	}
-	done := map[string]chan struct{}{}
-	errs := map[string]error{} // per service, written before its done closes
+	g := scheduler.Graph{}
 	for s := range byService {
-		done[s] = make(chan struct{})
+		g[s] = after[s]
 	}
-	var mu sync.Mutex // guards firstErr and errs
+	var mu sync.Mutex // guards firstErr
 	var firstErr error
-	fail := func(s string, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		errs[s] = err
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
-	var wg sync.WaitGroup
-	for s, group := range byService {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[s])
-			for _, d := range after[s] {
-				ch, ok := done[d]
-				if !ok {
-					continue
+	scheduler.Walk(ctx, g, func(ctx context.Context, s string, d scheduler.Deps) error {
+		err := func() error {
+			werr := d.Wait()
+			if errors.Is(werr, ctx.Err()) && ctx.Err() != nil {
+				return nil // cancelled: reported below
+			}
+			if gate != nil {
+				if werr != nil {
+					return werr // a dependency failed: this one never runs
 				}
-				select {
-				case <-ch:
-				case <-ctx.Done():
-					return
-				}
-				if gate == nil {
-					continue
-				}
-				mu.Lock()
-				derr := errs[d]
-				mu.Unlock()
-				if derr != nil {
-					fail(s, fmt.Errorf("service %s not started: dependency %s failed: %w", s, d, derr))
-					return
-				}
-				if err := gate(ctx, s, d); err != nil {
-					fail(s, err)
-					return
+				for _, dep := range slices.Sorted(slices.Values(after[s])) {
+					if _, ok := byService[dep]; !ok {
+						continue
+					}
+					if err := gate(ctx, s, dep); err != nil {
+						return err
+					}
 				}
 			}
-			if err := a.parallel(len(group), func(i int) error { return fn(group[i]) }); err != nil {
-				fail(s, err)
-			}
+			group := byService[s]
+			return a.parallel(len(group), func(i int) error { return fn(group[i]) })
 		}()
-	}
-	wg.Wait()
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		}
+		return err
+	})
 	if firstErr != nil {
 		return firstErr
 	}

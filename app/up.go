@@ -317,21 +317,12 @@ func containerID(project string, svc types.ServiceConfig, n int) string {
 // never start; cancel returns ctx.Err().
 func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Plan,
 	rs map[string]*resolved, nets map[string]*network.Network, o UpOptions) error {
-	type result struct {
-		created, done chan struct{}
-		err           error
-	}
-	results := map[string]*result{}
-	for _, s := range plan.Steps {
-		results[s.Service] = &result{created: make(chan struct{}), done: make(chan struct{})}
-	}
-	wait := func(ch chan struct{}) error {
-		select {
-		case <-ch:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	steps := map[string]scheduler.Step{}
+	g := scheduler.Graph{}
+	var order []string
+	for _, st := range plan.Steps {
+		steps[st.Service], g[st.Service] = st, st.DependsOn
+		order = append(order, st.Service)
 	}
 	// One bound across all services: independent services run in
 	// parallel, but no more container operations at once than the limit.
@@ -344,79 +335,54 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 		defer slots.Release(1)
 		return fn()
 	}
-	var wg sync.WaitGroup
-	for _, step := range plan.Steps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := results[step.Service]
-			defer close(r.done)
-			svc := rs[step.Service].svc
-			// A shared network namespace, or a container whose mounts
-			// this one takes, must exist before this create.
-			for _, target := range createdFirst(p, svc) {
-				if tr, ok := results[target]; ok && target != svc.Name {
-					if r.err = wait(tr.created); r.err != nil {
-						close(r.created)
-						return
-					}
-				}
+	errs := scheduler.Walk(ctx, g, func(ctx context.Context, service string, d scheduler.Deps) error {
+		step, svc := steps[service], rs[service].svc
+		// A shared network namespace, or a container whose mounts this
+		// one takes, must exist before this create.
+		for _, target := range createdFirst(p, svc) {
+			if err := d.Await(target, "created"); err != nil {
+				return err
 			}
-			toStart := make([]string, len(step.Ops))
-			bctx, batch := withDNSBatch(ctx)
-			r.err = a.parallel(len(step.Ops), func(i int) error {
-				return bounded(func() error {
-					id, err := a.prepare(bctx, p, rs[step.Service], step.Ops[i], nets, o)
-					toStart[i] = id
-					return err
-				})
+		}
+		toStart := make([]string, len(step.Ops))
+		bctx, batch := withDNSBatch(ctx)
+		err := a.parallel(len(step.Ops), func(i int) error {
+			return bounded(func() error {
+				id, err := a.prepare(bctx, p, rs[service], step.Ops[i], nets, o)
+				toStart[i] = id
+				return err
 			})
-			// The step's names resolve before any of it starts.
-			if err := batch.flush(ctx, a); err != nil && r.err == nil {
-				r.err = err
+		})
+		// The step's names resolve before any of it starts.
+		if ferr := batch.flush(ctx, a); err == nil {
+			err = ferr
+		}
+		d.Mark("created")
+		if err != nil {
+			return err
+		}
+		if err := d.Wait(); err != nil {
+			return err
+		}
+		if o.NoStart {
+			return nil
+		}
+		for _, dep := range slices.Sorted(slices.Values(step.DependsOn)) {
+			if err := a.waitCondition(ctx, p, dep, svc.DependsOn[dep].Condition); err != nil {
+				return fmt.Errorf("service %s not started: %w", service, err)
 			}
-			close(r.created)
-			if r.err != nil {
-				return
+		}
+		return a.parallel(len(toStart), func(i int) error {
+			if toStart[i] == "" {
+				return nil
 			}
-			for _, d := range step.DependsOn {
-				dr := results[d]
-				if r.err = wait(dr.done); r.err != nil {
-					return
-				}
-				if dr.err != nil {
-					r.err = fmt.Errorf("service %s not started: dependency %s failed: %w", step.Service, d, dr.err)
-					return
-				}
-				if o.NoStart {
-					continue
-				}
-				if err := a.waitCondition(ctx, p, d, svc.DependsOn[d].Condition); err != nil {
-					r.err = fmt.Errorf("service %s not started: %w", step.Service, err)
-					return
-				}
-			}
-			if o.NoStart {
-				return
-			}
-			r.err = a.parallel(len(toStart), func(i int) error {
-				if toStart[i] == "" {
-					return nil
-				}
-				return bounded(func() error { return a.start(ctx, toStart[i]) })
-			})
-		}()
-	}
-	wg.Wait()
+			return bounded(func() error { return a.start(ctx, toStart[i]) })
+		})
+	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	for _, s := range plan.Steps {
-		if err := results[s.Service].err; err != nil {
-			return err
-		}
-	}
-	return nil
+	return scheduler.FirstError(order, errs)
 }
 
 // restartAfterRecreate restarts the services of the whole project (not just
