@@ -77,6 +77,9 @@ func run(m *testing.M) (code int) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		// What an aborted earlier run left in the suite's namespaces
+		// (images, containers, leases) would change what tests see.
+		clearAborted()
 		if err := loadBusybox(tmp); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -175,6 +178,26 @@ func loadBusybox(tmp string) error {
 
 // cleanup stops the supervisor the suite started, removes whatever the
 // suite left in its namespace, then the namespace itself.
+// clearAborted empties the suite's containerd namespaces of what an
+// earlier run that was killed left there.
+func clearAborted() {
+	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	nss, err := c.NamespaceService().List(context.Background())
+	if err != nil {
+		return
+	}
+	for _, ns := range nss {
+		if ns == namespace || ns == namespace+"_history" {
+			fmt.Fprintln(os.Stderr, "clearing namespace", ns, "left by an aborted run")
+			clearNamespace(context.Background(), c, ns)
+		}
+	}
+}
+
 func cleanup() {
 	ctx := context.Background()
 	stopSupervisor()
