@@ -68,12 +68,41 @@ func (a *App) Build(ctx context.Context, p *types.Project, o BuildOptions) error
 		return err
 	}
 	var names []string
-	for _, n := range slices.Sorted(maps.Keys(sel.Services)) {
-		if sel.Services[n].Build != nil {
+	for _, n := range withBuildDeps(p, slices.Sorted(maps.Keys(sel.Services))) {
+		if p.Services[n].Build != nil {
 			names = append(names, n)
 		}
 	}
+	if len(names) == 0 {
+		a.warn("No services to build")
+		return nil
+	}
 	return a.buildServices(ctx, p, names, o)
+}
+
+// withBuildDeps adds to names, transitively, the services whose image a
+// build of theirs takes (additional_contexts service:NAME), as Docker
+// Compose does; the result is sorted.
+func withBuildDeps(p *types.Project, names []string) []string {
+	set := map[string]bool{}
+	var add func(n string)
+	add = func(n string) {
+		if set[n] {
+			return
+		}
+		set[n] = true
+		if s, ok := p.Services[n]; ok && s.Build != nil {
+			for _, src := range s.Build.AdditionalContexts {
+				if dep, ok := strings.CutPrefix(src, "service:"); ok {
+					add(dep)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		add(n)
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 func (a *App) buildServices(ctx context.Context, p *types.Project, names []string, o BuildOptions) error {

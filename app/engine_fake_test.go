@@ -17,6 +17,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
+	"github.com/gocompose/gocompose/build"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
@@ -55,9 +56,18 @@ func newFakeEngine(images ...string) *fakeEngine {
 		registry: map[string]model.Image{}, fail: map[string]error{}, exitOnStart: map[string]int{},
 		logs: map[string][]runtime.LogEntry{}}
 	for _, ref := range images {
-		e.images[ref] = fakeImage(ref)
+		e.images[norm(ref)] = fakeImage(ref)
 	}
 	return e
+}
+
+// norm is the name the image store keys an image by.
+func norm(ref string) string {
+	n, err := runtime.NormalizeImage(ref)
+	if err != nil {
+		return ref
+	}
+	return n
 }
 
 func fakeImage(ref string) model.Image {
@@ -99,7 +109,7 @@ func (e *fakeEngine) ResolveImage(_ context.Context, ref string) (model.Image, e
 	if err := e.record("resolve", ref); err != nil {
 		return model.Image{}, err
 	}
-	img, ok := e.images[ref]
+	img, ok := e.images[norm(ref)]
 	if !ok {
 		return model.Image{}, fmt.Errorf("%s: %w", ref, runtime.ErrImageNotFound)
 	}
@@ -366,7 +376,7 @@ func (e *fakeEngine) LoadImages(context.Context, io.Reader) ([]string, error) {
 func (e *fakeEngine) ImageID(_ context.Context, ref string) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	img, ok := e.images[ref]
+	img, ok := e.images[norm(ref)]
 	if !ok {
 		return "", fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)
 	}
@@ -390,8 +400,126 @@ func (e *fakeEngine) Pull(_ context.Context, ref string, _ runtime.PullOptions) 
 	if !ok {
 		return fmt.Errorf("pull %s: %w", ref, errdefs.ErrNotFound)
 	}
-	e.images[ref] = img
+	e.images[norm(ref)] = img
 	return nil
+}
+
+// The image commands (Images).
+
+func (e *fakeEngine) Push(_ context.Context, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.record("push", ref); err != nil {
+		return err
+	}
+	img, ok := e.images[norm(ref)]
+	if !ok {
+		return fmt.Errorf("push %s: %w", ref, errdefs.ErrNotFound)
+	}
+	e.registry[ref] = img
+	return nil
+}
+
+func (e *fakeEngine) TagImage(_ context.Context, src, dst string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img, ok := e.images[norm(src)]
+	if !ok {
+		return fmt.Errorf("tag %s: %w", src, errdefs.ErrNotFound)
+	}
+	e.images[norm(dst)] = img
+	return nil
+}
+
+func (e *fakeEngine) RemoveImage(_ context.Context, ref string, force bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.record("rmi", ref); err != nil {
+		return err
+	}
+	if _, ok := e.images[norm(ref)]; !ok {
+		return fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)
+	}
+	for _, c := range e.containers {
+		if norm(c.Image.Ref) == norm(ref) && !force {
+			return fmt.Errorf("image %s is used by container %s: %w", ref, c.ID, errdefs.ErrFailedPrecondition)
+		}
+	}
+	delete(e.images, norm(ref))
+	return nil
+}
+
+func (e *fakeEngine) PruneImages(_ context.Context, all bool) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(e.images)) {
+		used := false
+		for _, c := range e.containers {
+			used = used || norm(c.Image.Ref) == name
+		}
+		if !used && all {
+			delete(e.images, name)
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func (e *fakeEngine) SaveImages(_ context.Context, w io.Writer, refs []string) error {
+	_, err := fmt.Fprintf(w, "archive of %s\n", strings.Join(refs, ","))
+	return err
+}
+
+func (e *fakeEngine) ListImages(context.Context) ([]runtime.ImageInfo, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []runtime.ImageInfo
+	for _, name := range slices.Sorted(maps.Keys(e.images)) {
+		out = append(out, runtime.ImageInfo{Name: name, Digest: e.images[name].Digest, Size: 4 << 20, Created: time.Unix(1700000000, 0)})
+	}
+	return out, nil
+}
+
+// fakeBuilder "builds" by putting an image into the engine's store and
+// records each request.
+type fakeBuilder struct {
+	e    *fakeEngine
+	mu   sync.Mutex
+	reqs []build.Request
+	n    int              // builds made, for distinct digests
+	fail map[string]error // by the first tag
+}
+
+func (b *fakeBuilder) Build(_ context.Context, req build.Request, out io.Writer, _ string) (build.Result, error) {
+	b.mu.Lock()
+	b.reqs = append(b.reqs, req)
+	b.n++
+	n := b.n
+	err := b.fail[req.Tags[0]]
+	b.mu.Unlock()
+	if err != nil {
+		return build.Result{}, err
+	}
+	fmt.Fprintf(out, "#1 building %s\n", req.Tags[0])
+	b.e.mu.Lock()
+	defer b.e.mu.Unlock()
+	for _, t := range req.Tags {
+		img := fakeImage(t)
+		img.Digest = "sha256:" + strings.Repeat("c", 56) + fmt.Sprintf("%08x", n)
+		b.e.images[norm(t)] = img
+	}
+	return build.Result{Digest: "sha256:built"}, nil
+}
+
+func (b *fakeBuilder) built() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, r := range b.reqs {
+		out = append(out, runtime.FamiliarImage(r.Tags[0]))
+	}
+	return out
 }
 
 // fakeApp is an App on a fake engine and fake networks, with no DNS and no

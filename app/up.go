@@ -282,8 +282,8 @@ func (a *App) pullMissing(ctx context.Context, sel *types.Project, override stri
 // --build, pull_policy: build, or a missing image asks for.
 func (a *App) buildMissing(ctx context.Context, p, sel *types.Project, o UpOptions) error {
 	var names []string
-	for _, name := range sel.ServiceNames() {
-		svc := sel.Services[name]
+	for _, name := range withBuildDeps(p, sel.ServiceNames()) {
+		svc := p.Services[name]
 		if svc.Build == nil {
 			continue
 		}

@@ -70,7 +70,7 @@ func TestUpCreatesInOrderWithComposeLabelsAndIsIdempotent(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, got, want)
 		}
 	}
-	if web.Image.Digest != e.images["busybox"].Digest || web.Labels[labels.ConfigHash] == "" {
+	if web.Image.Digest != e.images[norm("busybox")].Digest || web.Labels[labels.ConfigHash] == "" {
 		t.Errorf("web image %+v hash %q", web.Image, web.Labels[labels.ConfigHash])
 	}
 
@@ -115,9 +115,9 @@ func TestUpRecreatesWhatChanged(t *testing.T) {
 	}
 	// A new image digest recreates too, as a rebuilt image does.
 	e.ops = nil
-	img := e.images["busybox"]
+	img := e.images[norm("busybox")]
 	img.Digest = "sha256:" + strings.Repeat("b", 64)
-	e.images["busybox"] = img
+	e.images[norm("busybox")] = img
 	if err := a.Up(context.Background(), load(t, changed), UpOptions{Detach: true}); err != nil {
 		t.Fatal(err)
 	}

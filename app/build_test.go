@@ -1,0 +1,194 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gocompose/gocompose/internal/labels"
+)
+
+const buildProject = `
+services:
+  base:
+    build:
+      context: ./base
+  app:
+    build:
+      context: ./app
+      target: final
+      args: {GREETING: hi}
+      labels: {org.example.by: gocompose}
+      tags: ["registry.example/app:1"]
+      additional_contexts:
+        base: service:base
+    depends_on: [db]
+  db:
+    image: busybox
+  other:
+    build: ./other
+`
+
+func buildApp(t *testing.T) (*App, *fakeEngine, *fakeBuilder) {
+	t.Helper()
+	e := newFakeEngine("busybox")
+	a, _, _ := fakeApp(t, e)
+	b := &fakeBuilder{e: e, fail: map[string]error{}}
+	a.Builder = b
+	return a, e, b
+}
+
+func TestBuildOrderAndRequest(t *testing.T) {
+	a, _, b := buildApp(t)
+	p := load(t, buildProject)
+	if err := a.Build(context.Background(), p, BuildOptions{Services: []string{"app"}, Args: []string{"EXTRA=1"}}); err != nil {
+		t.Fatal(err)
+	}
+	// app builds from base's image: base first, nothing else.
+	if got := b.built(); !slices.Equal(got, []string{"p-base:latest", "p-app:latest"}) {
+		t.Fatalf("built %v", got)
+	}
+	req := b.reqs[1]
+	if req.Target != "final" || req.Args["GREETING"] != "hi" || req.Args["EXTRA"] != "1" || req.Labels["org.example.by"] != "gocompose" ||
+		!slices.Contains(req.Tags, "registry.example/app:1") || !strings.HasSuffix(req.Context, "/app") ||
+		req.AdditionalContexts["base"] != "docker-image://p-base" {
+		t.Errorf("request %+v", req)
+	}
+}
+
+func TestBuildFailureOfABaseStopsItsDependents(t *testing.T) {
+	a, _, b := buildApp(t)
+	b.fail["docker.io/library/p-base:latest"] = errors.New("RUN exit 3")
+	err := a.Build(context.Background(), load(t, buildProject), BuildOptions{Services: []string{"app"}})
+	if err == nil || !strings.Contains(err.Error(), "RUN exit 3") {
+		t.Fatalf("build: %v", err)
+	}
+	if got := b.built(); !slices.Equal(got, []string{"p-base:latest"}) {
+		t.Errorf("app built although its base failed: %v", got)
+	}
+}
+
+// up SERVICE builds what that service and its dependencies need, not the
+// file's other services.
+func TestUpBuildsOnlyTheSelection(t *testing.T) {
+	a, e, b := buildApp(t)
+	p := load(t, buildProject)
+	if err := a.Up(context.Background(), p, UpOptions{Services: []string{"app"}, Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.built()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"p-app:latest", "p-base:latest"}) {
+		t.Errorf("up app built %v", got)
+	}
+	if e.containers["p-app-1"] == nil || e.containers["p-other-1"] != nil {
+		t.Errorf("containers %v", e.containers)
+	}
+	// Built again with --build, the new image recreates the container.
+	b.reqs = nil
+	hash := e.containers["p-app-1"].Labels[labels.ConfigHash]
+	if err := a.Up(context.Background(), p, UpOptions{Services: []string{"app"}, Detach: true, Build: true, NoDeps: true}); err != nil {
+		t.Fatal(err)
+	}
+	// --build rebuilds what app's build takes too, as Docker Compose
+	// (which sets pull_policy: build on every service with a build).
+	if got := b.built(); !slices.Equal(got, []string{"p-base:latest", "p-app:latest"}) {
+		t.Errorf("up --build --no-deps app built %v", got)
+	}
+	if e.containers["p-app-1"].Labels[labels.ConfigHash] == hash {
+		t.Error("a rebuilt image did not recreate the container")
+	}
+	// --no-build with a missing image is refused by name.
+	delete(e.images, norm("p-other"))
+	err := a.Up(context.Background(), p, UpOptions{Services: []string{"other"}, Detach: true, NoBuild: true})
+	if err == nil || !strings.Contains(err.Error(), "service other: image p-other is missing and --no-build was given") {
+		t.Errorf("--no-build: %v", err)
+	}
+}
+
+func TestImageCommands(t *testing.T) {
+	a, e, _ := upThreeTier(t)
+	var out strings.Builder
+	a.Out = &out
+	ctx := context.Background()
+	e.images[norm("localhost/unused:1")] = fakeImage("localhost/unused:1")
+	if err := a.ImageLs(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "REPOSITORY") || !strings.Contains(out.String(), "localhost/unused") || !strings.Contains(out.String(), "busybox") {
+		t.Errorf("image ls:\n%s", out.String())
+	}
+	out.Reset()
+	if err := a.ImageTag(ctx, "busybox", "localhost/mine:2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.images[norm("localhost/mine:2")]; !ok {
+		t.Error("tag made no image")
+	}
+	if err := a.ImageRm(ctx, []string{"localhost/mine:2"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ImageRm(ctx, []string{"busybox"}, false); err == nil {
+		t.Error("rm of an image in use succeeded")
+	}
+	out.Reset()
+	if err := a.ImagePrune(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "localhost/unused:1") || strings.Contains(out.String(), "busybox") {
+		t.Errorf("image prune -a:\n%s", out.String())
+	}
+	out.Reset()
+	if err := a.Images(ctx, load(t, threeTier), nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "CONTAINER") || strings.Count(out.String(), "busybox") != 4 {
+		t.Errorf("images:\n%s", out.String())
+	}
+	out.Reset()
+	if err := a.ImageSave(ctx, &out, []string{"busybox"}); err != nil || !strings.Contains(out.String(), "busybox") {
+		t.Errorf("save: %v %q", err, out.String())
+	}
+}
+
+func TestDownRmiLocal(t *testing.T) {
+	a, e, _ := buildApp(t)
+	p := load(t, buildProject)
+	if err := a.Up(context.Background(), p, UpOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Down(context.Background(), p, DownOptions{Rmi: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	// Images built without an image: name go; busybox stays.
+	if _, ok := e.images[norm("p-app")]; ok {
+		t.Error("down --rmi local kept a built image")
+	}
+	if _, ok := e.images[norm("busybox")]; !ok {
+		t.Error("down --rmi local removed a pulled image")
+	}
+	if err := a.Down(context.Background(), p, DownOptions{Rmi: "some"}); err == nil {
+		t.Error("--rmi some accepted")
+	}
+}
+
+func TestPullAndPush(t *testing.T) {
+	e := newFakeEngine()
+	e.registry["redis:7"] = fakeImage("redis:7")
+	a, _, _ := fakeApp(t, e)
+	p := load(t, "services:\n  cache:\n    image: redis:7\n  missing:\n    image: nope:1\n")
+	if err := a.Pull(context.Background(), p, PullOptions{Services: []string{"cache"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.images[norm("redis:7")]; !ok {
+		t.Fatal("pull made no image")
+	}
+	if err := a.Pull(context.Background(), p, PullOptions{Services: []string{"missing"}}); err == nil {
+		t.Error("pull of a missing image succeeded")
+	}
+	if err := a.Pull(context.Background(), p, PullOptions{Services: []string{"missing"}, IgnoreFailures: true}); err != nil {
+		t.Errorf("--ignore-pull-failures: %v", err)
+	}
+}
