@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
@@ -38,32 +36,27 @@ type prober struct {
 // sync starts loops for running containers with a healthcheck and stops
 // those whose container stopped or went away.
 func (p *probers) sync(ctx context.Context) error {
-	nss, err := p.s.client.NamespaceService().List(ctx)
+	nss, err := p.s.store.Namespaces(ctx)
 	if err != nil {
 		return err
 	}
 	want := map[string]bool{}
 	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		cs, err := p.s.client.ContainerService().List(nctx, `labels."`+health.Label+`",`+p.s.ownFilter())
+		cs, err := p.s.store.Containers(ctx, ns, health.Label)
 		if err != nil {
 			return err
 		}
 		for _, c := range cs {
-			ctr, err := p.s.client.LoadContainer(nctx, c.ID)
-			if err != nil {
-				continue
-			}
-			t, err := ctr.Task(nctx, nil)
-			if err != nil {
-				continue
-			}
-			st, err := t.Status(nctx)
-			if err != nil || st.Status != containerd.Running {
+			t, err := p.s.store.Task(ctx, ns, c.ID)
+			if err != nil || !t.Running {
 				continue
 			}
 			var cfg health.Config
-			if json.Unmarshal([]byte(c.Labels[health.Label]), &cfg) != nil || len(cfg.Test) == 0 {
+			if err := json.Unmarshal([]byte(c.Labels[health.Label]), &cfg); err != nil {
+				p.s.cfg.Logger.Printf("healthcheck of %s/%s: label %s: %v", ns, c.ID, health.Label, err)
+				continue
+			}
+			if len(cfg.Test) == 0 {
 				continue
 			}
 			key := ns + "/" + c.ID
@@ -96,8 +89,7 @@ func (p *probers) sync(ctx context.Context) error {
 // run probes one container until ctx ends, writing its state after each
 // probe. Failures during start_period do not count, as in Docker.
 func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
-	rt := runtime.FromClient(p.s.client, ns, p.s.cfg.Address)
-	nctx := namespaces.WithNamespace(ctx, ns)
+	rt := nsExec{st: p.s.store, ns: ns}
 	begin := time.Now()
 	st := health.State{Status: health.Starting, StartedAt: begin}
 	p.write(ns, id, st)
@@ -111,7 +103,7 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 			return
 		case <-time.After(wait):
 		}
-		res := probe(nctx, rt, id, cfg)
+		res := probe(ctx, rt, id, cfg)
 		if ctx.Err() != nil {
 			return
 		}
@@ -218,26 +210,21 @@ func unreachable(err error) bool {
 // catchUp applies, when the supervisor starts, the restart policies of the
 // containers that exited while it was away: their exits were never seen.
 func (s *supervisor) catchUp(ctx context.Context) error {
-	nss, err := s.client.NamespaceService().List(ctx)
+	nss, err := s.store.Namespaces(ctx)
 	if err != nil {
 		return err
 	}
 	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		cs, err := s.client.Containers(nctx, `labels."`+labels.Restart+`",`+s.ownFilter())
+		cs, err := s.store.Containers(ctx, ns, labels.Restart)
 		if err != nil {
 			return err
 		}
 		for _, c := range cs {
-			t, err := c.Task(nctx, nil)
-			if err != nil {
+			t, err := s.store.Task(ctx, ns, c.ID)
+			if err != nil || !t.Stopped {
 				continue // no task: stopped by a command, which records it
 			}
-			st, err := t.Status(nctx)
-			if err != nil || st.Status != containerd.Stopped {
-				continue
-			}
-			s.restartOnExit(ctx, ns, c.ID(), t.Pid(), st.ExitStatus)
+			s.restartOnExit(ctx, ns, c.ID, t.Pid, t.ExitStatus)
 		}
 	}
 	return nil
@@ -293,22 +280,14 @@ func (s *supervisor) restartWorker(ctx context.Context, ns, id string, events ch
 // applyRestart restarts the container if its policy says so. It reports
 // whether the exit was handled (false: stale event for another process).
 func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEvent) bool {
-	nctx := namespaces.WithNamespace(ctx, ns)
-	c, err := s.client.LoadContainer(nctx, id)
+	lbls, err := s.store.Labels(ctx, ns, id)
 	if err != nil {
-		return true
+		return true // gone
 	}
 	// Only the exit of the current, stopped task counts.
-	t, err := c.Task(nctx, nil)
-	if err != nil || t.Pid() != ev.pid {
+	t, err := s.store.Task(ctx, ns, id)
+	if err != nil || t.Pid != ev.pid || !t.Stopped {
 		return false
-	}
-	if st, err := t.Status(nctx); err != nil || st.Status != containerd.Stopped {
-		return false
-	}
-	lbls, err := c.Labels(nctx)
-	if err != nil {
-		return true
 	}
 	restart, delay, why := restartPolicy(lbls, ev.code, s.cfg.State)
 	if why != "" {
@@ -323,10 +302,9 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 		return true
 	case <-time.After(delay):
 	}
-	rt := runtime.FromClient(s.client, ns, s.cfg.Address)
 	// Restart retries the transient start failures of containerd 1.6
 	// itself (runtime's startTask): no second loop here.
-	started, err := rt.Restart(nctx, id)
+	started, err := s.store.Restart(ctx, ns, id)
 	if ctx.Err() != nil {
 		return true
 	}
@@ -339,7 +317,7 @@ func (s *supervisor) applyRestart(ctx context.Context, ns, id string, ev exitEve
 	}
 	// Counted after the start: this worker handles the next exit only
 	// once this returns, so it sees the new count.
-	if _, err := c.SetLabels(nctx, map[string]string{labels.RestartCount: strconv.Itoa(count + 1)}); err != nil {
+	if err := s.store.SetLabel(ctx, ns, id, labels.RestartCount, strconv.Itoa(count+1)); err != nil {
 		s.cfg.Logger.Printf("restart %s/%s: record the restart count: %v", ns, id, err)
 	}
 	s.cfg.Logger.Printf("restarted %s/%s (exit %d, restart %d)", ns, id, ev.code, count+1)

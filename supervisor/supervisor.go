@@ -20,7 +20,6 @@ import (
 
 	apievents "github.com/containerd/containerd/api/events"
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/typeurl/v2"
 	"github.com/gocompose/gocompose/dns"
 	"github.com/gocompose/gocompose/internal/labels"
@@ -45,7 +44,8 @@ func PidPath(state string) string { return filepath.Join(state, "supervisor.pid"
 
 type supervisor struct {
 	cfg     Config
-	client  *containerd.Client
+	client  *containerd.Client // for events; everything else goes through store
+	store   store
 	handler *dns.Handler
 	reqs    chan chan error
 
@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("connect to containerd at %s: %w", cfg.Address, err)
 	}
 	defer client.Close()
-	s := &supervisor{cfg: cfg, client: client, handler: dns.NewHandler(cfg.Upstreams),
+	s := &supervisor{cfg: cfg, client: client, store: clientStore{client: client, address: cfg.Address, state: cfg.State}, handler: dns.NewHandler(cfg.Upstreams),
 		reqs: make(chan chan error, 64), listeners: map[string]*dns.Listener{}}
 	s.probers = &probers{s: s, loops: map[string]*prober{}}
 	s.identity = Identity()
@@ -228,14 +228,13 @@ func (s *supervisor) watchEvents(ctx context.Context) {
 // rebuild reads every attached container of every namespace and swaps in a
 // new snapshot, then makes the listeners match the bridges.
 func (s *supervisor) rebuild(ctx context.Context) error {
-	nss, err := s.client.NamespaceService().List(ctx)
+	nss, err := s.store.Namespaces(ctx)
 	if err != nil {
 		return err
 	}
 	var eps []dns.Endpoint
 	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		cs, err := s.client.ContainerService().List(nctx, `labels."`+labels.Networks+`",`+s.ownFilter())
+		cs, err := s.store.Containers(ctx, ns, labels.Networks)
 		if err != nil {
 			return err
 		}
@@ -280,12 +279,6 @@ func endpointsOf(ns, id string, lbls map[string]string) ([]dns.Endpoint, error) 
 			PTRName: id, Names: e.Names, IP: ip, Upstreams: ups})
 	}
 	return eps, errors.Join(errs...)
-}
-
-// ownFilter selects the containers made with this supervisor's state
-// directory; others belong to another gocompose on the same containerd.
-func (s *supervisor) ownFilter() string {
-	return fmt.Sprintf(`labels."%s"==%q`, labels.State, s.cfg.State)
 }
 
 // syncListeners listens on the gateway of every network whose bridge holds
