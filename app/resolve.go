@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/model"
@@ -30,6 +32,12 @@ func (a *App) resolve(ctx context.Context, p *types.Project, svc types.ServiceCo
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
+	return a.resolveWith(p, svc, img)
+}
+
+// resolveWith resolves svc with its image already resolved.
+func (a *App) resolveWith(p *types.Project, svc types.ServiceConfig, img model.Image) (*resolved, error) {
+	var err error
 	r := &resolved{svc: svc, image: img}
 	if r.hash, err = model.ConfigHash(svc, img.Digest); err != nil {
 		return nil, err
@@ -56,17 +64,37 @@ func (a *App) resolve(ctx context.Context, p *types.Project, svc types.ServiceCo
 	return r, nil
 }
 
-// resolveAll resolves the selected services, in name order, before
-// anything is made: a missing image, secret file or bad option fails the
-// command with nothing created.
+// resolveAll resolves the selected services before anything is made: a
+// missing image, secret file or bad option fails the command with nothing
+// created. Each distinct image is resolved once, the images in parallel.
 func (a *App) resolveAll(ctx context.Context, p, sel *types.Project, scale map[string]int) (map[string]*resolved, error) {
+	names := sel.ServiceNames()
+	refs := map[string]bool{}
+	for _, name := range names {
+		refs[sel.Services[name].Image] = true
+	}
+	list := slices.Sorted(maps.Keys(refs))
+	imgs := make([]model.Image, len(list))
+	errs := make([]error, len(list))
+	_ = eachLimited(len(list), a.limit(), func(i int) error {
+		imgs[i], errs[i] = a.Engine.ResolveImage(ctx, list[i])
+		return nil
+	})
+	byRef := map[string]int{}
+	for i, ref := range list {
+		byRef[ref] = i
+	}
 	out := map[string]*resolved{}
-	for _, name := range sel.ServiceNames() {
+	for _, name := range names {
 		svc := sel.Services[name]
 		if n, ok := scale[name]; ok {
 			svc.Scale = &n
 		}
-		r, err := a.resolve(ctx, p, svc)
+		i := byRef[svc.Image]
+		if errs[i] != nil {
+			return nil, fmt.Errorf("service %s: %w", name, errs[i])
+		}
+		r, err := a.resolveWith(p, svc, imgs[i])
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,8 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
-	only    = flag.String("only", "", `run one group of rows: "images"`)
+	only    = flag.String("only", "", `run one group of rows: "images", or "updown" (the up -d/down rows, with -baseline)`)
+	base    = flag.String("baseline", "", "with -only updown: a second gocompose binary (an older build) measured in the same run, in alternating blocks")
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
 )
@@ -83,6 +84,10 @@ func main() {
 
 	if *only == "images" {
 		printTable(imageBench(ctx, client))
+		return
+	}
+	if *only == "updown" {
+		printTable(upDownCompare(ctx, client))
 		return
 	}
 	var rows []row
@@ -421,4 +426,46 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// upDownCompare measures the up -d and down rows of this binary and, with
+// -baseline, of another build, in alternating blocks (new, old, new, old:
+// each block's warm-up run absorbs the supervisor being replaced by the
+// other build's), so both see the same machine.
+func upDownCompare(ctx context.Context, client *containerd.Client) []row {
+	bins := []struct{ label, path string }{{"gocompose", *bin}}
+	if *base != "" {
+		bins = append(bins, struct{ label, path string }{"baseline", *base})
+	}
+	var rows []row
+	for _, n := range parseSizes(*sizes) {
+		par := measure(func() { bareContainers(ctx, client, n, true) })
+		rows = append(rows, row{name: fmt.Sprintf("floor: bare containerd create+start+remove %d, parallel", n), samples: par})
+		floor := row{samples: par}.median()
+		for _, chain := range []bool{true, false} {
+			kind := "independent"
+			if chain {
+				kind = "chain"
+			}
+			dir := project(n, chain, false)
+			ups, downs := map[string][]time.Duration{}, map[string][]time.Duration{}
+			for range 2 {
+				for _, b := range bins {
+					for i := 0; i <= *runs; i++ {
+						u := timed(func() { mustRunIn(dir, b.path, "up", "-d") })
+						d := timed(func() { mustRunIn(dir, b.path, "down", "-t", "1") })
+						if i > 0 {
+							ups[b.label], downs[b.label] = append(ups[b.label], u), append(downs[b.label], d)
+						}
+					}
+				}
+			}
+			for _, b := range bins {
+				rows = append(rows,
+					row{name: fmt.Sprintf("%s `up -d`, %d services, %s", b.label, n, kind), samples: ups[b.label], floor: floor, floorLabel: "bare parallel"},
+					row{name: fmt.Sprintf("%s `down`, %d services, %s", b.label, n, kind), samples: downs[b.label], floor: floor, floorLabel: "bare parallel"})
+			}
+		}
+	}
+	return rows
 }

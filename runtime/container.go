@@ -71,11 +71,14 @@ func randomHex(n int) string {
 // starting it. On error nothing of it is left behind.
 func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error) {
 	svc := req.Service
-	// The image was resolved once for the command (req.Image); only its
-	// snapshot source is looked up here.
-	img, err := r.Image(ctx, req.Image.Ref)
+	// The image was resolved (and unpacked) once for the command by
+	// ResolveImage; only its record is looked up here, for the snapshot.
+	img, err := r.client.GetImage(ctx, req.Image.Ref)
 	if err != nil {
-		return err
+		if err = conv(err); errdefs.IsNotFound(err) {
+			return fmt.Errorf("%s: %w", req.Image.Ref, ErrImageNotFound)
+		}
+		return fmt.Errorf("image %s: %w", req.Image.Ref, err)
 	}
 	icfg := req.Image.Config
 	hostname := randomHex(12)
