@@ -19,6 +19,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/volume"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -83,8 +84,10 @@ type App struct {
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 
-	mountMu sync.Mutex // serialises host mounts: secrets tmpfs, driver_opts volumes
+	mountMu sync.Mutex // serialises the secrets tmpfs mounts
 
+	volOnce  sync.Once
+	volStore *volume.Store
 }
 
 // ExitError carries a process exit code out of a command (exec, run, up).

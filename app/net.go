@@ -18,6 +18,7 @@ import (
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
+	"github.com/gocompose/gocompose/internal/mounts"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
@@ -423,7 +424,7 @@ func (a *App) restoreNetwork(ctx context.Context, c runtime.Container) error {
 	if netns == "" || c.Labels[labels.NetNSShared] == "True" || a.Net == nil {
 		return nil
 	}
-	if mounted, err := isMountpoint(netns); err == nil && mounted {
+	if mounted, err := mounts.IsMountpoint(netns); err == nil && mounted {
 		return nil
 	}
 	as, err := a.attachmentsOf(c.Labels)

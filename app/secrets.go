@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/internal/mounts"
 	"github.com/gocompose/gocompose/model"
 	"golang.org/x/sys/unix"
 )
@@ -169,7 +170,7 @@ func (a *App) mountSecretsFS(project string) (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("secrets: %w", err)
 	}
-	mounted, err := isMountpoint(dir)
+	mounted, err := mounts.IsMountpoint(dir)
 	if err != nil {
 		return "", fmt.Errorf("secrets: %w", err)
 	}
@@ -187,7 +188,7 @@ func (a *App) removeSecrets(project string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err := unmountAll(dir); err != nil {
+	if err := mounts.UnmountAll(dir); err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {

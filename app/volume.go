@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,67 +14,20 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/mounts"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/volume"
 )
 
+// vols is the host's volume store, under RootDir.
+func (a *App) vols() *volume.Store {
+	a.volOnce.Do(func() { a.volStore = &volume.Store{Dir: filepath.Join(a.RootDir, "volumes")} })
+	return a.volStore
+}
+
 // volumeDir is where a named volume's data lives, like Docker's local driver.
-func (a *App) volumeDir(name string) string {
-	return filepath.Join(a.RootDir, "volumes", name, "_data")
-}
-
-// volumeMeta is what meta.json beside a volume's _data records.
-type volumeMeta struct {
-	Name       string            `json:"name"`
-	Project    string            `json:"project,omitempty"`
-	Volume     string            `json:"volume,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	DriverOpts map[string]string `json:"driver_opts,omitempty"`
-	Anonymous  bool              `json:"anonymous,omitempty"`
-}
-
-func (a *App) readVolumeMeta(name string) (volumeMeta, error) {
-	var m volumeMeta
-	b, err := os.ReadFile(filepath.Join(a.RootDir, "volumes", name, "meta.json"))
-	if err != nil {
-		return m, err
-	}
-	err = json.Unmarshal(b, &m)
-	return m, err
-}
-
-// createVolume makes the volume's directory and meta.json; the meta file is
-// written last, through a temporary name, so a volume either is listed
-// whole or not at all.
-func (a *App) createVolume(m volumeMeta) error {
-	dir := a.volumeDir(m.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("volume %s: %w", m.Name, err)
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dir), ".meta-*")
-	if err != nil {
-		return fmt.Errorf("volume %s: %w", m.Name, err)
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(filepath.Dir(dir), "meta.json"))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("volume %s: %w", m.Name, err)
-	}
-	return nil
-}
+func (a *App) volumeDir(name string) string { return a.vols().DataDir(name) }
 
 // ensureVolumes creates the named volumes the selected services mount;
 // external ones must already exist.
@@ -98,29 +48,23 @@ func (a *App) ensureVolumes(p *types.Project, sel *types.Project, all bool) erro
 	}
 	for _, key := range slices.Sorted(maps.Keys(used)) {
 		cfg := p.Volumes[key]
-		if _, err := a.readVolumeMeta(cfg.Name); err == nil {
-			continue
-		}
 		if bool(cfg.External) {
-			return fmt.Errorf("external volume %q not found", cfg.Name)
+			if _, err := a.vols().Get(cfg.Name); err != nil {
+				return fmt.Errorf("external volume %q not found", cfg.Name)
+			}
+			continue
 		}
 		lbls := map[string]string{labels.Project: p.Name, labels.Volume: key, labels.Version: Version}
 		maps.Copy(lbls, cfg.Labels)
-		if err := a.createVolume(volumeMeta{Name: cfg.Name, Project: p.Name, Volume: key, Labels: lbls, DriverOpts: cfg.DriverOpts}); err != nil {
+		created, err := a.vols().Ensure(volume.Meta{Name: cfg.Name, Project: p.Name, Volume: key, Labels: lbls, DriverOpts: cfg.DriverOpts})
+		if err != nil {
 			return err
 		}
-		a.progress("Volume", cfg.Name, "Created")
+		if created {
+			a.progress("Volume", cfg.Name, "Created")
+		}
 	}
 	return nil
-}
-
-// anonymousVolume names the anonymous volume a container mounts at target.
-// The name is fixed by container and target, so a recreated container
-// gets its predecessor's data back, as Docker Compose carries anonymous
-// volumes over (up -V renews them).
-func anonymousVolume(containerID, target string) string {
-	sum := sha256.Sum256([]byte("anonymous\x00" + containerID + "\x00" + target))
-	return hex.EncodeToString(sum[:])
 }
 
 // volumeMounts resolves the service's volumes to mounts of the container
@@ -143,16 +87,11 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 		}
 		var name string
 		if v.Source == "" {
-			name = anonymousVolume(id, v.Target)
+			name = volume.AnonymousName(id, v.Target)
 			// volumes_from makes the source's anonymous volumes too,
-			// perhaps while the source's own create does.
-			a.mountMu.Lock()
-			var err error
-			if _, rerr := a.readVolumeMeta(name); rerr != nil {
-				err = a.createVolume(volumeMeta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{labels.AnonymousVolume: ""}})
-			}
-			a.mountMu.Unlock()
-			if err != nil {
+			// perhaps while the source's own create does: Ensure is
+			// serialised.
+			if _, err := a.vols().Ensure(volume.Meta{Name: name, Project: p.Name, Anonymous: true, Labels: map[string]string{labels.AnonymousVolume: ""}}); err != nil {
 				return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 			}
 		} else {
@@ -163,17 +102,12 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 			name = cfg.Name
 		}
 		dir := a.volumeDir(name)
-		meta, err := a.readVolumeMeta(name)
+		meta, err := a.vols().Get(name)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
+			return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
-		if len(meta.DriverOpts) > 0 {
-			a.mountMu.Lock()
-			err := mountVolume(dir, meta.DriverOpts)
-			a.mountMu.Unlock()
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
-			}
+		if err := a.vols().Mount(meta); err != nil {
+			return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -186,28 +120,6 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 		dirs = append(dirs, dir)
 	}
 	return mounts, copyUp, dirs, nil
-}
-
-// deleteVolume unmounts what driver_opts mounted on the volume, then
-// removes its directory. It refuses while anything is still mounted there:
-// removing through a bind mount would delete the host directory's files.
-func (a *App) deleteVolume(name string) error {
-	dir := a.volumeDir(name)
-	if err := unmountAll(dir); err != nil {
-		return fmt.Errorf("remove volume %s: %w", name, err)
-	}
-	if m, err := a.readVolumeMeta(name); err == nil && len(m.DriverOpts) > 0 {
-		// The data lived on the mount (a host directory or a tmpfs);
-		// what is left must be the empty mount point, so nothing is
-		// removed recursively.
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove volume %s: %w", name, err)
-		}
-	}
-	if err := os.RemoveAll(filepath.Dir(dir)); err != nil {
-		return fmt.Errorf("remove volume %s: %w", name, err)
-	}
-	return nil
 }
 
 // removeVolumes deletes the project's named volumes (never external ones).
@@ -223,7 +135,7 @@ func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
 		if bool(cfg.External) {
 			continue
 		}
-		if _, err := a.readVolumeMeta(cfg.Name); err != nil {
+		if _, err := a.vols().Get(cfg.Name); err != nil {
 			continue
 		}
 		if users := inUse[a.volumeDir(cfg.Name)]; len(users) > 0 {
@@ -233,7 +145,7 @@ func (a *App) removeVolumes(ctx context.Context, p *types.Project) error {
 			continue
 		}
 		a.progress("Volume", cfg.Name, "Removing")
-		if err := a.deleteVolume(cfg.Name); err != nil {
+		if err := a.vols().Delete(cfg.Name); err != nil {
 			return err
 		}
 		a.progress("Volume", cfg.Name, "Removed")
@@ -257,15 +169,12 @@ func (a *App) restoreHost(ctx context.Context, p *types.Project, c runtime.Conta
 func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
 	if c.Labels[labels.Volumes] != "" {
 		for _, dir := range strings.Split(c.Labels[labels.Volumes], ",") {
-			m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(dir)))
-			if err != nil || len(m.DriverOpts) == 0 {
-				continue
-			}
-			a.mountMu.Lock()
-			err = mountVolume(dir, m.DriverOpts)
-			a.mountMu.Unlock()
+			m, err := a.vols().Get(a.vols().NameOf(dir))
 			if err != nil {
-				return fmt.Errorf("container %s: volume %s: %w", c.ID, m.Name, err)
+				continue // a bind of another container's mount, or gone
+			}
+			if err := a.vols().Mount(m); err != nil {
+				return fmt.Errorf("container %s: %w", c.ID, err)
 			}
 		}
 	}
@@ -273,7 +182,7 @@ func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
 	if !ok || len(serviceFileObjects(p, svc)) == 0 {
 		return nil
 	}
-	if mounted, err := isMountpoint(a.secretsDir(p.Name)); err == nil && mounted {
+	if mounted, err := mounts.IsMountpoint(a.secretsDir(p.Name)); err == nil && mounted {
 		return nil
 	}
 	files, err := readFiles(p, svc)
@@ -290,7 +199,7 @@ func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
 	var inUse map[string][]string
 	for _, key := range slices.Sorted(maps.Keys(p.Volumes)) {
 		name := p.Volumes[key].Name
-		m, err := a.readVolumeMeta(name)
+		m, err := a.vols().Get(name)
 		if err != nil || len(m.DriverOpts) == 0 {
 			continue
 		}
@@ -302,10 +211,7 @@ func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
 		if len(inUse[a.volumeDir(name)]) > 0 {
 			continue
 		}
-		a.mountMu.Lock()
-		err = unmountAll(a.volumeDir(name))
-		a.mountMu.Unlock()
-		if err != nil {
+		if err := a.vols().Unmount(name); err != nil {
 			return fmt.Errorf("volume %s: %w", name, err)
 		}
 	}
@@ -314,13 +220,13 @@ func (a *App) unmountIdleVolumes(ctx context.Context, p *types.Project) error {
 
 // anonymousVolumesOf lists the anonymous volumes a container mounts, from
 // its volumes label.
-func (a *App) anonymousVolumesOf(c runtime.Container) []volumeMeta {
-	var out []volumeMeta
+func (a *App) anonymousVolumesOf(c runtime.Container) []volume.Meta {
+	var out []volume.Meta
 	if c.Labels[labels.Volumes] == "" {
 		return nil
 	}
 	for _, dir := range strings.Split(c.Labels[labels.Volumes], ",") {
-		if m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(dir))); err == nil && m.Anonymous {
+		if m, err := a.vols().Get(a.vols().NameOf(dir)); err == nil && m.Anonymous {
 			out = append(out, m)
 		}
 	}
@@ -333,17 +239,8 @@ func (a *App) anonymousVolumesOf(c runtime.Container) []volumeMeta {
 // for `volume prune` (down without -v, rm without -v).
 func (a *App) detachAnonymousVolumes(c runtime.Container) error {
 	for _, m := range a.anonymousVolumesOf(c) {
-		name := m.Name
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		m.Name = hex.EncodeToString(b)
-		from, to := filepath.Join(a.RootDir, "volumes", name), filepath.Join(a.RootDir, "volumes", m.Name)
-		if err := os.Rename(from, to); err != nil {
-			return fmt.Errorf("volume %s: %w", name, err)
-		}
-		meta, _ := json.Marshal(m)
-		if err := os.WriteFile(filepath.Join(to, "meta.json"), meta, 0o644); err != nil {
-			return fmt.Errorf("volume %s: %w", m.Name, err)
+		if _, err := a.vols().Detach(m); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -354,7 +251,7 @@ func (a *App) detachAnonymousVolumes(c runtime.Container) error {
 func (a *App) removeAnonymousVolumes(c runtime.Container) error {
 	for _, m := range a.anonymousVolumesOf(c) {
 		a.progress("Volume", m.Name, "Removing")
-		if err := a.deleteVolume(m.Name); err != nil {
+		if err := a.vols().Delete(m.Name); err != nil {
 			return err
 		}
 		a.progress("Volume", m.Name, "Removed")
@@ -374,20 +271,15 @@ type VolumeInfo struct {
 }
 
 func (a *App) volumes() ([]VolumeInfo, error) {
-	metas, err := filepath.Glob(filepath.Join(a.RootDir, "volumes", "*", "meta.json"))
+	metas, err := a.vols().List()
 	if err != nil {
-		return nil, err
+		a.warn("%v", err) // the others are listed
 	}
 	var out []VolumeInfo
-	for _, f := range metas {
-		m, err := a.readVolumeMeta(filepath.Base(filepath.Dir(f)))
-		if err != nil {
-			continue
-		}
+	for _, m := range metas {
 		out = append(out, VolumeInfo{Name: m.Name, Driver: "local", Mountpoint: a.volumeDir(m.Name), Project: m.Project,
 			Labels: m.Labels, Options: m.DriverOpts, anonymous: m.Anonymous})
 	}
-	slices.SortFunc(out, func(x, y VolumeInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
 }
 
@@ -509,7 +401,7 @@ func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
 	}
 	var errs []error
 	for _, n := range names {
-		if _, err := a.readVolumeMeta(n); err != nil {
+		if _, err := a.vols().Get(n); err != nil {
 			if !force {
 				errs = append(errs, fmt.Errorf("no such volume: %s", n))
 			}
@@ -519,7 +411,7 @@ func (a *App) VolumeRm(ctx context.Context, names []string, force bool) error {
 			errs = append(errs, fmt.Errorf("remove %s: volume is in use by %v", n, users))
 			continue
 		}
-		if err := a.deleteVolume(n); err != nil {
+		if err := a.vols().Delete(n); err != nil {
 			return err
 		}
 		fmt.Fprintln(a.Out, n)
@@ -545,7 +437,7 @@ func (a *App) VolumePrune(ctx context.Context, all bool) error {
 			continue
 		}
 		if len(inUse[v.Mountpoint]) == 0 {
-			if err := a.deleteVolume(v.Name); err != nil {
+			if err := a.vols().Delete(v.Name); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Out, v.Name)

@@ -11,7 +11,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/golden"
 	"github.com/gocompose/gocompose/model"
-	"golang.org/x/sys/unix"
 )
 
 // TestVolumesToMounts checks what a service's volumes become before the
@@ -84,25 +83,6 @@ volumes:
 		t.Fatal(err)
 	}
 	golden.Assert(t, "volumes-to-mounts.json", []byte(strings.ReplaceAll(string(b), root, "$ROOT")+"\n"))
-}
-
-func TestParseMountOptions(t *testing.T) {
-	for _, tc := range []struct {
-		o     string
-		flags uintptr
-		data  string
-	}{
-		{"bind", unix.MS_BIND, ""},
-		{"rbind,ro", unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY, ""},
-		{"size=100m,uid=1000,noexec", unix.MS_NOEXEC, "size=100m,uid=1000"},
-		{"", 0, ""},
-		{"mode=0700,nosuid,nodev", unix.MS_NOSUID | unix.MS_NODEV, "mode=0700"},
-	} {
-		flags, data := parseMountOptions(tc.o)
-		if flags != tc.flags || data != tc.data {
-			t.Errorf("%q: got %#x %q, want %#x %q", tc.o, flags, data, tc.flags, tc.data)
-		}
-	}
 }
 
 func TestParseVolumesFrom(t *testing.T) {

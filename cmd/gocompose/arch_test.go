@@ -48,6 +48,11 @@ func TestImportDirections(t *testing.T) {
 	if imports(t, "runtime")["network"] || imports(t, "network")["runtime"] {
 		t.Error("runtime and network import each other")
 	}
+	for im := range imports(t, "volume") {
+		if im != "internal/mounts" {
+			t.Errorf("volume imports %s: it needs only internal/mounts", im)
+		}
+	}
 	entries, err := os.ReadDir(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -1,45 +1,13 @@
-package app
+package volume
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
+	"github.com/gocompose/gocompose/internal/mounts"
 	"golang.org/x/sys/unix"
 )
-
-// isMountpoint says whether something is mounted on dir, by the kernel's
-// mount table: a bind of a directory on the same filesystem keeps its
-// device number, so comparing st_dev with the parent is not enough.
-func isMountpoint(dir string) (bool, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return false, err
-	}
-	return mountinfo.Mounted(dir)
-}
-
-// unmountAll detaches every mount stacked on dir; a missing dir is fine.
-// It fails rather than return while something is still mounted there.
-func unmountAll(dir string) error {
-	for range 16 {
-		mounted, err := isMountpoint(dir)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !mounted {
-			return nil
-		}
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount %s: %w", dir, err)
-		}
-	}
-	return fmt.Errorf("unmount %s: still mounted", dir)
-}
 
 // mountFlags are the options of mount(8) that are flags, not data.
 var mountFlags = map[string]uintptr{
@@ -68,12 +36,12 @@ func parseMountOptions(o string) (uintptr, string) {
 	return flags, strings.Join(data, ",")
 }
 
-// mountVolume mounts a local-driver volume with driver_opts on its _data
+// mountDriverOpts mounts a local-driver volume with driver_opts on its _data
 // directory, as Docker's local driver runs mount -t TYPE -o O DEVICE: a
 // bind of a host directory (type none, o bind) or a tmpfs. Nothing is
 // done when something is mounted there already.
-func mountVolume(dir string, opts map[string]string) error {
-	mounted, err := isMountpoint(dir)
+func mountDriverOpts(dir string, opts map[string]string) error {
+	mounted, err := mounts.IsMountpoint(dir)
 	if err != nil {
 		return err
 	}
