@@ -95,7 +95,9 @@ type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// progress prints Docker Compose's plain progress line: " Container x  Started".
+// progress prints Docker Compose's plain progress line as v5's plain
+// writer does, fmt.Fprintln(out, prefix, id, text, details) with no prefix
+// and no details: " Container x Started " (the spaces are Println's).
 func (a *App) progress(kind, name, state string) {
 	if a.Quiet {
 		return
@@ -111,7 +113,7 @@ func (a *App) progress(kind, name, state string) {
 		fmt.Fprintf(a.Err, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(a.Err, " %s  %s\n", id, state)
+	fmt.Fprintln(a.Err, "", id, state, "")
 }
 
 // progressEvent is one line of --progress json, with Docker Compose's keys.

@@ -42,8 +42,8 @@ func TestDownStopsDependentsFirstAndRemovesAll(t *testing.T) {
 			t.Errorf("%s stopped after its dependency db: %v", dep, stopped)
 		}
 	}
-	for _, line := range []string{" Container p-web-1  Stopping", " Container p-web-1  Stopped", " Container p-web-1  Removing", " Container p-web-1  Removed", " Network p_default  Removing", " Network p_default  Removed"} {
-		if !strings.Contains(out.String(), line+"\n") {
+	for _, line := range []string{" Container p-web-1 Stopping", " Container p-web-1 Stopped", " Container p-web-1 Removing", " Container p-web-1 Removed", " Network p_default Removing", " Network p_default Removed"} {
+		if !strings.Contains(out.String(), line+" \n") {
 			t.Errorf("down output lacks %q:\n%s", line, out)
 		}
 	}
@@ -80,7 +80,7 @@ func TestStopStartRestart(t *testing.T) {
 	if e.containers["p-db-1"].state != runtime.StateExited || e.containers["p-web-1"].state != runtime.StateRunning {
 		t.Errorf("after stop db: db %s, web %s", e.containers["p-db-1"].state, e.containers["p-web-1"].state)
 	}
-	if !strings.Contains(out.String(), " Container p-db-1  Stopped\n") {
+	if !strings.Contains(out.String(), " Container p-db-1 Stopped \n") {
 		t.Errorf("stop output:\n%s", out)
 	}
 	if err := a.Stop(ctx, p, nil, nil); err != nil {
@@ -107,7 +107,7 @@ func TestStopStartRestart(t *testing.T) {
 	if got := e.opsOf("start"); !slices.Equal(got, []string{"p-web-1"}) {
 		t.Errorf("restart web started %v", got)
 	}
-	if !strings.Contains(out.String(), " Container p-web-1  Restarting\n") {
+	if !strings.Contains(out.String(), " Container p-web-1 Restarting \n") {
 		t.Errorf("restart output:\n%s", out)
 	}
 }

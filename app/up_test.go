@@ -57,8 +57,8 @@ func TestUpCreatesInOrderWithComposeLabelsAndIsIdempotent(t *testing.T) {
 	if n := len(e.opsOf("resolve")); n != 1 {
 		t.Errorf("image resolved %d times for 3 services of one image", n)
 	}
-	for _, line := range []string{" Container p-db-1  Creating", " Container p-db-1  Created", " Container p-web-1  Started", " Container p-worker-2  Started"} {
-		if !strings.Contains(errb.String(), line+"\n") {
+	for _, line := range []string{" Container p-db-1 Creating", " Container p-db-1 Created", " Container p-web-1 Started", " Container p-worker-2 Started"} {
+		if !strings.Contains(errb.String(), line+" \n") {
 			t.Errorf("progress lacks %q:\n%s", line, errb)
 		}
 	}
@@ -84,7 +84,7 @@ func TestUpCreatesInOrderWithComposeLabelsAndIsIdempotent(t *testing.T) {
 	if c := e.opsOf("create"); len(c) != 0 {
 		t.Errorf("second up created %v", c)
 	}
-	if !strings.Contains(errb.String(), " Container p-web-1  Running\n") {
+	if !strings.Contains(errb.String(), " Container p-web-1 Running \n") {
 		t.Errorf("second up output:\n%s", errb)
 	}
 }
@@ -109,8 +109,8 @@ func TestUpRecreatesWhatChanged(t *testing.T) {
 	if db.Labels[labels.ConfigHash] == oldHash || db.Service.Environment["ROLE"] == nil || *db.Service.Environment["ROLE"] != "primary" {
 		t.Errorf("db not recreated with the new config: %v", db.Service.Environment)
 	}
-	for _, line := range []string{" Container p-db-1  Recreate", " Container p-db-1  Recreated"} {
-		if !strings.Contains(errb.String(), line+"\n") {
+	for _, line := range []string{" Container p-db-1 Recreate", " Container p-db-1 Recreated"} {
+		if !strings.Contains(errb.String(), line+" \n") {
 			t.Errorf("progress lacks %q:\n%s", line, errb)
 		}
 	}

@@ -75,7 +75,7 @@ RUN exit 1
 		t.Fatal(err)
 	}
 	r := gc(t, dir, "build", "--progress", "plain")
-	if !strings.Contains(r.stderr, "Service app  Built") || !strings.Contains(r.stderr, "Service scratchy  Built") {
+	if !strings.Contains(r.stderr, "Service app Built") || !strings.Contains(r.stderr, "Service scratchy Built") {
 		t.Fatalf("build output:\n%s", r.stderr)
 	}
 	r = gc(t, dir, "run", "--rm", "-T", "app")
@@ -114,7 +114,7 @@ services:
 	}
 	writeFiles(t, filepath.Join(dir, "web"), map[string]string{"Dockerfile": "FROM busybox\nRUN echo v2 > /version\n"})
 	r = gc(t, dir, "up", "-d", "--build")
-	if !strings.Contains(r.stderr, "Container bldup-web-1  Recreate") {
+	if !strings.Contains(r.stderr, "Container bldup-web-1 Recreate") {
 		t.Errorf("new image did not recreate:\n%s", r.stderr)
 	}
 	if out := gc(t, dir, "exec", "-T", "web", "cat", "/version").stdout; out != "v2\n" {

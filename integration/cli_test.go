@@ -60,7 +60,7 @@ services:
 	if got := states(ps(t, dir, "-a")); len(got) != 2 || got["downsel-db-1"] != "running" || got["downsel-worker-1"] != "running" {
 		t.Fatalf("after down web: want db and worker running, got %v\n%s", got, r)
 	}
-	if !strings.Contains(r.stderr, "Network downsel_default  Resource is still in use") {
+	if !strings.Contains(r.stderr, "Network downsel_default Resource is still in use") {
 		t.Errorf("down web should keep the network in use:\n%s", r.stderr)
 	}
 
@@ -73,7 +73,7 @@ services:
 		t.Errorf("down of an unknown service: %s", r)
 	}
 	r = gc(t, dir, "down", "-t", "0")
-	if !strings.Contains(r.stderr, "Network downsel_default  Removed") || len(ps(t, dir, "-a")) != 0 {
+	if !strings.Contains(r.stderr, "Network downsel_default Removed") || len(ps(t, dir, "-a")) != 0 {
 		t.Errorf("last down should remove the rest:\n%s", r)
 	}
 }
@@ -295,7 +295,7 @@ gc --progress json restart -t 0 web 2>&1 >/dev/null | head -1
 echo quiet-begin
 gc --progress quiet restart -t 0 web 2>&1
 echo quiet-end
-echo "status-stdout=$(COMPOSE_STATUS_STDOUT=1 gc stop -t 0 web 2>/dev/null | grep -c 'Container script-web-1  Stopped')"
+echo "status-stdout=$(COMPOSE_STATUS_STDOUT=1 gc stop -t 0 web 2>/dev/null | grep -c 'Container script-web-1 Stopped')"
 set +e
 gc --profile jobs up -d job >/dev/null 2>&1
 gc --profile jobs wait job; echo "wait-exit=$?"

@@ -108,8 +108,8 @@ func TestKilledCommandsConverge(t *testing.T) {
 	begin := time.Now()
 	var bridge, subnet string
 	points := []killPoint{{after: 150 * time.Millisecond}, {after: 400 * time.Millisecond}, {after: 800 * time.Millisecond},
-		{after: 1500 * time.Millisecond}, {line: "Network crash_default  Created"}, {line: "crash-s05-1  Created"},
-		{line: "crash-s10-1  Starting"}, {line: "crash-s15-1  Started"}}
+		{after: 1500 * time.Millisecond}, {line: "Network crash_default Created"}, {line: "crash-s05-1 Created"},
+		{line: "crash-s10-1 Starting"}, {line: "crash-s15-1 Started"}}
 	for _, k := range points {
 		t.Logf("up -d killed %v", k)
 		killAt(t, dir, k, "up", "-d")
@@ -137,7 +137,7 @@ func TestKilledCommandsConverge(t *testing.T) {
 		projectGone(t, "crash", bridge, subnet)
 	}
 	leasesLeft(t, begin)
-	for _, k := range []killPoint{{after: 200 * time.Millisecond}, {line: "crash-s10-1  Removed"}, {line: "Network crash_default  Removing"}} {
+	for _, k := range []killPoint{{after: 200 * time.Millisecond}, {line: "crash-s10-1 Removed"}, {line: "Network crash_default Removing"}} {
 		gc(t, dir, "up", "-d")
 		t.Logf("down -v killed %v", k)
 		killAt(t, dir, k, "down", "-v", "-t", "0")
@@ -223,7 +223,7 @@ func TestSecondInterruptAborts(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), "intr-slow-1  Started") {
+	for sc.Scan() && !strings.Contains(sc.Text(), "intr-slow-1 Started") {
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	for sc.Scan() && !strings.Contains(sc.Text(), "Gracefully stopping") {

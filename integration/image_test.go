@@ -86,7 +86,7 @@ func TestImageSaveRoundTrip(t *testing.T) {
 		t.Errorf("rm of an image in use: %s", r)
 	}
 	r = gc(t, dir, "down", "-t", "0", "--rmi", "all")
-	if !strings.Contains(r.stderr, "Image localhost/saved:v1  Removed") {
+	if !strings.Contains(r.stderr, "Image localhost/saved:v1 Removed") {
 		t.Errorf("down --rmi all: %s", r)
 	}
 	if r := gc(t, "", "image", "ls", "-q"); strings.Contains(r.stdout, "localhost/saved:v1") {

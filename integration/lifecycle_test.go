@@ -68,14 +68,14 @@ func TestThreeServiceLifecycle(t *testing.T) {
 	dir := project(t, "life", threeServices)
 
 	r := gc(t, dir, "up", "-d")
-	for _, want := range []string{"Container life-db-1  Started", "Container life-web-1  Started", "Container life-worker-1  Started"} {
+	for _, want := range []string{"Container life-db-1 Started", "Container life-web-1 Started", "Container life-worker-1 Started"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("up -d output lacks %q:\n%s", want, r.stderr)
 		}
 	}
 	// db must have started before web starts (depends_on order); creating
 	// web may run ahead.
-	if i, j := strings.Index(r.stderr, "life-db-1  Started"), strings.Index(r.stderr, "life-web-1  Starting"); i < 0 || j < i {
+	if i, j := strings.Index(r.stderr, "life-db-1 Started"), strings.Index(r.stderr, "life-web-1 Starting"); i < 0 || j < i {
 		t.Errorf("web started before db:\n%s", r.stderr)
 	}
 
@@ -172,7 +172,7 @@ func TestThreeServiceLifecycle(t *testing.T) {
 
 	// down removes everything; a second down is harmless.
 	r = gc(t, dir, "down")
-	if !strings.Contains(r.stderr, "Container life-web-1  Removed") {
+	if !strings.Contains(r.stderr, "Container life-web-1 Removed") {
 		t.Errorf("down output:\n%s", r.stderr)
 	}
 	assertNothingLeft(t, "life")
@@ -297,7 +297,7 @@ func TestExecPrivilegedAndKillRemoveOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := gc(t, dir, "kill", "--remove-orphans")
-	if !strings.Contains(r.stderr, "Container privkill-gone-1  Removed") || !strings.Contains(r.stderr, "Container privkill-app-1  Killed") {
+	if !strings.Contains(r.stderr, "Container privkill-gone-1 Removed") || !strings.Contains(r.stderr, "Container privkill-app-1 Killed") {
 		t.Errorf("kill --remove-orphans:\n%s", r.stderr)
 	}
 	if ps := gc(t, dir, "ps", "-a", "--format", "json").stdout; strings.Contains(ps, "privkill-gone-1") {

@@ -88,7 +88,7 @@ services:
     depends_on: [web, api]
 `, httpd, httpd, idle))
 	r := gc(t, dir, "up", "-d")
-	if !strings.Contains(r.stderr, "Network netdns_default  Created") {
+	if !strings.Contains(r.stderr, "Network netdns_default Created") {
 		t.Errorf("up output:\n%s", r.stderr)
 	}
 	for _, name := range []string{"web", "www", "frontdoor", "netdns-web-1"} {
@@ -479,14 +479,14 @@ func TestNetworkModeServiceFollowsRecreate(t *testing.T) {
 		t.Fatalf("side reaching web on localhost: %s", r)
 	}
 	r := gc(t, dir, "up", "-d", "--force-recreate", "web")
-	if !strings.Contains(r.stderr, "Container nmsvc-side-1  Restarting") {
+	if !strings.Contains(r.stderr, "Container nmsvc-side-1 Restarting") {
 		t.Errorf("recreating web did not restart side:\n%s", r.stderr)
 	}
 	if r := local(); r.code != 0 || strings.TrimSpace(r.stdout) == "" {
 		t.Errorf("side reaching the recreated web on localhost: %s", r)
 	}
 	r = gc(t, dir, "restart", "web")
-	if !strings.Contains(r.stderr, "Container nmsvc-side-1  Restarting") {
+	if !strings.Contains(r.stderr, "Container nmsvc-side-1 Restarting") {
 		t.Errorf("restart web did not restart side:\n%s", r.stderr)
 	}
 	r = gc(t, dir, "restart", "--no-deps", "web")
@@ -557,7 +557,7 @@ func TestStartAfterReboot(t *testing.T) {
 	for _, verb := range [][]string{{"start"}, {"up", "-d"}} {
 		reboot()
 		r := gc(t, dir, verb...)
-		if !strings.Contains(r.stderr, "Container reboot-web-1  Network restored") {
+		if !strings.Contains(r.stderr, "Container reboot-web-1 Network restored") {
 			t.Errorf("%v after a reboot:\n%s", verb, r.stderr)
 		}
 		if r := fetch(dir, "client", "http://web:8080/"); r.code != 0 || strings.TrimSpace(r.stdout) == "" {

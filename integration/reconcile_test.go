@@ -42,8 +42,8 @@ services:
 	}
 	r = gc(t, dir, "up", "-d")
 	// a is reported Running (as Docker Compose does), not touched.
-	if !strings.Contains(r.stderr, "Container recr-b-1  Recreate") || !strings.Contains(r.stderr, "Container recr-a-1  Running") ||
-		strings.Contains(r.stderr, "recr-a-1  Recreate") || strings.Contains(r.stderr, "recr-a-1  Start") {
+	if !strings.Contains(r.stderr, "Container recr-b-1 Recreate") || !strings.Contains(r.stderr, "Container recr-a-1 Running") ||
+		strings.Contains(r.stderr, "recr-a-1 Recreate") || strings.Contains(r.stderr, "recr-a-1 Start") {
 		t.Errorf("changed config: want only b recreated:\n%s", r.stderr)
 	}
 	if out := gc(t, dir, "exec", "-T", "b", "sh", "-c", "echo $V").stdout; out != "two\n" {
@@ -54,7 +54,7 @@ services:
 	}
 
 	r = gc(t, dir, "up", "-d", "--force-recreate", "a")
-	if !strings.Contains(r.stderr, "Container recr-a-1  Recreate") || strings.Contains(r.stderr, "recr-b-1") {
+	if !strings.Contains(r.stderr, "Container recr-a-1 Recreate") || strings.Contains(r.stderr, "recr-b-1") {
 		t.Errorf("--force-recreate a:\n%s", r.stderr)
 	}
 
@@ -67,7 +67,7 @@ services:
 		t.Errorf("orphan warning missing:\n%s", r.stderr)
 	}
 	r = gc(t, dir, "up", "-d", "--remove-orphans")
-	if !strings.Contains(r.stderr, "Container recr-b-1  Removed") {
+	if !strings.Contains(r.stderr, "Container recr-b-1 Removed") {
 		t.Errorf("--remove-orphans:\n%s", r.stderr)
 	}
 	gc(t, dir, "down")

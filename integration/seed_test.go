@@ -51,7 +51,7 @@ func TestSeedExampleEndToEnd(t *testing.T) {
 	start := time.Now()
 	r := gcf("up", "-d", "--build", "--wait")
 	t.Logf("up -d --build --wait took %v", time.Since(start))
-	if !strings.Contains(r.stderr, "Service frontend  Built") || !strings.Contains(r.stderr, "Service backend  Built") {
+	if !strings.Contains(r.stderr, "Service frontend Built") || !strings.Contains(r.stderr, "Service backend Built") {
 		t.Errorf("up output:\n%s", r.stderr)
 	}
 	if body := httpGet(t, "http://127.0.0.1:18950/"); !strings.Contains(body, "Hello from the backend!") {

@@ -236,14 +236,14 @@ func TestSharedVolumeKeptWhileInUse(t *testing.T) {
 	gc(t, b, "up", "-d")
 	gc(t, a, "exec", "-T", "app", "sh", "-c", "echo kept > /shared/f")
 	r := gc(t, a, "down", "-v", "-t", "0")
-	if !strings.Contains(r.stderr, "volume gc-shared-vol is in use by") || !strings.Contains(r.stderr, "Volume gc-shared-vol  Resource is still in use") {
+	if !strings.Contains(r.stderr, "volume gc-shared-vol is in use by") || !strings.Contains(r.stderr, "Volume gc-shared-vol Resource is still in use") {
 		t.Errorf("down -v of a shared volume in use: %s", r.stderr)
 	}
 	if r := gc(t, b, "exec", "-T", "app", "cat", "/shared/f"); r.stdout != "kept\n" {
 		t.Fatalf("the other project lost the shared volume's data: %s", r)
 	}
 	r = gc(t, b, "down", "-v", "-t", "0")
-	if !strings.Contains(r.stderr, "Volume gc-shared-vol  Removed") {
+	if !strings.Contains(r.stderr, "Volume gc-shared-vol Removed") {
 		t.Errorf("last down -v: %s", r.stderr)
 	}
 }

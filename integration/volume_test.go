@@ -28,7 +28,7 @@ volumes:
 		t.Fatal(err)
 	}
 	r := gc(t, dir, "up", "-d")
-	if !strings.Contains(r.stderr, "Volume vols_data  Created") {
+	if !strings.Contains(r.stderr, "Volume vols_data Created") {
 		t.Errorf("up output:\n%s", r.stderr)
 	}
 	gc(t, dir, "exec", "-T", "app", "sh", "-c", "echo kept > /data/file")
@@ -61,7 +61,7 @@ volumes:
 		t.Errorf("volume data after down + up: %q", out)
 	}
 	r = gc(t, dir, "down", "-v")
-	if !strings.Contains(r.stderr, "Volume vols_data  Removed") {
+	if !strings.Contains(r.stderr, "Volume vols_data Removed") {
 		t.Errorf("down -v output:\n%s", r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(root, "volumes", "vols_data")); !os.IsNotExist(err) {
