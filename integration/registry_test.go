@@ -90,7 +90,7 @@ func pushTestImage(t *testing.T, host string, env []string) {
 	if r.code != 0 {
 		t.Fatalf("push: %s", r)
 	}
-	if !strings.Contains(r.stderr, "app  Pushed") || !strings.Contains(r.stderr, "plain  Skipped") {
+	if !strings.Contains(r.stderr, "app Pushed") || !strings.Contains(r.stderr, "plain Skipped") {
 		t.Errorf("push progress: %s", r.stderr)
 	}
 	gc(t, dir, "image", "rm", img)
@@ -111,7 +111,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	img := host + "/it/app:1"
 	dir := project(t, "puller", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n")
 	r := gc(t, dir, "pull")
-	if !strings.Contains(r.stderr, "app  Pulling") || !strings.Contains(r.stderr, "app  Pulled") || !strings.Contains(r.stderr, "Pulling fs layer") {
+	if !strings.Contains(r.stderr, "app Pulling") || !strings.Contains(r.stderr, "app Pulled") || !strings.Contains(r.stderr, "Pulling fs layer") {
 		t.Errorf("pull progress: %s", r.stderr)
 	}
 	r = gc(t, dir, "pull", "--policy", "missing", "-q")
@@ -120,7 +120,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	gc(t, dir, "image", "rm", img)
 	r = gc(t, dir, "up", "-d")
-	if !strings.Contains(r.stderr, "app  Pulled") {
+	if !strings.Contains(r.stderr, "app Pulled") {
 		t.Errorf("up did not pull the missing image: %s", r.stderr)
 	}
 	r = gc(t, dir, "exec", "-T", "app", "cat", "/pushed.txt")
@@ -140,7 +140,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	time.Sleep(1200 * time.Millisecond)
 	every := project(t, "every", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n    pull_policy: every_1s\n")
-	if r := gc(t, every, "up", "-d"); !strings.Contains(r.stderr, "app  Pulled") {
+	if r := gc(t, every, "up", "-d"); !strings.Contains(r.stderr, "app Pulled") {
 		t.Errorf("pull_policy every_1s did not pull a 1 s old image: %s", r.stderr)
 	}
 
@@ -186,7 +186,7 @@ func TestPullFailures(t *testing.T) {
 		t.Errorf("pull of a buildable service's missing image: %s", r)
 	}
 	r = gcRun(buildable, nil, "pull", "--ignore-buildable")
-	if r.code != 0 || !strings.Contains(r.stderr, "app  Skipped") || strings.Contains(r.stderr, "WARN") {
+	if r.code != 0 || !strings.Contains(r.stderr, "app Skipped") || strings.Contains(r.stderr, "WARN") {
 		t.Errorf("pull --ignore-buildable: %s", r)
 	}
 	if r := gcRun(buildable, nil, "up", "-d", "--pull", "sometimes"); r.code == 0 || !strings.Contains(r.stderr, `invalid --pull "sometimes"`) {
