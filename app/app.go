@@ -19,6 +19,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
+	"github.com/gocompose/gocompose/secret"
 	"github.com/gocompose/gocompose/volume"
 	"golang.org/x/sync/errgroup"
 )
@@ -84,7 +85,8 @@ type App struct {
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 
-	mountMu sync.Mutex // serialises the secrets tmpfs mounts
+	secretOnce sync.Once
+	secrets    *secret.FS
 
 	volOnce  sync.Once
 	volStore *volume.Store

@@ -259,7 +259,7 @@ func (a *App) down(ctx context.Context, p *types.Project, o DownOptions) error {
 	}
 	if len(kept) == 0 {
 		// The copies belong to the project: they go with its last container.
-		if err := a.removeSecrets(p.Name); err != nil {
+		if err := a.secretFS().Remove(p.Name); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -26,39 +25,6 @@ func TestSecretAndConfigTargets(t *testing.T) {
 	for i, o := range got {
 		if o.target != want[i] {
 			t.Errorf("%s %s: target %q, want %q", o.kind, o.ref.Source, o.target, want[i])
-		}
-	}
-}
-
-func TestWriteOwnedModes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chown to another uid needs root")
-	}
-	dir := t.TempDir()
-	mode := types.FileMode(0o440)
-	for _, tc := range []struct {
-		ref           types.FileReferenceConfig
-		mode          os.FileMode
-		uid, gid      uint32
-		name, content string
-	}{
-		{types.FileReferenceConfig{}, 0o444, 0, 0, "default", "a"},
-		{types.FileReferenceConfig{UID: "1000", GID: "1001", Mode: &mode}, 0o440, 1000, 1001, "owned", "b"},
-	} {
-		f := filepath.Join(dir, tc.name)
-		if err := writeOwned(f, []byte(tc.content), tc.ref); err != nil {
-			t.Fatal(err)
-		}
-		st, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sys := st.Sys().(*syscall.Stat_t)
-		if st.Mode().Perm() != tc.mode || sys.Uid != tc.uid || sys.Gid != tc.gid {
-			t.Errorf("%s: mode %o uid %d gid %d, want %o %d %d", tc.name, st.Mode().Perm(), sys.Uid, sys.Gid, tc.mode, tc.uid, tc.gid)
-		}
-		if b, _ := os.ReadFile(f); string(b) != tc.content {
-			t.Errorf("%s: content %q", tc.name, b)
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
-	"github.com/gocompose/gocompose/internal/mounts"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/volume"
@@ -182,7 +181,7 @@ func (a *App) restoreMounts(p *types.Project, c runtime.Container) error {
 	if !ok || len(serviceFileObjects(p, svc)) == 0 {
 		return nil
 	}
-	if mounted, err := mounts.IsMountpoint(a.secretsDir(p.Name)); err == nil && mounted {
+	if a.secretFS().Mounted(p.Name) {
 		return nil
 	}
 	files, err := readFiles(p, svc)

@@ -48,9 +48,11 @@ func TestImportDirections(t *testing.T) {
 	if imports(t, "runtime")["network"] || imports(t, "network")["runtime"] {
 		t.Error("runtime and network import each other")
 	}
-	for im := range imports(t, "volume") {
-		if im != "internal/mounts" {
-			t.Errorf("volume imports %s: it needs only internal/mounts", im)
+	for _, pkg := range []string{"volume", "secret"} {
+		for im := range imports(t, pkg) {
+			if im != "internal/mounts" {
+				t.Errorf("%s imports %s: it needs only internal/mounts", pkg, im)
+			}
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join("..", ".."))
