@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -183,6 +185,36 @@ func (a *App) Config(p *types.Project, o ConfigOptions) error {
 	}
 	_, err = a.Out.Write(b)
 	return err
+}
+
+// ConfigHash prints "SERVICE HASH" for the named services (all when none
+// are named), by name: the com.docker.compose.config-hash label `up`
+// gives their containers with the images present now (a missing image
+// hashes as none).
+func (a *App) ConfigHash(ctx context.Context, p *types.Project, services []string) error {
+	if err := checkServices(p, services); err != nil {
+		return err
+	}
+	p = withImageNames(p)
+	sel, err := selectServices(p, services, false)
+	if err != nil {
+		return err
+	}
+	for _, name := range sel.ServiceNames() {
+		svc := sel.Services[name]
+		digest := ""
+		if img, err := a.Engine.ResolveImage(ctx, svc.Image); err == nil {
+			digest = img.Digest
+		} else if !errors.Is(err, runtime.ErrImageNotFound) {
+			return fmt.Errorf("service %s: %w", name, err)
+		}
+		h, err := model.ConfigHash(svc, digest)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Out, "%s %s\n", name, h)
+	}
+	return nil
 }
 
 // LsEntry is one project in `ls --format json`.

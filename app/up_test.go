@@ -317,3 +317,21 @@ func TestDNSReloadsAreBatched(t *testing.T) {
 		t.Errorf("down reloaded DNS %d times, want 1", n)
 	}
 }
+
+// config --hash prints what up writes as the config-hash label.
+func TestConfigHashIsTheLabel(t *testing.T) {
+	a, e, _ := upThreeTier(t)
+	var out strings.Builder
+	a.Out = &out
+	if err := a.ConfigHash(context.Background(), load(t, threeTier), []string{"web", "worker"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "web " + e.containers["p-web-1"].Labels[labels.ConfigHash] + "\n" +
+		"worker " + e.containers["p-worker-2"].Labels[labels.ConfigHash] + "\n"
+	if out.String() != want {
+		t.Errorf("config --hash:\n%s\nwant\n%s", out.String(), want)
+	}
+	if err := a.ConfigHash(context.Background(), load(t, threeTier), []string{"nope"}); err == nil {
+		t.Error("an unknown service was hashed")
+	}
+}

@@ -406,3 +406,29 @@ volumes:
 		t.Errorf("web started although db failed: %v", got)
 	}
 }
+
+// config --hash SERVICE prints the config-hash label of the container up
+// made for it, as CI cache keys use it.
+func TestConfigHashMatchesTheLabel(t *testing.T) {
+	requires(t)
+	dir := project(t, "cfghash", "services:\n  web:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    environment: {A: \"1\"}\n")
+	gc(t, dir, "up", "-d")
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	r := gc(t, dir, "ps", "--format", "json")
+	var e struct{ Labels string }
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &e); err != nil {
+		t.Fatalf("ps json: %v: %s", err, r.stdout)
+	}
+	var label string
+	for _, kv := range strings.Split(e.Labels, ",") {
+		if v, ok := strings.CutPrefix(kv, "com.docker.compose.config-hash="); ok {
+			label = v
+		}
+	}
+	if got := gc(t, dir, "config", "--hash", "web").stdout; label == "" || got != "web "+label+"\n" {
+		t.Errorf("config --hash web = %q, label %q", got, label)
+	}
+	if got := gc(t, dir, "config", "--hash", "*").stdout; got != "web "+label+"\n" {
+		t.Errorf("config --hash '*' = %q", got)
+	}
+}

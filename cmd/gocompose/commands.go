@@ -630,7 +630,27 @@ func configCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.Images, "images", false, "Print the image names, one per line")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Only validate the configuration, don't print anything")
 	fl.StringVar(&o.Format, "format", "yaml", "Format the output. Values: [yaml | json]")
+	var hash string
+	fl.StringVar(&hash, "hash", "", `Print the service config hash, one per line ("SERVICE,…" or "*")`)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if hash != "" {
+			// The hash of the config-hash label, which takes the image's
+			// digest: the image store is read.
+			p, err := spec.Load(cmd.Context(), g.specOptions())
+			if err != nil {
+				return err
+			}
+			a, ctx, closeFn, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			var services []string
+			if hash != "*" {
+				services = strings.Split(hash, ",")
+			}
+			return a.ConfigHash(ctx, p, services)
+		}
 		so := g.specOptions()
 		so.Services = args
 		p, err := spec.LoadUnchecked(cmd.Context(), so)
