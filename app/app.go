@@ -88,6 +88,8 @@ type App struct {
 	secretOnce sync.Once
 	secrets    *secret.FS
 
+	dry bool // a dry run (DryRun): nothing on the host is changed
+
 	volOnce  sync.Once
 	volStore *volume.Store
 }
@@ -111,15 +113,20 @@ func (a *App) progress(kind, name, state string) {
 		id = kind + " " + name
 	}
 	if a.JSONProgress {
-		b, _ := json.Marshal(progressEvent{ID: id, Status: progressStatus(state), Text: state}) // strings only: cannot fail
+		b, _ := json.Marshal(progressEvent{DryRun: a.dry, ID: id, Status: progressStatus(state), Text: state}) // strings only: cannot fail
 		fmt.Fprintf(a.Err, "%s\n", b)
 		return
 	}
-	fmt.Fprintln(a.Err, "", id, state, "")
+	prefix := ""
+	if a.dry {
+		prefix = DryRunPrefix
+	}
+	fmt.Fprintln(a.Err, prefix, id, state, "")
 }
 
 // progressEvent is one line of --progress json, with Docker Compose's keys.
 type progressEvent struct {
+	DryRun bool   `json:"dry-run,omitempty"`
 	ID     string `json:"id,omitempty"`
 	Status string `json:"status,omitempty"`
 	Text   string `json:"text,omitempty"`

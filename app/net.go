@@ -485,7 +485,9 @@ func (a *App) removeContainer(ctx context.Context, id string, force bool) error 
 	if err := a.Engine.Remove(ctx, id, force); err != nil {
 		return err
 	}
-	health.Remove(a.StateDir, a.Engine.Namespace(), id)
+	if !a.dry {
+		health.Remove(a.StateDir, a.Engine.Namespace(), id)
+	}
 	if err := a.teardownNetwork(ctx, id, c.Labels); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}

@@ -18,7 +18,7 @@ import (
 
 // secretFS is the projects' secrets tmpfs, under StateDir.
 func (a *App) secretFS() *secret.FS {
-	a.secretOnce.Do(func() { a.secrets = &secret.FS{Dir: filepath.Join(a.StateDir, "secrets")} })
+	a.secretOnce.Do(func() { a.secrets = &secret.FS{Dir: filepath.Join(a.StateDir, "secrets"), DryRun: a.dry} })
 	return a.secrets
 }
 

@@ -21,7 +21,7 @@ import (
 
 // vols is the host's volume store, under RootDir.
 func (a *App) vols() *volume.Store {
-	a.volOnce.Do(func() { a.volStore = &volume.Store{Dir: filepath.Join(a.RootDir, "volumes")} })
+	a.volOnce.Do(func() { a.volStore = &volume.Store{Dir: filepath.Join(a.RootDir, "volumes"), DryRun: a.dry} })
 	return a.volStore
 }
 
@@ -102,6 +102,9 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 		}
 		dir := a.volumeDir(name)
 		meta, err := a.vols().Get(name)
+		if a.dry && errors.Is(err, volume.ErrNotFound) {
+			meta, err = volume.Meta{Name: name}, nil // made by this dry run
+		}
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
@@ -109,6 +112,9 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 			return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 		entries, err := os.ReadDir(dir)
+		if a.dry && errors.Is(err, os.ErrNotExist) {
+			entries, err = nil, nil
+		}
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
 		}

@@ -432,3 +432,56 @@ func TestConfigHashMatchesTheLabel(t *testing.T) {
 		t.Errorf("config --hash '*' = %q", got)
 	}
 }
+
+// --dry-run prints what the command would do, prefixed as Docker Compose
+// prints it, and leaves the host as it was: no container, network, volume,
+// namespace or secret is made by a dry up, nothing is removed by a dry down.
+func TestDryRun(t *testing.T) {
+	requires(t)
+	yaml := "services:\n  db:\n    image: busybox\n    command: " + idle + "\n    volumes: [data:/data]\n" +
+		"    secrets: [pw]\n  web:\n    image: busybox\n    command: " + idle + "\n    depends_on: [db]\n" +
+		"volumes:\n  data:\nsecrets:\n  pw:\n    environment: PW\n"
+	dir := project(t, "dryrun", yaml)
+	env := []string{"PW=hunter2"}
+	r := gcRun(dir, env, "--dry-run", "up", "-d")
+	if r.code != 0 {
+		t.Fatalf("dry up: %s", r)
+	}
+	for _, line := range []string{" DRY-RUN MODE -  Network dryrun_default Created \n", " DRY-RUN MODE -  Volume dryrun_data Created \n",
+		" DRY-RUN MODE -  Container dryrun-db-1 Started \n", " DRY-RUN MODE -  Container dryrun-web-1 Started \n"} {
+		if !strings.Contains(r.stderr, line) {
+			t.Errorf("dry up output lacks %q:\n%s", line, r.stderr)
+		}
+	}
+	assertNothingLeft(t, "dryrun")
+	if r := gc(t, "", "network", "ls", "-q"); strings.Contains(r.stdout, "dryrun_default") {
+		t.Errorf("a dry up made the network: %s", r.stdout)
+	}
+	if r := gc(t, "", "volume", "ls", "-q"); strings.Contains(r.stdout, "dryrun_data") {
+		t.Errorf("a dry up made the volume: %s", r.stdout)
+	}
+	if m, _ := filepath.Glob(filepath.Join(state, "netns", namespace, "dryrun-*")); len(m) > 0 {
+		t.Errorf("a dry up made namespaces: %v", m)
+	}
+	if _, err := os.Stat(filepath.Join(state, "secrets", "dryrun")); err == nil {
+		t.Error("a dry up wrote the secrets")
+	}
+
+	// A real up, then a dry down: everything stays and keeps running.
+	gcRun(dir, env, "up", "-d")
+	t.Cleanup(func() { gcRun(dir, env, "down", "-v", "-t", "0") })
+	r = gcRun(dir, env, "--dry-run", "down", "-v")
+	if r.code != 0 || !strings.Contains(r.stderr, " DRY-RUN MODE -  Container dryrun-web-1 Removed \n") {
+		t.Fatalf("dry down: %s", r)
+	}
+	if st := states(ps(t, dir)); st["dryrun-db-1"] != "running" || st["dryrun-web-1"] != "running" {
+		t.Errorf("after a dry down: %v", st)
+	}
+	if r := gc(t, "", "volume", "ls", "-q"); !strings.Contains(r.stdout, "dryrun_data") {
+		t.Errorf("a dry down -v removed the volume: %s", r.stdout)
+	}
+	// What a dry run cannot simulate is refused by name.
+	if r := gcRun(dir, env, "--dry-run", "exec", "-T", "web", "true"); r.code == 0 || !strings.Contains(r.stderr, "--dry-run is not supported for exec") {
+		t.Errorf("dry exec: %s", r)
+	}
+}

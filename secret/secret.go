@@ -33,7 +33,10 @@ type File struct {
 // FS is the secrets tmpfs of every project under Dir (STATE/secrets).
 type FS struct {
 	Dir string
-	mu  sync.Mutex // serialises the tmpfs mounts and writes
+	// DryRun writes nothing (gocompose --dry-run): Write returns the paths
+	// the files would have, Remove does nothing.
+	DryRun bool
+	mu     sync.Mutex // serialises the tmpfs mounts and writes
 }
 
 // ProjectDir is a project's secrets directory.
@@ -53,17 +56,24 @@ func (f *FS) Write(project string, files []File) ([]string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	root, err := f.mount(project)
-	if err != nil {
-		return nil, err
+	root := f.ProjectDir(project)
+	if !f.DryRun {
+		var err error
+		if root, err = f.mount(project); err != nil {
+			return nil, err
+		}
 	}
 	var out []string
 	for _, x := range files {
 		dir := filepath.Join(root, x.Service, x.Kind)
+		file := filepath.Join(dir, strconv.Itoa(x.Index)+"-"+x.Source)
+		if f.DryRun {
+			out = append(out, file)
+			continue
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("service %s: %w", x.Service, err)
 		}
-		file := filepath.Join(dir, strconv.Itoa(x.Index)+"-"+x.Source)
 		if err := writeOwned(file, x); err != nil {
 			return nil, fmt.Errorf("service %s: %s %s: %w", x.Service, x.Kind[:len(x.Kind)-1], x.Source, err)
 		}
@@ -130,6 +140,9 @@ func writeOwned(file string, x File) error {
 
 // Remove unmounts and removes the project's secrets tmpfs.
 func (f *FS) Remove(project string) error {
+	if f.DryRun {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	dir := f.ProjectDir(project)

@@ -39,7 +39,10 @@ type Meta struct {
 // Store keeps the volumes under Dir (ROOT/volumes).
 type Store struct {
 	Dir string
-	mu  sync.Mutex // serialises creates and driver_opts mounts
+	// DryRun reads the volumes but changes none (gocompose --dry-run):
+	// Ensure says what it would create, the rest do nothing.
+	DryRun bool
+	mu     sync.Mutex // serialises creates and driver_opts mounts
 }
 
 // DataDir is where a volume's data lives, like Docker's local driver.
@@ -69,6 +72,9 @@ func (s *Store) Ensure(m Meta) (bool, error) {
 		return false, nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return false, err
+	}
+	if s.DryRun {
+		return true, nil
 	}
 	return true, s.create(m)
 }
@@ -114,7 +120,7 @@ func (s *Store) writeMeta(m Meta) error {
 // Mount mounts what the volume's driver_opts ask for on its _data (nothing
 // for a plain volume, or when it is mounted already).
 func (s *Store) Mount(m Meta) error {
-	if len(m.DriverOpts) == 0 {
+	if len(m.DriverOpts) == 0 || s.DryRun {
 		return nil
 	}
 	s.mu.Lock()
@@ -127,6 +133,9 @@ func (s *Store) Mount(m Meta) error {
 
 // Unmount detaches what is mounted on the volume's _data.
 func (s *Store) Unmount(name string) error {
+	if s.DryRun {
+		return nil
+	}
 	return mounts.UnmountAll(s.DataDir(name))
 }
 
@@ -134,6 +143,9 @@ func (s *Store) Unmount(name string) error {
 // directory. It refuses while anything is still mounted there: removing
 // through a bind mount would delete the host directory's files.
 func (s *Store) Delete(name string) error {
+	if s.DryRun {
+		return nil
+	}
 	dir := s.DataDir(name)
 	if err := mounts.UnmountAll(dir); err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, err)
@@ -200,6 +212,9 @@ func (s *Store) Detach(m Meta) (string, error) {
 	}
 	old := m.Name
 	m.Name = hex.EncodeToString(b)
+	if s.DryRun {
+		return m.Name, nil
+	}
 	if err := os.Rename(filepath.Join(s.Dir, old), filepath.Join(s.Dir, m.Name)); err != nil {
 		return "", fmt.Errorf("volume %s: %w", old, err)
 	}

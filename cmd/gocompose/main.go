@@ -154,6 +154,9 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
 		Builder: &builder{unpack: rt.Image, daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
+	if g.dryRun {
+		a.DryRun()
+	}
 	lctx, done, err := rt.CommandLease(ctx)
 	if err != nil {
 		rt.Close()
@@ -276,7 +279,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.namespace, "namespace", "", "containerd namespace (default $CONTAINERD_NAMESPACE, else gocompose)")
 	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
 	f.StringVar(&g.progress, "progress", os.Getenv("COMPOSE_PROGRESS"), `Set type of progress output (auto, tty, plain, json, quiet)`)
-	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode (not supported by gocompose yet)")
+	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode")
 	f.BoolVar(&g.allResources, "all-resources", false, "Include all resources, even those not used by services")
 	f.BoolVar(&g.compat, "compatibility", false, "Run compose in backward compatibility mode (not supported by gocompose)")
 	f.BoolVar(&g.noAnsi, "no-ansi", false, "Do not print ANSI control characters (DEPRECATED)")
@@ -291,7 +294,9 @@ func newRoot() *cobra.Command {
 		// user sees our progress lines and errors instead.
 		_ = clog.SetLevel("warn")
 		if g.dryRun {
-			return fmt.Errorf("--dry-run is not supported by gocompose yet")
+			if err := dryRunnable(cmd); err != nil {
+				return err
+			}
 		}
 		return g.validate(cmd.Root())
 	}
@@ -303,6 +308,21 @@ func newRoot() *cobra.Command {
 		pullCmd(g), pushCmd(g), volumesCmd(g), cpCmd(g), statsCmd(g), exportCmd(g), commitCmd(g),
 	)
 	return root
+}
+
+// dryRunnable refuses --dry-run for the commands a dry run cannot
+// simulate (they move data or run processes whose output is the point);
+// the others run with every change only recorded (app.DryRun), and the
+// read-only ones as they are.
+func dryRunnable(cmd *cobra.Command) error {
+	path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	switch path {
+	case "exec", "attach", "cp", "commit", "export", "watch", "supervisor",
+		"image load", "image save", "image rm", "image tag", "image prune",
+		"volume rm", "volume prune", "network prune", "builder prune":
+		return fmt.Errorf("--dry-run is not supported for %s", path)
+	}
+	return nil
 }
 
 // commaList splits a comma-separated environment value, as Docker Compose
