@@ -61,15 +61,18 @@ func Identity() string {
 	return fmt.Sprintf("%s:%d:%d", exe, st.Size(), st.ModTime().UnixNano())
 }
 
-// current reports whether the supervisor answering runs the same binary as
-// exe (this process's executable).
-func current(ctx context.Context, state string) (answers, same bool) {
+// current reports whether a supervisor answers for state, and whether it
+// runs the same binary as this process and watches the containerd at
+// address: one left by an older build, or started by a command that used
+// another containerd (the system one, then a private one), is not the
+// supervisor this command needs.
+func current(ctx context.Context, state, address string) (answers, same bool) {
 	line, err := request(ctx, state, "ping")
 	if err != nil {
 		return false, false
 	}
 	f := strings.Fields(line)
-	return true, len(f) >= 3 && f[2] == Identity()
+	return true, len(f) >= 4 && f[2] == Identity() && f[3] == address
 }
 
 // Reload makes the supervisor rebuild its records now and waits for it.
@@ -88,13 +91,14 @@ func Stop(ctx context.Context, state string) error {
 // answers: detached in its own session with output to a log file, so it
 // outlives the command; it waits until it answers.
 func Ensure(ctx context.Context, state, address, exe string) error {
-	answers, same := current(ctx, state)
+	answers, same := current(ctx, state, address)
 	if answers && same {
 		return nil
 	}
 	if answers {
-		// A supervisor from another build: replace it. Containers are not
-		// affected; the new one rebuilds everything from labels.
+		// A supervisor from another build, or watching another
+		// containerd: replace it. Containers are not affected; the new
+		// one rebuilds everything from labels.
 		_ = Stop(ctx, state)
 		for i := 0; i < 100 && Ping(ctx, state); i++ {
 			time.Sleep(20 * time.Millisecond)

@@ -19,7 +19,7 @@ func serveFake(t *testing.T, state string, rebuild func() error) (stopped chan s
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &supervisor{reqs: make(chan chan error), identity: Identity()}
+	s := &supervisor{cfg: Config{Address: "/run/containerd/containerd.sock"}, reqs: make(chan chan error), identity: Identity()}
 	go func() {
 		for {
 			select {
@@ -68,8 +68,13 @@ func TestControlProtocol(t *testing.T) {
 	if !Ping(ctx, state) {
 		t.Fatal("no pong")
 	}
-	if answers, same := current(ctx, state); !answers || !same {
-		t.Errorf("current: answers %v, same binary %v", answers, same)
+	if answers, same := current(ctx, state, "/run/containerd/containerd.sock"); !answers || !same {
+		t.Errorf("current: answers %v, same binary and containerd %v", answers, same)
+	}
+	// Watching another containerd, it is not the one a command using a
+	// private containerd needs: Ensure replaces it.
+	if answers, same := current(ctx, state, "/run/gocompose/containerd/containerd.sock"); !answers || same {
+		t.Errorf("current with another containerd: answers %v, same %v", answers, same)
 	}
 	if err := Reload(ctx, state); err != nil || rebuilds != 1 {
 		t.Errorf("reload: %v after %d rebuilds", err, rebuilds)

@@ -131,7 +131,7 @@ func (s *supervisor) serveControl(ctx context.Context, conn net.Conn, stop conte
 	for sc.Scan() {
 		switch sc.Text() {
 		case "ping":
-			fmt.Fprintf(conn, "pong %d %s\n", os.Getpid(), s.identity)
+			fmt.Fprintf(conn, "pong %d %s %s\n", os.Getpid(), s.identity, s.cfg.Address)
 		case "reload":
 			if err := s.reload(ctx); err != nil {
 				fmt.Fprintf(conn, "error %v\n", err)
