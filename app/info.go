@@ -269,6 +269,14 @@ func (a *App) Ls(ctx context.Context, all, quiet bool, format string) error {
 			entries = []LsEntry{}
 		}
 		return json.NewEncoder(a.Out).Encode(entries)
+	case isTemplate(format):
+		var rows []any
+		for _, e := range entries {
+			rows = append(rows, e)
+		}
+		return writeTemplate(a.Out, format, lsHeaders, rows)
+	case format != "" && format != "table":
+		return fmt.Errorf("unsupported --format %q: use table, json or a Go template", format)
 	default:
 		tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATUS\tCONFIG FILES")

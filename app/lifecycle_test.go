@@ -264,3 +264,47 @@ func TestStopAllStopsDependentsFirst(t *testing.T) {
 		t.Errorf("stop order %v: db, which the others depend on, must stop last", stopped)
 	}
 }
+
+// ps and ls take Go templates as docker's --format does.
+func TestFormatTemplates(t *testing.T) {
+	a, _, _ := upThreeTier(t)
+	var out strings.Builder
+	a.Out = &out
+	p := load(t, threeTier)
+	ctx := context.Background()
+	if err := a.Ps(ctx, p, PsOptions{Format: "{{.Name}}"}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "p-db-1\np-web-1\np-worker-1\np-worker-2\n" {
+		t.Errorf("ps --format '{{.Name}}':\n%s", out.String())
+	}
+	out.Reset()
+	if err := a.Ps(ctx, p, PsOptions{Format: `table {{.Service}}\t{{.State}}`, Services: []string{"web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "SERVICE   STATE\nweb       running\n" {
+		t.Errorf("ps --format 'table …':\n%q", out.String())
+	}
+	out.Reset()
+	if err := a.Ps(ctx, p, PsOptions{Format: `{{json .Name}} {{.Name | upper}}`, Services: []string{"db"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "\"p-db-1\" P-DB-1\n" {
+		t.Errorf("ps with template functions: %q", out.String())
+	}
+	for _, bad := range []string{"{{.Nope}}", "{{.Name", "bogus"} {
+		if err := a.Ps(ctx, p, PsOptions{Format: bad}); err == nil {
+			t.Errorf("ps --format %q accepted", bad)
+		}
+	}
+	out.Reset()
+	if err := a.Ls(ctx, false, false, "{{.Name}}: {{.Status}}"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "p: running(4)\n" {
+		t.Errorf("ls --format: %q", out.String())
+	}
+	if err := a.Ls(ctx, false, false, "bogus"); err == nil {
+		t.Error("ls --format bogus accepted")
+	}
+}

@@ -265,6 +265,13 @@ func (a *App) Ps(ctx context.Context, p *types.Project, o PsOptions) error {
 		}
 		return tw.Flush()
 	default:
-		return fmt.Errorf("unsupported --format %q: use table or json", o.Format)
+		if !isTemplate(o.Format) {
+			return fmt.Errorf("unsupported --format %q: use table, json or a Go template", o.Format)
+		}
+		var rows []any
+		for _, c := range keep {
+			rows = append(rows, a.entry(c, now, !o.NoTrunc))
+		}
+		return writeTemplate(a.Out, o.Format, psHeaders, rows)
 	}
 }

@@ -485,3 +485,20 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry exec: %s", r)
 	}
 }
+
+// ps --format takes Go templates, as scripts pass them to docker compose.
+func TestPsFormatTemplate(t *testing.T) {
+	requires(t)
+	dir := project(t, "psfmt", "services:\n  web:\n    image: busybox\n    command: "+idle+"\n")
+	gc(t, dir, "up", "-d")
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	if r := gc(t, dir, "ps", "--format", "{{.Name}} {{.State}}"); r.stdout != "psfmt-web-1 running\n" {
+		t.Errorf("ps --format: %q", r.stdout)
+	}
+	if r := gc(t, dir, "ps", "--format", `table {{.Name}}\t{{.Service}}`); r.stdout != "NAME          SERVICE\npsfmt-web-1   web\n" {
+		t.Errorf("ps --format table: %q", r.stdout)
+	}
+	if r := gcRun(dir, nil, "ps", "--format", "{{.Nope}}"); r.code == 0 || !strings.Contains(r.stderr, "Nope") {
+		t.Errorf("ps with an unknown field: %s", r)
+	}
+}

@@ -236,7 +236,7 @@ func psCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.ListServices, "services", false, "Display services")
 	fl.StringArrayVar(&o.Status, "status", nil, "Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]")
 	fl.StringArrayVar(&filters, "filter", nil, "Filter services by a property (supported filters: status)")
-	fl.StringVar(&o.Format, "format", "table", "Format the output. Values: [table | json]")
+	fl.StringVar(&o.Format, "format", "table", "Format the output. Values: [table | json | TEMPLATE | table TEMPLATE] (Go template, as docker's)")
 	fl.BoolVar(&o.NoTrunc, "no-trunc", false, "Don't truncate output")
 	var orphans bool
 	fl.BoolVar(&orphans, "orphans", true, "Include orphaned services (not declared by project)")
@@ -669,7 +669,7 @@ func lsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ls [OPTIONS]", Short: "List running compose projects"}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all stopped Compose projects")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display project names")
-	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
+	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json | TEMPLATE]")
 	cmd.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error {
 		return a.Ls(ctx, all, quiet, format)
 	})
