@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -141,11 +142,25 @@ func TestImageCommands(t *testing.T) {
 		t.Errorf("image prune -a:\n%s", out.String())
 	}
 	out.Reset()
-	if err := a.Images(ctx, load(t, threeTier), nil, false); err != nil {
+	if err := a.Images(ctx, load(t, threeTier), nil, false, ""); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "CONTAINER") || strings.Count(out.String(), "busybox") != 4 {
+	lines := strings.Split(out.String(), "\n")
+	if strings.Join(strings.Fields(lines[0]), " ") != "CONTAINER REPOSITORY TAG PLATFORM IMAGE ID SIZE CREATED" ||
+		!strings.Contains(lines[1], "linux/amd64") || strings.Count(out.String(), "busybox") != 4 {
 		t.Errorf("images:\n%s", out.String())
+	}
+	out.Reset()
+	if err := a.Images(ctx, load(t, threeTier), []string{"web"}, false, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var imgs []struct{ ID, ContainerName, Repository, Tag string }
+	if err := json.Unmarshal([]byte(out.String()), &imgs); err != nil || len(imgs) != 1 || imgs[0].ContainerName != "p-web-1" ||
+		imgs[0].Repository != "busybox" || imgs[0].Tag != "latest" || !strings.HasPrefix(imgs[0].ID, "sha256:") {
+		t.Errorf("images --format json %v: %s", err, out.String())
+	}
+	if err := a.Images(ctx, load(t, threeTier), nil, false, "yaml"); err == nil {
+		t.Error("images --format yaml accepted")
 	}
 	out.Reset()
 	if err := a.ImageSave(ctx, &out, []string{"busybox"}); err != nil || !strings.Contains(out.String(), "busybox") {

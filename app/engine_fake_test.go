@@ -71,7 +71,7 @@ func norm(ref string) string {
 }
 
 func fakeImage(ref string) model.Image {
-	return model.Image{Ref: ref, Digest: "sha256:" + strings.Repeat("a", 56) + fmt.Sprintf("%08x", len(ref)),
+	return model.Image{Ref: norm(ref), Digest: "sha256:" + strings.Repeat("a", 56) + fmt.Sprintf("%08x", len(ref)),
 		Config: ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}}
 }
 
@@ -476,7 +476,8 @@ func (e *fakeEngine) ListImages(context.Context) ([]runtime.ImageInfo, error) {
 	defer e.mu.Unlock()
 	var out []runtime.ImageInfo
 	for _, name := range slices.Sorted(maps.Keys(e.images)) {
-		out = append(out, runtime.ImageInfo{Name: name, Digest: e.images[name].Digest, Size: 4 << 20, Created: time.Unix(1700000000, 0)})
+		built := time.Unix(1700000000, 0)
+		out = append(out, runtime.ImageInfo{Name: name, Digest: e.images[name].Digest, Size: 4 << 20, Created: built, Platform: "linux/amd64", Built: &built})
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/go-units"
@@ -91,7 +92,7 @@ func (a *App) Port(ctx context.Context, p *types.Project, service string, port s
 }
 
 // Images lists the images the project's containers use.
-func (a *App) Images(ctx context.Context, p *types.Project, services []string, quiet bool) error {
+func (a *App) Images(ctx context.Context, p *types.Project, services []string, quiet bool, format string) error {
 	cs, err := a.observe(ctx, p.Name, nil)
 	if err != nil {
 		return err
@@ -118,15 +119,43 @@ func (a *App) Images(ctx context.Context, p *types.Project, services []string, q
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE")
+	// Docker Compose's fields, by container.
+	type image struct {
+		ID            string     `json:"ID"`
+		ContainerName string     `json:"ContainerName"`
+		Repository    string     `json:"Repository"`
+		Tag           string     `json:"Tag"`
+		Platform      string     `json:"Platform"`
+		Size          int64      `json:"Size"`
+		Created       *time.Time `json:"Created,omitempty"`
+	}
+	var list []image
 	for _, c := range cs {
 		repo, tag := splitRef(runtime.FamiliarImage(c.Image))
-		id, size := "<missing>", "0B"
-		if i, ok := infos[c.Image]; ok {
-			id, size = shortID(i.Digest), units.HumanSize(float64(i.Size))
+		i := infos[c.Image]
+		list = append(list, image{ID: i.Digest, ContainerName: c.ID, Repository: repo, Tag: tag, Platform: i.Platform, Size: i.Size, Created: i.Built})
+	}
+	switch format {
+	case "json":
+		if list == nil {
+			list = []image{}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, repo, tag, id, size)
+		return json.NewEncoder(a.Out).Encode(list)
+	case "", "table":
+	default:
+		return fmt.Errorf("unsupported --format %q: use table or json", format)
+	}
+	tw := tabwriter.NewWriter(a.Out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tPLATFORM\tIMAGE ID\tSIZE\tCREATED")
+	for _, i := range list {
+		id, size, created := "<missing>", "0B", "N/A"
+		if i.ID != "" {
+			id, size = shortID(i.ID), units.HumanSizeWithPrecision(float64(i.Size), 3)
+		}
+		if i.Created != nil {
+			created = units.HumanDuration(time.Since(*i.Created)) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ContainerName, i.Repository, i.Tag, i.Platform, id, size, created)
 	}
 	return tw.Flush()
 }

@@ -3,9 +3,11 @@ package integration
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -194,11 +196,20 @@ func TestImagesCommand(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "CONTAINER") || !strings.Contains(lines[0], "IMAGE ID") {
 		t.Fatalf("images:\n%s", r.stdout)
 	}
+	// Docker Compose v5's columns: CONTAINER REPOSITORY TAG PLATFORM IMAGE ID SIZE CREATED.
+	if h := strings.Join(strings.Fields(lines[0]), " "); h != "CONTAINER REPOSITORY TAG PLATFORM IMAGE ID SIZE CREATED" {
+		t.Errorf("images header %q", h)
+	}
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) != 5 || f[1] != "busybox" || f[2] != "latest" || len(f[3]) != 12 || f[3] == "<missing>" {
+		if len(f) < 7 || f[1] != "busybox" || f[2] != "latest" || f[3] != "linux/"+goruntime.GOARCH || len(f[4]) != 12 {
 			t.Errorf("images line %q", l)
 		}
+	}
+	r = gc(t, dir, "images", "--format", "json")
+	var imgs []struct{ ID, ContainerName, Repository, Platform string }
+	if err := json.Unmarshal([]byte(r.stdout), &imgs); err != nil || len(imgs) != 2 || imgs[0].Repository != "busybox" || !strings.HasPrefix(imgs[0].ID, "sha256:") {
+		t.Errorf("images --format json %v: %s", err, r.stdout)
 	}
 	r = gc(t, dir, "images", "-q")
 	if ids := strings.Fields(r.stdout); len(ids) != 1 || !strings.HasPrefix(ids[0], "sha256:") {

@@ -15,6 +15,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/gocompose/gocompose/model"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -147,7 +148,11 @@ type ImageInfo struct {
 	Name    string
 	Digest  string
 	Size    int64
-	Created time.Time
+	Created time.Time // when the store got it
+	// Platform ("linux/amd64") and Built (the config's created time) are
+	// read from the image's config; empty when it has none for this host.
+	Platform string
+	Built    *time.Time
 }
 
 // ListImages lists the namespace's images, sorted by name.
@@ -158,8 +163,16 @@ func (r *Runtime) ListImages(ctx context.Context) ([]ImageInfo, error) {
 	}
 	out := make([]ImageInfo, 0, len(imgs))
 	for _, i := range imgs {
-		size, _ := containerd.NewImage(r.client, i).Size(ctx)
-		out = append(out, ImageInfo{Name: i.Name, Digest: i.Target.Digest.String(), Size: size, Created: i.CreatedAt})
+		img := containerd.NewImage(r.client, i)
+		// An image whose blobs are not all here (another command pulling
+		// it) lists with size 0 rather than failing the whole listing.
+		size, _ := img.Size(ctx)
+		info := ImageInfo{Name: i.Name, Digest: i.Target.Digest.String(), Size: size, Created: i.CreatedAt}
+		if spec, err := img.Spec(ctx); err == nil { // none for another platform only
+			info.Platform = platforms.Format(spec.Platform)
+			info.Built = spec.Created
+		}
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b ImageInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

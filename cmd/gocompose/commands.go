@@ -535,10 +535,12 @@ func portCmd(g *globals) *cobra.Command {
 
 func imagesCmd(g *globals) *cobra.Command {
 	var quiet bool
+	var format string
 	cmd := &cobra.Command{Use: "images [OPTIONS] [SERVICE...]", Short: "List images used by the created containers"}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		return a.Images(ctx, p, args, quiet)
+		return a.Images(ctx, p, args, quiet, format)
 	})
 	return cmd
 }
