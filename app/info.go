@@ -170,7 +170,10 @@ func splitRef(ref string) (string, string) {
 // ConfigOptions are the flags of `config`.
 type ConfigOptions struct {
 	Services, Volumes, Images, Quiet bool
-	Format                           string
+	// Networks and Profiles list names; Environment the variables used
+	// for interpolation.
+	Networks, Profiles, Environment bool
+	Format                          string
 }
 
 // Config prints the normalised model, or parts of it.
@@ -187,6 +190,30 @@ func (a *App) Config(p *types.Project, o ConfigOptions) error {
 	case o.Volumes:
 		for _, n := range slices.Sorted(maps.Keys(p.Volumes)) {
 			fmt.Fprintln(a.Out, n)
+		}
+		return nil
+	case o.Networks:
+		for _, n := range slices.Sorted(maps.Keys(p.Networks)) {
+			fmt.Fprintln(a.Out, n)
+		}
+		return nil
+	case o.Profiles:
+		// Every profile the file names, enabled or not.
+		set := map[string]bool{}
+		for _, svcs := range []types.Services{p.Services, p.DisabledServices} {
+			for _, s := range svcs {
+				for _, pr := range s.Profiles {
+					set[pr] = true
+				}
+			}
+		}
+		for _, n := range slices.Sorted(maps.Keys(set)) {
+			fmt.Fprintln(a.Out, n)
+		}
+		return nil
+	case o.Environment:
+		for _, k := range slices.Sorted(maps.Keys(p.Environment)) {
+			fmt.Fprintf(a.Out, "%s=%s\n", k, p.Environment[k])
 		}
 		return nil
 	case o.Images:

@@ -308,3 +308,36 @@ func TestFormatTemplates(t *testing.T) {
 		t.Error("ls --format bogus accepted")
 	}
 }
+
+func TestConfigListings(t *testing.T) {
+	a := &App{}
+	var out strings.Builder
+	a.Out = &out
+	p := load(t, `
+services:
+  web:
+    image: busybox
+    networks: [front, back]
+  debug:
+    image: busybox
+    profiles: [tools, dev]
+networks:
+  front:
+  back:
+`)
+	p.Environment = map[string]string{"B": "2", "A": "1"}
+	for _, tc := range []struct {
+		o    ConfigOptions
+		want string
+	}{
+		{ConfigOptions{Networks: true}, "back\ndefault\nfront\n"}, // compose-go adds default
+		{ConfigOptions{Profiles: true}, "dev\ntools\n"},
+		{ConfigOptions{Environment: true}, "A=1\nB=2\n"},
+		{ConfigOptions{Services: true}, "web\n"},
+	} {
+		out.Reset()
+		if err := a.Config(p, tc.o); err != nil || out.String() != tc.want {
+			t.Errorf("%+v: %q %v, want %q", tc.o, out.String(), err, tc.want)
+		}
+	}
+}

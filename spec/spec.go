@@ -28,6 +28,10 @@ type Options struct {
 	Profiles         []string // --profile
 	// Services restricts the project to these services and their dependencies.
 	Services []string
+	// What `config` may leave out of the model (its --no-* flags):
+	// interpolation of variables, normalization, relative path
+	// resolution, the consistency checks, env_file resolution.
+	NoInterpolate, NoNormalize, NoPathResolution, NoConsistency, NoEnvResolution bool
 }
 
 // Load reads the compose files the way Docker Compose does: discovery walking up
@@ -98,6 +102,21 @@ func load(ctx context.Context, o Options) (*types.Project, error) {
 		cli.WithDefaultProfiles(o.Profiles...),
 		cli.WithName(o.ProjectName),
 	)
+	if o.NoInterpolate {
+		fns = append(fns, cli.WithInterpolation(false))
+	}
+	if o.NoNormalize {
+		fns = append(fns, cli.WithNormalization(false))
+	}
+	if o.NoPathResolution {
+		fns = append(fns, cli.WithResolvedPaths(false))
+	}
+	if o.NoConsistency {
+		fns = append(fns, cli.WithConsistency(false))
+	}
+	if o.NoEnvResolution {
+		fns = append(fns, cli.WithoutEnvironmentResolution)
+	}
 	opts, err := cli.NewProjectOptions(o.Files, fns...)
 	if err != nil {
 		return nil, err

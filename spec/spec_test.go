@@ -260,3 +260,29 @@ func TestPortSyntaxErrorIsLocated(t *testing.T) {
 		t.Errorf("error %v, want %s", err, want)
 	}
 }
+
+// config's --no-interpolate and --no-path-resolution leave the model as
+// written.
+func TestLoadWithoutInterpolationOrPaths(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"compose.yaml": "services:\n  web:\n    image: busybox:${TAG:-1}\n    volumes: [./data:/data]\n"})
+	file := filepath.Join(dir, "compose.yaml")
+	p, err := LoadUnchecked(t.Context(), Options{Files: []string{file}, NoInterpolate: true, NoPathResolution: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := p.Services["web"]
+	if web.Image != "busybox:${TAG:-1}" {
+		t.Errorf("interpolated without interpolation: %q", web.Image)
+	}
+	if len(web.Volumes) != 1 || web.Volumes[0].Source != "./data" {
+		t.Errorf("paths resolved without resolution: %+v", web.Volumes)
+	}
+	p, err = LoadUnchecked(t.Context(), Options{Files: []string{file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := p.Services["web"]; web.Image != "busybox:1" || web.Volumes[0].Source != filepath.Join(dir, "data") {
+		t.Errorf("default load: %q %q", web.Image, web.Volumes[0].Source)
+	}
+}

@@ -632,6 +632,17 @@ func configCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.Images, "images", false, "Print the image names, one per line")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Only validate the configuration, don't print anything")
 	fl.StringVar(&o.Format, "format", "yaml", "Format the output. Values: [yaml | json]")
+	fl.BoolVar(&o.Networks, "networks", false, "Print the network names, one per line")
+	fl.BoolVar(&o.Profiles, "profiles", false, "Print the profile names, one per line")
+	fl.BoolVar(&o.Environment, "environment", false, "Print environment used for interpolation")
+	var output string
+	fl.StringVarP(&output, "output", "o", "", "Save to file (default to stdout)")
+	var noInterpolate, noNormalize, noPathResolution, noConsistency, noEnvResolution bool
+	fl.BoolVar(&noInterpolate, "no-interpolate", false, "Don't interpolate environment variables")
+	fl.BoolVar(&noNormalize, "no-normalize", false, "Don't normalize compose model")
+	fl.BoolVar(&noPathResolution, "no-path-resolution", false, "Don't resolve file paths")
+	fl.BoolVar(&noConsistency, "no-consistency", false, "Don't check model consistency - warning: may produce invalid Compose output")
+	fl.BoolVar(&noEnvResolution, "no-env-resolution", false, "Don't resolve service env files")
 	var hash string
 	fl.StringVar(&hash, "hash", "", `Print the service config hash, one per line ("SERVICE,…" or "*")`)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -655,12 +666,29 @@ func configCmd(g *globals) *cobra.Command {
 		}
 		so := g.specOptions()
 		so.Services = args
+		so.NoInterpolate, so.NoNormalize, so.NoPathResolution = noInterpolate, noNormalize, noPathResolution
+		so.NoConsistency, so.NoEnvResolution = noConsistency, noEnvResolution
 		p, err := spec.LoadUnchecked(cmd.Context(), so)
 		if err != nil {
 			return err
 		}
-		a := &app.App{Out: os.Stdout, Err: os.Stderr}
-		return a.Config(p, o)
+		out := io.Writer(os.Stdout)
+		if output != "" {
+			f, err := os.Create(output)
+			if err != nil {
+				return fmt.Errorf("config -o: %w", err)
+			}
+			defer f.Close()
+			out = f
+		}
+		a := &app.App{Out: out, Err: os.Stderr}
+		if err := a.Config(p, o); err != nil {
+			return err
+		}
+		if f, ok := out.(*os.File); ok && f != os.Stdout {
+			return f.Close()
+		}
+		return nil
 	}
 	return cmd
 }
