@@ -502,3 +502,17 @@ func TestPsFormatTemplate(t *testing.T) {
 		t.Errorf("ps with an unknown field: %s", r)
 	}
 }
+
+// config -o writes the model to a file; --no-interpolate keeps variables.
+func TestConfigOutputNoInterpolate(t *testing.T) {
+	requires(t)
+	dir := project(t, "cfgout", "services:\n  web:\n    image: busybox:${TAG:-1}\n")
+	out := filepath.Join(t.TempDir(), "model.yaml")
+	if r := gc(t, dir, "config", "--no-interpolate", "-o", out); r.stdout != "" {
+		t.Errorf("config -o printed: %q", r.stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(b), "busybox:${TAG:-1}") {
+		t.Errorf("config -o --no-interpolate wrote %v:\n%s", err, b)
+	}
+}
