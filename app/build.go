@@ -32,6 +32,8 @@ type BuildOptions struct {
 	Quiet    bool
 	Progress string
 	WithDeps bool
+	// Push pushes the built images (every tag) once all are built.
+	Push bool
 }
 
 // ImageName is the image a service runs: image:, else <project>-<service>.
@@ -77,7 +79,31 @@ func (a *App) Build(ctx context.Context, p *types.Project, o BuildOptions) error
 		a.warn("No services to build")
 		return nil
 	}
-	return a.buildServices(ctx, p, names, o)
+	if err := a.buildServices(ctx, p, names, o); err != nil {
+		return err
+	}
+	if !o.Push {
+		return nil
+	}
+	im, err := a.images()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		svc := p.Services[n]
+		for _, ref := range append([]string{ImageName(p, svc)}, svc.Build.Tags...) {
+			if !o.Quiet {
+				a.progress("Image", ref, "Pushing")
+			}
+			if err := im.Push(ctx, ref); err != nil {
+				return fmt.Errorf("service %s: push %s: %w", n, ref, err)
+			}
+			if !o.Quiet {
+				a.progress("Image", ref, "Pushed")
+			}
+		}
+	}
+	return nil
 }
 
 // withBuildDeps adds to names, transitively, the services whose image a

@@ -207,3 +207,21 @@ func TestPullAndPush(t *testing.T) {
 		t.Errorf("--ignore-pull-failures: %v", err)
 	}
 }
+
+func TestBuildPush(t *testing.T) {
+	a, e, _ := buildApp(t)
+	p := load(t, `
+services:
+  app:
+    image: registry.example/app:2
+    build:
+      context: ./app
+      tags: ["registry.example/app:latest"]
+`)
+	if err := a.Build(context.Background(), p, BuildOptions{Push: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.opsOf("push"); !slices.Equal(got, []string{"registry.example/app:2", "registry.example/app:latest"}) {
+		t.Errorf("build --push pushed %v", got)
+	}
+}

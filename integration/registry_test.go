@@ -357,3 +357,26 @@ func TestBuildFromAuthenticatedRegistry(t *testing.T) {
 		t.Errorf("run of the image built FROM the registry: %s", r)
 	}
 }
+
+// build --push pushes every tag of the built images; builders other than
+// the built-in one and --memory are refused.
+func TestBuildPush(t *testing.T) {
+	requiresBuildkit(t)
+	host := startRegistry(t, newRegistry())
+	dir := project(t, "bpush", "services:\n  app:\n    image: "+host+"/it/bpush:1\n    build:\n      dockerfile_inline: \"FROM busybox\\nRUN echo x > /x\\n\"\n      tags: [\""+host+"/it/bpush:latest\"]\n")
+	r := gc(t, dir, "build", "--push")
+	if !strings.Contains(r.stderr, "Image "+host+"/it/bpush:1 Pushed") {
+		t.Errorf("build --push progress:\n%s", r.stderr)
+	}
+	for _, tag := range []string{"1", "latest"} {
+		if !manifestExists(t, host, "it/bpush", tag) {
+			t.Errorf("the registry has no it/bpush:%s after build --push", tag)
+		}
+	}
+	if r := gcRun(dir, nil, "build", "--builder", "mybuilder"); r.code == 0 || !strings.Contains(r.stderr, `builder "mybuilder" is not available`) {
+		t.Errorf("build --builder: %s", r)
+	}
+	if r := gcRun(dir, nil, "build", "-m", "1g"); r.code == 0 || !strings.Contains(r.stderr, "--memory") {
+		t.Errorf("build -m: %s", r)
+	}
+}

@@ -847,7 +847,27 @@ func buildCmd(g *globals) *cobra.Command {
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "Don't print anything to STDOUT")
 	fl.StringVar(&o.Progress, "progress", "auto", "Set type of progress output (auto, tty, plain, quiet)")
 	fl.BoolVar(&o.WithDeps, "with-dependencies", false, "Also build dependencies (transitively)")
+	fl.BoolVar(&o.Push, "push", false, "Push service images")
+	var builderName, memory string
+	fl.StringVar(&builderName, "builder", "", "Set builder to use (gocompose has one: its own buildkitd, \"default\")")
+	fl.StringVarP(&memory, "memory", "m", "", "Set memory limit for the build container (refused: BuildKit has none)")
+	// Docker Compose's deprecated no-ops, kept so scripts still run.
+	for _, name := range []string{"parallel", "compress", "force-rm"} {
+		fl.Bool(name, true, "DEPRECATED")
+		_ = fl.MarkHidden(name)
+	}
+	fl.Bool("no-rm", false, "DEPRECATED")
+	_ = fl.MarkHidden("no-rm")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if builderName == "" {
+			builderName = os.Getenv("BUILDX_BUILDER")
+		}
+		if builderName != "" && builderName != "default" {
+			return fmt.Errorf("builder %q is not available: gocompose builds with its own buildkitd (the builder \"default\")", builderName)
+		}
+		if memory != "" {
+			return fmt.Errorf("build --memory: BuildKit cannot limit the memory of a build, so the limit would be ignored (Docker Compose ignores it too)")
+		}
 		o.Services = args
 		return a.Build(ctx, p, o)
 	})
