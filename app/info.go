@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,7 +282,10 @@ type LsEntry struct {
 }
 
 // Ls lists the projects that have containers, as `docker compose ls`.
-func (a *App) Ls(ctx context.Context, all, quiet bool, format string) error {
+//
+// With names (ls --filter name=…), only the projects whose name is one of
+// them, or matches one as a regular expression, as Docker Compose filters.
+func (a *App) Ls(ctx context.Context, all, quiet bool, format string, names ...string) error {
 	cs, err := a.Engine.List(ctx, nil)
 	if err != nil {
 		return err
@@ -307,6 +311,12 @@ func (a *App) Ls(ctx context.Context, all, quiet bool, format string) error {
 	for _, name := range slices.Sorted(maps.Keys(projects)) {
 		pr := projects[name]
 		if !all && pr.states[runtime.StateRunning]+pr.states[runtime.StatePaused] == 0 {
+			continue
+		}
+		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool {
+			ok, err := regexp.MatchString(n, name)
+			return n == name || err == nil && ok
+		}) {
 			continue
 		}
 		var parts []string

@@ -307,6 +307,12 @@ func TestFormatTemplates(t *testing.T) {
 	if err := a.Ls(ctx, false, false, "bogus"); err == nil {
 		t.Error("ls --format bogus accepted")
 	}
+	for filter, want := range map[string]string{"p": "p\n", "^p$": "p\n", "other": "", "q|p": "p\n"} {
+		out.Reset()
+		if err := a.Ls(ctx, false, true, "", filter); err != nil || out.String() != want {
+			t.Errorf("ls --filter name=%s: %q %v", filter, out.String(), err)
+		}
+	}
 }
 
 func TestConfigListings(t *testing.T) {

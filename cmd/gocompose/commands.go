@@ -700,8 +700,18 @@ func lsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all stopped Compose projects")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display project names")
 	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json | TEMPLATE]")
+	var filters []string
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "Filter output based on conditions provided (name=NAME|REGEXP)")
 	cmd.RunE = withApp(g, func(ctx context.Context, a *app.App, _ []string) error {
-		return a.Ls(ctx, all, quiet, format)
+		var names []string
+		for _, f := range filters {
+			k, v, _ := strings.Cut(f, "=")
+			if k != "name" {
+				return fmt.Errorf("invalid filter '%s'", k)
+			}
+			names = append(names, v)
+		}
+		return a.Ls(ctx, all, quiet, format, names...)
 	})
 	return cmd
 }
