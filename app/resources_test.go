@@ -38,11 +38,29 @@ func TestVolumesLifecycle(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(a.volumeDir("p_data"), "row"), []byte("1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ProjectVolumes(p, nil, true); err != nil {
+	if err := a.ProjectVolumes(p, nil, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Fields(out.String()); !slices.Contains(got, "p_data") {
 		t.Errorf("volumes -q: %v", got)
+	}
+	out.Reset()
+	if err := a.ProjectVolumes(p, nil, false, `table {{.Name}}\t{{.Scope}}`); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "VOLUME NAME   SCOPE\np_data        local\n" {
+		t.Errorf("volumes --format table: %q", out.String())
+	}
+	out.Reset()
+	if err := a.ProjectVolumes(p, nil, false, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Name, Driver, Mountpoint string }
+	if err := json.Unmarshal([]byte(out.String()), &v); err != nil || v.Name != "p_data" || v.Driver != "local" || v.Mountpoint != a.volumeDir("p_data") {
+		t.Errorf("volumes --format json %v: %s", err, out.String())
+	}
+	if err := a.ProjectVolumes(p, nil, false, "xml"); err == nil {
+		t.Error("volumes --format xml accepted")
 	}
 	out.Reset()
 	if err := a.VolumeLs(false); err != nil {

@@ -290,7 +290,7 @@ func (a *App) volumes() ([]VolumeInfo, error) {
 
 // ProjectVolumes lists the volumes that exist of those the project (or the
 // named services) mounts, like `docker compose volumes`.
-func (a *App) ProjectVolumes(p *types.Project, services []string, quiet bool) error {
+func (a *App) ProjectVolumes(p *types.Project, services []string, quiet bool, format string) error {
 	if err := checkServices(p, services); err != nil {
 		return err
 	}
@@ -311,8 +311,36 @@ func (a *App) ProjectVolumes(p *types.Project, services []string, quiet bool) er
 	if err != nil {
 		return err
 	}
-	return a.printVolumes(slices.DeleteFunc(vs, func(v VolumeInfo) bool { return !want[v.Name] }), quiet)
+	vs = slices.DeleteFunc(vs, func(v VolumeInfo) bool { return !want[v.Name] })
+	if quiet || format == "" || format == "table" {
+		return a.printVolumes(vs, quiet)
+	}
+	// The fields of the docker CLI's volume formatter, which Docker
+	// Compose's volumes command uses.
+	type row struct {
+		Driver, Labels, Links, Mountpoint, Name, Scope, Size string
+	}
+	var rows []any
+	for _, v := range vs {
+		var ls []string
+		for _, k := range slices.Sorted(maps.Keys(v.Labels)) {
+			ls = append(ls, k+"="+v.Labels[k])
+		}
+		rows = append(rows, row{Driver: v.Driver, Labels: strings.Join(ls, ","), Links: "N/A", Mountpoint: v.Mountpoint,
+			Name: v.Name, Scope: "local", Size: "N/A"})
+	}
+	switch {
+	case format == "json":
+		format = "{{json .}}"
+	case !isTemplate(format):
+		return fmt.Errorf("unsupported --format %q: use table, json or a Go template", format)
+	}
+	return writeTemplate(a.Out, format, volumeHeaders, rows)
 }
+
+// volumeHeaders are `volumes --format 'table …'`'s column headers.
+var volumeHeaders = map[string]string{"Driver": "DRIVER", "Labels": "LABELS", "Links": "LINKS", "Mountpoint": "MOUNTPOINT",
+	"Name": "VOLUME NAME", "Scope": "SCOPE", "Size": "SIZE"}
 
 // VolumeLs lists named volumes.
 func (a *App) VolumeLs(quiet bool) error {

@@ -615,10 +615,12 @@ func commitCmd(g *globals) *cobra.Command {
 
 func volumesCmd(g *globals) *cobra.Command {
 	var quiet bool
+	var format string
 	cmd := &cobra.Command{Use: "volumes [OPTIONS] [SERVICE...]", Short: "List volumes"}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
+	cmd.Flags().StringVar(&format, "format", "table", "Format the output. Values: [table | json | TEMPLATE | table TEMPLATE]")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		return a.ProjectVolumes(p, args, quiet)
+		return a.ProjectVolumes(p, args, quiet, format)
 	})
 	return cmd
 }
