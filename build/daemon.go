@@ -13,7 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/gocompose/gocompose/internal/daemon"
@@ -136,14 +136,14 @@ func (d Daemon) Stop() error {
 	if err != nil {
 		return nil
 	}
-	pid, _ := strconv.Atoi(string(b))
-	if pid <= 0 {
-		return nil
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return os.Remove(d.PidFile())
 	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(50 * time.Millisecond)
+	// Only a live buildkitd is signalled: the pid of a stale pid file may
+	// belong to another process by now.
+	if !daemon.Stop(pid, "buildkitd", 5*time.Second) {
+		return fmt.Errorf("buildkitd (pid %d) did not stop", pid)
 	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
 	return os.Remove(d.PidFile())
 }

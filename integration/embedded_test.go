@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gocompose/gocompose/internal/daemon"
 )
 
 // With no containerd at the system address and none named by the user,
@@ -33,14 +35,9 @@ func TestPrivateContainerdStartsWhenNoneRuns(t *testing.T) {
 			return
 		}
 		pid, _ := strconv.Atoi(string(b))
-		if pid <= 0 {
-			return
-		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(50 * time.Millisecond)
-		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		// Only while it is still that containerd: the pid file outlives
+		// it, and its pid may be another process's by now.
+		daemon.Stop(pid, "containerd", 5*time.Second)
 	}()
 
 	r := gcRun(t.TempDir(), env, "ls", "-a")
@@ -77,9 +74,8 @@ func TestPrivateContainerdStartsWhenNoneRuns(t *testing.T) {
 	if pid <= 1 {
 		t.Fatalf("private containerd pid %d", pid) // 0 would be our own process group
 	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(50 * time.Millisecond)
+	if !daemon.Stop(pid, "containerd", 10*time.Second) {
+		t.Fatalf("private containerd %d did not stop", pid)
 	}
 	r = gcRun(t.TempDir(), env2, "-p", "anything", "ps")
 	if r.code == 0 || !strings.Contains(r.stderr, "containerd does not answer at "+sock) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {

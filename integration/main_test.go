@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/internal/daemon"
 	"github.com/gocompose/gocompose/internal/testimage"
 	"github.com/gocompose/gocompose/supervisor"
 	"github.com/moby/sys/mountinfo"
@@ -257,11 +258,7 @@ func deleteNamespace(ns string) {
 func stopSupervisor() {
 	if b, err := os.ReadFile(supervisor.WatchdogPidPath(state)); err == nil {
 		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-			for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-				time.Sleep(50 * time.Millisecond)
-			}
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			daemon.Stop(pid, "supervisor", 5*time.Second)
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(state, "supervisor.pid"))
@@ -272,12 +269,7 @@ func stopSupervisor() {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = supervisor.Stop(sctx, state)
-	for i := 0; i < 100 && pid > 0 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
+	daemon.Stop(pid, "supervisor", 5*time.Second)
 }
 
 type result struct {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/gocompose/gocompose/internal/daemon"
 	"github.com/mattn/go-shellwords"
 	mdns "github.com/miekg/dns"
 )
@@ -274,8 +275,8 @@ func readPid(t *testing.T, path string) int {
 // killAndWait SIGKILLs pid and waits until it is gone.
 func killAndWait(t *testing.T, pid int) {
 	t.Helper()
-	if pid <= 1 {
-		t.Fatalf("refusing to kill pid %d", pid) // 0 would be our own process group
+	if !daemon.Runs(pid, "gocompose") {
+		t.Fatalf("refusing to kill pid %d: not a gocompose process", pid) // a stale pid file's pid may be anyone's
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

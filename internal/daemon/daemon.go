@@ -5,10 +5,12 @@
 package daemon
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // Start runs bin with args detached and returns its pid.
@@ -32,4 +34,41 @@ func Start(bin string, args []string, logPath string) (int, error) {
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
 	return pid, nil
+}
+
+// Runs says whether pid is a live process whose command line names want
+// (its binary, "buildkitd", "containerd", "gocompose"). A pid file outlives
+// its process, and pids are reused (pid_max is 32768 on many hosts): a
+// signal sent on a pid file's word alone can hit an unrelated process.
+func Runs(pid int, want string) bool {
+	if pid <= 1 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.Contains(b, []byte(want))
+}
+
+// Stop ends the daemon pid, if it is still the one named want: SIGTERM,
+// up to grace for it to exit, then SIGKILL. It reports whether the process
+// is gone.
+func Stop(pid int, want string, grace time.Duration) bool {
+	if !Runs(pid, want) {
+		return true
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for end := time.Now().Add(grace); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !Runs(pid, want) {
+			return true
+		}
+	}
+	if Runs(pid, want) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for range 50 {
+		if !Runs(pid, want) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
