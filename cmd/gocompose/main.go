@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	clog "github.com/containerd/log"
@@ -153,7 +154,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 		Quiet: g.progress == "quiet", JSONProgress: g.progress == "json",
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
-		Builder: &builder{unpack: rt.Image, daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
+		Builder: &builder{unpack: rt.Image, updated: rt.ImageUpdated, daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
 	if g.dryRun {
 		a.DryRun()
 	}
@@ -167,11 +168,12 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 
 // builder connects to buildkitd on first use, starting it if needed.
 type builder struct {
-	daemon build.Daemon
-	unpack func(ctx context.Context, ref string) (containerd.Image, error) // runtime.Image
-	once   sync.Once
-	client *bkclient.Client
-	err    error
+	daemon  build.Daemon
+	unpack  func(ctx context.Context, ref string) (containerd.Image, error) // runtime.Image
+	updated func(ctx context.Context, ref string) (time.Time, error)        // runtime.ImageUpdated
+	once    sync.Once
+	client  *bkclient.Client
+	err     error
 }
 
 func (b *builder) Prune(ctx context.Context, all bool) (int64, error) {
@@ -187,9 +189,18 @@ func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, p
 	if b.err != nil {
 		return build.Result{}, b.err
 	}
+	start := time.Now()
 	res, err := build.Build(ctx, b.client, req, out, progress)
 	if err != nil {
-		return res, err
+		// BuildKit can fail a build after its image is exported and
+		// named, recording its own history ("unknown blob … in history",
+		// moby/buildkit#3921, when containerd's GC runs at that moment):
+		// the image is there, so the build did what it was for.
+		updated, uerr := b.updated(ctx, req.Tags[0])
+		if uerr != nil || updated.Before(start) {
+			return res, err
+		}
+		fmt.Fprintf(out, "WARN[0000] %s was built and named, but BuildKit failed afterwards: %v\n", runtime.FamiliarImage(req.Tags[0]), err)
 	}
 	// An image built for another platform is not unpacked here (BuildKit's
 	// exporter skipped those too); it cannot run on this host.
