@@ -367,6 +367,12 @@ services:
 		t.Fatal(err)
 	}
 	oldPid := task.Pid()
+	// A task whose process is gone reports pid 0, and kill(0) would
+	// SIGKILL this test's own process group (go test, make, the CI shell):
+	// it did, twice.
+	if st, err := task.Status(t.Context()); err != nil || st.Status != containerd.Running || oldPid <= 1 {
+		t.Fatalf("netsup-web-1 is not running (pid %d, status %v, %v)", oldPid, st.Status, err)
+	}
 	if err := syscall.Kill(int(oldPid), syscall.SIGKILL); err != nil { // the container's process exits by itself
 		t.Fatal(err)
 	}
