@@ -362,16 +362,20 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := ctr.Task(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldPid := task.Pid()
 	// A task whose process is gone reports pid 0, and kill(0) would
 	// SIGKILL this test's own process group (go test, make, the CI shell):
-	// it did, twice.
-	if st, err := task.Status(t.Context()); err != nil || st.Status != containerd.Running || oldPid <= 1 {
-		t.Fatalf("netsup-web-1 is not running (pid %d, status %v, %v)", oldPid, st.Status, err)
+	// it did. The pid is taken only from a running task.
+	var oldPid uint32
+	if !within(3*time.Second, func() bool {
+		task, err := ctr.Task(t.Context(), nil)
+		if err != nil {
+			return false
+		}
+		st, err := task.Status(t.Context())
+		oldPid = task.Pid()
+		return err == nil && st.Status == containerd.Running && oldPid > 1
+	}) {
+		t.Fatalf("netsup-web-1 is not running (pid %d)", oldPid)
 	}
 	if err := syscall.Kill(int(oldPid), syscall.SIGKILL); err != nil { // the container's process exits by itself
 		t.Fatal(err)
