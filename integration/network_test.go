@@ -272,6 +272,13 @@ func readPid(t *testing.T, path string) int {
 	return pid
 }
 
+// tailFile is the last n lines of a file, for failure messages.
+func tailFile(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // killAndWait SIGKILLs pid and waits until it is gone.
 func killAndWait(t *testing.T, pid int) {
 	t.Helper()
@@ -375,7 +382,8 @@ services:
 		oldPid = task.Pid()
 		return err == nil && st.Status == containerd.Running && oldPid > 1
 	}) {
-		t.Fatalf("netsup-web-1 is not running (pid %d)", oldPid)
+		t.Fatalf("netsup-web-1 is not running (pid %d):\n%s\nlogs:\n%s\nsupervisor log:\n%s", oldPid,
+			gcRun(dir, nil, "ps", "-a").stdout, gcRun(dir, nil, "logs", "web").stdout, tailFile(filepath.Join(state, "supervisor.log"), 20))
 	}
 	if err := syscall.Kill(int(oldPid), syscall.SIGKILL); err != nil { // the container's process exits by itself
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 	clog "github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/gocompose/gocompose/app"
@@ -189,13 +190,29 @@ func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, p
 	if b.err != nil {
 		return build.Result{}, b.err
 	}
+	// Two builds exporting into containerd at once can lose a blob of the
+	// image just named to containerd's GC (BuildKit releases its lease
+	// before the image record holds the blob: moby/buildkit#3921, #6521).
+	// The image is then checked, and built once more when it lost
+	// content: from cache, so it costs a re-export.
+	res, err := b.buildOnce(ctx, req, out, progress)
+	if errors.Is(err, errdefs.ErrNotFound) && ctx.Err() == nil {
+		fmt.Fprintf(out, "WARN[0000] %s lost content while it was exported (%v): building it again\n", runtime.FamiliarImage(req.Tags[0]), err)
+		res, err = b.buildOnce(ctx, req, out, progress)
+	}
+	return res, err
+}
+
+// buildOnce builds and checks the image: named, with its content, and
+// unpacked for this host's containers.
+func (b *builder) buildOnce(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error) {
 	start := time.Now()
 	res, err := build.Build(ctx, b.client, req, out, progress)
 	if err != nil {
 		// BuildKit can fail a build after its image is exported and
-		// named, recording its own history ("unknown blob … in history",
-		// moby/buildkit#3921, when containerd's GC runs at that moment):
-		// the image is there, so the build did what it was for.
+		// named, recording its own history ("unknown blob … in
+		// history"): the image is there; its check below says whether it
+		// is whole.
 		updated, uerr := b.updated(ctx, req.Tags[0])
 		if uerr != nil || updated.Before(start) {
 			return res, err
