@@ -35,6 +35,12 @@ type ExecRequest struct {
 	Stdio   Stdio
 	// Privileged gives the process every capability (exec --privileged).
 	Privileged bool
+	// OutputFile, when set, has the shim write the process's stdout and
+	// stderr to this host file instead of FIFOs the caller reads: a caller
+	// that dies mid-exec (the supervisor running a healthcheck) cannot
+	// leave the shim blocked opening a FIFO nobody reads, which hangs the
+	// shim and, when containerd gives up on it, takes the container down.
+	OutputFile string
 }
 
 // Exec runs a process in the container and returns its exit code.
@@ -76,7 +82,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, req ExecRequest) (int, er
 	}
 	execID := "exec-" + randomHex(12)
 	att := &attached{creator: cio.NullIO}
-	if !req.Detach {
+	if req.OutputFile != "" {
+		att.creator = cio.LogFile(req.OutputFile)
+	} else if !req.Detach {
 		if att, err = attachIO(req.Stdio, pspec.Terminal); err != nil {
 			return 0, fmt.Errorf("exec %s: %w", id, err)
 		}

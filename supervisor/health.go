@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -103,7 +106,7 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 			return
 		case <-time.After(wait):
 		}
-		res := probe(ctx, rt, id, cfg)
+		res := probe(ctx, rt, id, cfg, filepath.Join(health.Path(p.s.cfg.State, ns, id)+".probe"))
 		if ctx.Err() != nil {
 			return
 		}
@@ -171,13 +174,29 @@ type execer interface {
 
 // probe runs the healthcheck command once, within its timeout, keeping
 // the first 4 KiB of its output.
-func probe(ctx context.Context, rt execer, id string, cfg health.Config) health.Result {
+func probe(ctx context.Context, rt execer, id string, cfg health.Config, outFile string) health.Result {
 	res := health.Result{Start: time.Now()}
 	out := &limitedBuffer{}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	code, err := rt.Exec(pctx, id, runtime.ExecRequest{Args: cfg.Test, Stdio: runtime.Stdio{Out: out, Err: out}})
+	req := runtime.ExecRequest{Args: cfg.Test, Stdio: runtime.Stdio{Out: out, Err: out}}
+	if outFile != "" {
+		// The shim writes the output to a file, not to FIFOs this process
+		// reads: a supervisor killed mid-probe must not leave the shim
+		// blocked (which, once containerd gives up on the shim, takes
+		// the container down).
+		_ = os.Remove(outFile)
+		req.OutputFile = outFile
+		defer os.Remove(outFile)
+	}
+	code, err := rt.Exec(pctx, id, req)
 	res.End = time.Now()
+	if outFile != "" {
+		if f, ferr := os.Open(outFile); ferr == nil {
+			_, _ = io.Copy(out, io.LimitReader(f, 4096))
+			f.Close()
+		}
+	}
 	switch {
 	case unreachable(err):
 		res.ExitCode, res.Output = probeUnreachable, "containerd cannot be reached: "+err.Error()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,7 +72,13 @@ func (f fakeExec) Exec(ctx context.Context, _ string, req runtime.ExecRequest) (
 		<-ctx.Done()
 		return 0, ctx.Err()
 	}
-	fmt.Fprint(req.Stdio.Out, f.out)
+	if req.OutputFile != "" { // the shim writes the file
+		if err := os.WriteFile(req.OutputFile, []byte(f.out), 0o600); err != nil {
+			return 0, err
+		}
+	} else {
+		fmt.Fprint(req.Stdio.Out, f.out)
+	}
 	return f.code, f.err
 }
 
@@ -90,9 +98,16 @@ func TestProbe(t *testing.T) {
 		{"unavailable", fakeExec{err: errdefs.ErrUnavailable}, probeUnreachable, "containerd cannot be reached: unavailable"},
 		{"exec fails", fakeExec{err: errors.New("no such file")}, -1, "no such file"},
 	} {
-		res := probe(context.Background(), tc.ex, "c", cfg)
-		if res.ExitCode != tc.code || res.Output != tc.out || res.End.Before(res.Start) {
-			t.Errorf("%s: exit %d output %.60q", tc.name, res.ExitCode, res.Output)
+		for _, file := range []string{"", filepath.Join(t.TempDir(), "c.probe")} {
+			res := probe(context.Background(), tc.ex, "c", cfg, file)
+			if res.ExitCode != tc.code || res.Output != tc.out || res.End.Before(res.Start) {
+				t.Errorf("%s (file %q): exit %d output %.60q", tc.name, file, res.ExitCode, res.Output)
+			}
+			if file != "" {
+				if _, err := os.Stat(file); !os.IsNotExist(err) {
+					t.Errorf("%s: the probe's output file is left: %v", tc.name, err)
+				}
+			}
 		}
 	}
 }
