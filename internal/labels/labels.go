@@ -84,26 +84,21 @@ type Port struct {
 
 // EndpointsOf reads a container's Networks label; without one it has no
 // endpoints. A label that does not parse is an error naming it.
-func EndpointsOf(l map[string]string) ([]Endpoint, error) {
-	var eps []Endpoint
-	if v := l[Networks]; v != "" {
-		if err := json.Unmarshal([]byte(v), &eps); err != nil {
-			return nil, fmt.Errorf("label %s: %w", Networks, err)
-		}
-	}
-	return eps, nil
-}
+func EndpointsOf(l map[string]string) ([]Endpoint, error) { return decode[Endpoint](l, Networks) }
 
 // PortsOf reads a container's Ports label; without one it publishes
 // nothing. A label that does not parse is an error naming it.
-func PortsOf(l map[string]string) ([]Port, error) {
-	var ps []Port
-	if v := l[Ports]; v != "" {
-		if err := json.Unmarshal([]byte(v), &ps); err != nil {
-			return nil, fmt.Errorf("label %s: %w", Ports, err)
+func PortsOf(l map[string]string) ([]Port, error) { return decode[Port](l, Ports) }
+
+// decode reads the JSON list a label holds ("" is none).
+func decode[T any](l map[string]string, key string) ([]T, error) {
+	var out []T
+	if v := l[key]; v != "" {
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			return nil, fmt.Errorf("label %s: %w", key, err)
 		}
 	}
-	return ps, nil
+	return out, nil
 }
 
 // Container labels of gocompose's own.
