@@ -347,3 +347,35 @@ networks:
 		}
 	}
 }
+
+// attach follows a running container's output from now until it exits,
+// and its exit code is the command's; an interrupt goes to the container.
+func TestAttach(t *testing.T) {
+	a, e, _ := upThreeTier(t)
+	var out, errb strings.Builder
+	a.Out, a.Err = &syncWriter{w: &out}, &syncWriter{w: &errb}
+	p := load(t, threeTier)
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		e.exit("p-worker-2", 3)
+	}()
+	if err := a.Attach(context.Background(), p, "worker", AttachOptions{Index: 2, SigProxy: true}); !isExit(err, 3) {
+		t.Fatalf("attach: %v", err)
+	}
+	// Interrupted with --sig-proxy: the container gets SIGINT (the fake
+	// exits 130 on it) and attach returns its code.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+	if err := a.Attach(ctx, p, "web", AttachOptions{SigProxy: true}); !isExit(err, 130) || !slices.Contains(e.opsOf("kill"), "p-web-1") {
+		t.Errorf("attach interrupted: %v, kills %v", err, e.opsOf("kill"))
+	}
+	// Without: gocompose leaves, the container runs on.
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := a.Attach(ctx, p, "db", AttachOptions{}); err != nil || e.containers["p-db-1"].state != runtime.StateRunning {
+		t.Errorf("attach --sig-proxy=false interrupted: %v, db %s", err, e.containers["p-db-1"].state)
+	}
+	if err := a.Attach(context.Background(), p, "worker", AttachOptions{Index: 2}); err == nil || !strings.Contains(err.Error(), "stopped container") {
+		t.Errorf("attach to an exited container: %v", err)
+	}
+}

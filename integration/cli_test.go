@@ -516,3 +516,38 @@ func TestConfigOutputNoInterpolate(t *testing.T) {
 		t.Errorf("config -o --no-interpolate wrote %v:\n%s", err, b)
 	}
 }
+
+// attach follows a running container's output from now on (stdout and
+// stderr apart) and returns its exit code; Ctrl-C goes to the container.
+func TestAttach(t *testing.T) {
+	requires(t)
+	dir := project(t, "attach", "services:\n  ticker:\n    image: busybox\n    command: [\"sh\", \"-c\", \"trap 'echo bye; exit 5' INT; i=0; while true; do echo tick $$i; echo err $$i >&2; i=$$((i+1)); sleep 0.2; done\"]\n")
+	gc(t, dir, "up", "-d")
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	time.Sleep(500 * time.Millisecond) // "tick 0" is well in the past
+	cmd := gcCommand(dir, "attach", "ticker")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	_ = cmd.Process.Signal(os.Interrupt) // sent on to the container: its trap exits 5
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+		t.Errorf("attach exit: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "tick") || strings.Contains(stdout.String(), "err ") || !strings.Contains(stdout.String(), "bye") {
+		t.Errorf("attach stdout:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "err ") {
+		t.Errorf("attach stderr:\n%s", stderr.String())
+	}
+	if strings.Contains(stdout.String(), "tick 0\n") {
+		t.Errorf("attach printed output from before it attached:\n%s", stdout.String())
+	}
+	if r := gcRun(dir, nil, "attach", "ticker"); r.code == 0 || !strings.Contains(r.stderr, "stopped container") {
+		t.Errorf("attach to the exited container: %s", r)
+	}
+}

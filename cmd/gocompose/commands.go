@@ -914,6 +914,24 @@ func builderCmd(g *globals) *cobra.Command {
 	return b
 }
 
+func attachCmd(g *globals) *cobra.Command {
+	var o app.AttachOptions
+	var detachKeys string
+	cmd := &cobra.Command{Use: "attach [OPTIONS] SERVICE", Short: "Attach local standard input, output, and error streams to a service's running container", Args: cobra.ExactArgs(1)}
+	fl := cmd.Flags()
+	fl.IntVar(&o.Index, "index", 0, "index of the container if service has multiple replicas.")
+	fl.BoolVar(&o.NoStdin, "no-stdin", false, "Do not attach STDIN")
+	fl.BoolVar(&o.SigProxy, "sig-proxy", true, "Proxy all received signals to the process")
+	fl.StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching from a container (refused: stdin is not attached)")
+	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if detachKeys != "" {
+			return fmt.Errorf("attach --detach-keys: gocompose attaches output only, so there are no keys to detach with")
+		}
+		return a.Attach(ctx, p, args[0], o)
+	})
+	return cmd
+}
+
 func waitCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "wait SERVICE [SERVICE...] [OPTIONS]", Short: "Block until containers of all (or specified) services stop.", Args: cobra.MinimumNArgs(1)}
 	var downProject bool
