@@ -201,7 +201,7 @@ func (d *dryEngine) ReadLogs(ctx context.Context, id string, o runtime.LogOption
 }
 
 func (d *dryEngine) LoadImages(context.Context, io.Reader) ([]string, error) {
-	return nil, nil
+	return nil, fmt.Errorf("image load writes the image store: not in a dry run")
 }
 
 // Pull only records the image: the real store is not written.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
@@ -259,11 +260,14 @@ func (a *App) ConfigHash(ctx context.Context, p *types.Project, services []strin
 	}
 	for _, name := range sel.ServiceNames() {
 		svc := sel.Services[name]
-		digest := ""
-		if img, err := a.Engine.ResolveImage(ctx, svc.Image); err == nil {
-			digest = img.Digest
-		} else if !errors.Is(err, runtime.ErrImageNotFound) {
-			return fmt.Errorf("service %s: %w", name, err)
+		// The digest only: hashing reads the image store, it does not
+		// unpack (ResolveImage would).
+		digest, err := a.Engine.ImageID(ctx, svc.Image)
+		if err != nil {
+			if !errors.Is(err, errdefs.ErrNotFound) {
+				return fmt.Errorf("service %s: %w", name, err)
+			}
+			digest = ""
 		}
 		h, err := model.ConfigHash(svc, digest)
 		if err != nil {

@@ -112,7 +112,8 @@ func (a *App) Logs(ctx context.Context, p *types.Project, o LogsOptions) error {
 		}
 	}
 	f := newFormatter(a, cs, o.Format)
-	return a.parallelAll(len(cs), func(i int) error {
+	// Every follower at once: they must not wait for each other.
+	return eachLimited(len(cs), 0, func(i int) error {
 		c := cs[i]
 		lo := runtime.LogOptions{Follow: o.Follow, Tail: o.Tail, Since: o.Since, Until: o.Until}
 		if o.Follow {
@@ -127,10 +128,4 @@ func (a *App) Logs(ctx context.Context, p *types.Project, o LogsOptions) error {
 		}
 		return err
 	})
-}
-
-// parallelAll runs fn for every item at once (log followers must not wait
-// for each other) and returns the first error.
-func (a *App) parallelAll(n int, fn func(i int) error) error {
-	return eachLimited(n, 0, fn)
 }

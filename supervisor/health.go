@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -106,7 +105,7 @@ func (p *probers) run(ctx context.Context, ns, id string, cfg health.Config) {
 			return
 		case <-time.After(wait):
 		}
-		res := probe(ctx, rt, id, cfg, filepath.Join(health.Path(p.s.cfg.State, ns, id)+".probe"))
+		res := probe(ctx, rt, id, cfg, health.Path(p.s.cfg.State, ns, id)+".probe")
 		if ctx.Err() != nil {
 			return
 		}
