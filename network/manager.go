@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
@@ -249,36 +248,9 @@ func removeIsolationRules(bridge string) error {
 	return nil
 }
 
-// HostPortTaken reports whether a CNI portmap rule already forwards the host
-// port: published ports are iptables DNAT rules, not sockets, so a listen
-// test alone would not see them.
-func HostPortTaken(port int, proto string) (bool, error) {
-	// Fail closed: a port we cannot check is not free.
-	ipt, err := firewall()
-	if err != nil {
-		return false, fmt.Errorf("check host port %d/%s: %w", port, proto, err)
-	}
-	chains, err := ipt.ListChains("nat")
-	if err != nil {
-		return false, fmt.Errorf("check host port %d/%s: iptables -t nat -S: %w", port, proto, err)
-	}
-	for _, chain := range chains {
-		if !strings.HasPrefix(chain, "CNI-DN-") {
-			continue
-		}
-		rules, err := ipt.List("nat", chain)
-		if err != nil {
-			return false, fmt.Errorf("check host port %d/%s: iptables -t nat -S %s: %w", port, proto, chain, err)
-		}
-		for _, line := range rules {
-			_, args, ok := ruleSpec(line)
-			if ok && argAfter(args, "--dport") == strconv.Itoa(port) && argAfter(args, "-p") == proto {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
-}
+// ServePorts makes the container's published ports win over other
+// containers' mappings of the same ports (see the package function).
+func (m *Manager) ServePorts(container string) error { return ServePorts(container) }
 
 // argAfter is the argument that follows flag in a rule ("" if none).
 func argAfter(args []string, flag string) string {
