@@ -44,6 +44,8 @@ type Engine interface {
 	Unpause(ctx context.Context, id string) error
 	List(ctx context.Context, match map[string]string) ([]runtime.Container, error)
 	Inspect(ctx context.Context, id string) (runtime.Container, error)
+	// SetLabels sets labels of a container; an empty value removes one.
+	SetLabels(ctx context.Context, id string, set map[string]string) error
 	Wait(ctx context.Context, id string) (int, error)
 	Exec(ctx context.Context, id string, req runtime.ExecRequest) (int, error)
 	ReadLogs(ctx context.Context, id string, o runtime.LogOptions, fn func(runtime.LogEntry)) error

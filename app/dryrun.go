@@ -124,6 +124,20 @@ func (d *dryEngine) Create(ctx context.Context, c model.Container) error {
 	return nil
 }
 
+func (d *dryEngine) SetLabels(ctx context.Context, id string, set map[string]string) error {
+	return d.change(ctx, id, func(c *runtime.Container) error {
+		c.Labels = maps.Clone(c.Labels)
+		for k, v := range set {
+			if v == "" {
+				delete(c.Labels, k)
+			} else {
+				c.Labels[k] = v
+			}
+		}
+		return nil
+	})
+}
+
 func (d *dryEngine) CreateTask(ctx context.Context, id string) error {
 	_, err := d.Inspect(ctx, id)
 	return err
@@ -323,6 +337,7 @@ func (n *dryNet) ReleaseStale(context.Context, string, string, []network.Attachm
 	return nil
 }
 func (n *dryNet) Restore(*network.Network) error { return nil }
+func (n *dryNet) ServePorts(string) error        { return nil }
 func (n *dryNet) NewNetNS(string) error          { return nil }
 func (n *dryNet) DeleteNetNS(string) error       { return nil }
 

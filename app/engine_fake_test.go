@@ -287,6 +287,27 @@ func (e *fakeEngine) Inspect(_ context.Context, id string) (runtime.Container, e
 	return c.view(), nil
 }
 
+func (e *fakeEngine) SetLabels(_ context.Context, id string, set map[string]string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if err := e.record("label", id); err != nil {
+		return err
+	}
+	c.Labels = maps.Clone(c.Labels)
+	for k, v := range set {
+		if v == "" {
+			delete(c.Labels, k)
+		} else {
+			c.Labels[k] = v
+		}
+	}
+	return nil
+}
+
 func (e *fakeEngine) Wait(ctx context.Context, id string) (int, error) {
 	e.mu.Lock()
 	c, err := e.get(id)
@@ -567,6 +588,7 @@ type fakeNet struct {
 	netns    map[string]bool
 	attached map[string][]string // container -> network names
 	next     int
+	served   []string // ServePorts calls, in order
 }
 
 func newFakeNet() *fakeNet {
@@ -655,6 +677,13 @@ func (f *fakeNet) ReleaseStale(context.Context, string, string, []network.Attach
 }
 
 func (f *fakeNet) Restore(*network.Network) error { return nil }
+
+func (f *fakeNet) ServePorts(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.served = append(f.served, id)
+	return nil
+}
 
 func (f *fakeNet) NewNetNS(path string) error {
 	f.mu.Lock()

@@ -184,7 +184,7 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 	if err := a.ensureVolumes(p, only, false); err != nil {
 		return err
 	}
-	if err := a.createWith(ctx, p, r, name, lbls, nets, o.UseAliases); err != nil {
+	if err := a.createWith(ctx, p, r, name, lbls, nets, createOpts{aliases: o.UseAliases}); err != nil {
 		return err
 	}
 	if o.Detach {

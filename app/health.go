@@ -212,7 +212,7 @@ func (a *App) waitReady(ctx context.Context, p *types.Project, ids []string) err
 				switch a.healthOf(c) {
 				case "", health.Healthy:
 				case health.Unhealthy:
-					return fmt.Errorf("container %s is unhealthy", c.ID)
+					return fmt.Errorf("container %s is unhealthy%s", c.ID, lastProbe(a, c.ID))
 				default:
 					ready = false
 				}

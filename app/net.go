@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/internal/health"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/lock"
@@ -22,7 +23,6 @@ import (
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
-	"github.com/gocompose/gocompose/scheduler"
 	specpkg "github.com/gocompose/gocompose/spec"
 )
 
@@ -38,6 +38,9 @@ type Networker interface {
 	DetachCached(ctx context.Context, containerID, netns string) error
 	ReleaseStale(ctx context.Context, containerID, netns string, as []network.Attachment) error
 	Restore(n *network.Network) error
+	// ServePorts makes a container's published ports take new connections
+	// from any other container mapping the same host ports.
+	ServePorts(container string) error
 	// NewNetNS makes a pinned network namespace at path; DeleteNetNS
 	// removes it (a missing one is not an error).
 	NewNetNS(path string) error
@@ -145,10 +148,15 @@ type netSetup struct {
 
 // setupNetwork makes the container's namespace and attaches it to the
 // service's networks (or finds the namespace it shares).
-func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, nets map[string]*network.Network, aliases bool) (*netSetup, error) {
+func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.ServiceConfig, id string, nets map[string]*network.Network, co createOpts) (*netSetup, error) {
+	aliases := co.aliases
 	mode := svc.NetworkMode
 	if target, ok := strings.CutPrefix(mode, "service:"); ok {
-		return a.sharedNetNS(ctx, scheduler.ContainerName(p.Name, target, 1), mode)
+		c, err := a.serviceContainer(ctx, p.Name, target)
+		if err != nil {
+			return nil, fmt.Errorf("network_mode %s: %w", mode, err)
+		}
+		return a.sharedNetNS(ctx, c, mode)
 	}
 	if target, ok := strings.CutPrefix(mode, "container:"); ok {
 		return a.sharedNetNS(ctx, target, mode)
@@ -177,7 +185,11 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		}
 		defer l.Unlock()
 	}
-	ports, err := publishedPorts(svc)
+	var except []string
+	if co.replaces != "" {
+		except = []string{co.replaces} // its ports pass to this container
+	}
+	ports, err := publishedPorts(svc, except...)
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +232,19 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		_ = a.Net.Detach(context.WithoutCancel(ctx), id, netns, as)
 		_ = a.Net.DeleteNetNS(netns)
 	}
+	if co.replaces != "" && len(ports) > 0 {
+		// A successor on standby leaves new connections to the container
+		// it replaces (portmap may have put its rules first); one that
+		// replaces a stopped container takes them now.
+		serve := id
+		if co.standby {
+			serve = co.replaces
+		}
+		if err := a.Net.ServePorts(serve); err != nil {
+			cleanup()
+			return nil, err
+		}
+	}
 	names := []string{id}
 	if aliases {
 		names = append(names, svc.Name)
@@ -245,6 +270,9 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 	etc.Nameservers = []string{results[0].Gateway.String()}
 	epJSON, _ := json.Marshal(eps)
 	lbls := map[string]string{labels.NetNS: netns, labels.Networks: string(epJSON)}
+	if co.standby {
+		lbls[labels.DNSWithheld] = withheldNames(eps, id)
+	}
 	if len(ports) > 0 {
 		var ps []labels.Port
 		for _, pm := range ports {
@@ -257,6 +285,46 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		lbls[labels.DNS] = strings.Join(svc.DNS, ",")
 	}
 	return &netSetup{netns: netns, etc: etc, labels: lbls, cleanup: cleanup}, nil
+}
+
+// withheldNames are the names of a container's endpoints other than its
+// own name, comma-separated: what DNS stops answering for it while another
+// container takes its place.
+func withheldNames(eps []labels.Endpoint, id string) string {
+	var names []string
+	for _, e := range eps {
+		for _, n := range e.Names {
+			if n != id && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// serviceContainer is the container of a service that network_mode
+// service: and volumes_from share: its lowest-numbered running one, else
+// its lowest-numbered one (replicas are numbered as Docker Compose numbers
+// them, so the first need not be 1).
+func (a *App) serviceContainer(ctx context.Context, project, service string) (string, error) {
+	cs, err := a.Engine.List(ctx, map[string]string{labels.Project: project, labels.Service: service, labels.OneOff: boolLabel(false)})
+	if err != nil {
+		return "", err
+	}
+	if len(cs) == 0 {
+		return "", fmt.Errorf("service %s has no container: %w", service, errdefs.ErrNotFound)
+	}
+	slices.SortFunc(cs, func(x, y runtime.Container) int {
+		rx, ry := x.State == runtime.StateRunning, y.State == runtime.StateRunning
+		if rx != ry {
+			if rx {
+				return -1
+			}
+			return 1
+		}
+		return containerNumber(x) - containerNumber(y)
+	})
+	return cs[0].ID, nil
 }
 
 func (a *App) sharedNetNS(ctx context.Context, target, mode string) (*netSetup, error) {
@@ -319,7 +387,7 @@ const portLockDir = "/run/lock/gocompose"
 
 // publishedPorts turns ports: into port mappings, checking that each host
 // port is free and choosing one where the file leaves it open.
-func publishedPorts(svc types.ServiceConfig) ([]network.PortMapping, error) {
+func publishedPorts(svc types.ServiceConfig, except ...string) ([]network.PortMapping, error) {
 	var out []network.PortMapping
 	for _, p := range svc.Ports {
 		proto := p.Protocol
@@ -341,7 +409,7 @@ func publishedPorts(svc types.ServiceConfig) ([]network.PortMapping, error) {
 			}
 			pub = n
 		}
-		port, err := claimPort(hostIP, pub, proto)
+		port, err := claimPort(hostIP, pub, proto, except...)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
@@ -351,10 +419,11 @@ func publishedPorts(svc types.ServiceConfig) ([]network.PortMapping, error) {
 }
 
 // claimPort checks that a host port is free (or picks a free one for 0):
-// no socket bound and no other container's port mapping.
-func claimPort(hostIP string, port int, proto string) (int, error) {
+// no socket bound and no port mapping of a container other than those in
+// except.
+func claimPort(hostIP string, port int, proto string, except ...string) (int, error) {
 	if port != 0 {
-		taken, err := network.HostPortTaken(port, proto)
+		taken, err := network.HostPortTaken(port, proto, except...)
 		if err != nil {
 			return 0, err
 		}

@@ -206,7 +206,8 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		}
 		named := len(o.Services) == 0 || slices.Contains(o.Services, name)
 		force := named && o.ForceRecreate || !named && o.AlwaysRecreateDeps
-		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds, ForceRecreate: force})
+		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds,
+			ForceRecreate: force, Replace: replaces(svc)})
 	}
 	var obs []scheduler.Container
 	for _, c := range observed {
@@ -256,11 +257,16 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 			return nil, err
 		}
 	}
+	// The selected services' containers as they are now (replicas are
+	// numbered as Docker Compose numbers them: not always 1..n).
+	now, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return nil, err
+	}
 	var started []string
-	for _, s := range plan.Steps {
-		svc := rs[s.Service].svc
-		for n := 1; n <= spec.Replicas(svc); n++ {
-			started = append(started, containerID(p.Name, svc, n))
+	for _, c := range now {
+		if _, ok := rs[c.Labels[labels.Service]]; ok {
+			started = append(started, c.ID)
 		}
 	}
 	return started, nil
@@ -344,11 +350,21 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 				return err
 			}
 		}
-		toStart := make([]string, len(step.Ops))
+		// A rolling update replaces its containers after the
+		// dependencies, group by group; the rest is made ahead.
+		var ops, rolled []scheduler.Op
+		for _, op := range step.Ops {
+			if !o.NoStart && rolling(svc, op) {
+				rolled = append(rolled, op)
+			} else {
+				ops = append(ops, op)
+			}
+		}
+		toStart := make([]string, len(ops))
 		bctx, batch := withDNSBatch(ctx)
-		err := a.parallel(len(step.Ops), func(i int) error {
+		err := a.parallel(len(ops), func(i int) error {
 			return bounded(func() error {
-				id, err := a.prepare(bctx, p, rs[service], step.Ops[i], nets, o)
+				id, err := a.prepare(bctx, p, rs[service], ops[i], nets, o)
 				toStart[i] = id
 				return err
 			})
@@ -372,12 +388,18 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 				return fmt.Errorf("service %s not started: %w", service, err)
 			}
 		}
-		return a.parallel(len(toStart), func(i int) error {
+		if err := a.parallel(len(toStart), func(i int) error {
 			if toStart[i] == "" {
 				return nil
 			}
 			return bounded(func() error { return a.start(ctx, toStart[i]) })
-		})
+		}); err != nil {
+			return err
+		}
+		if len(rolled) == 0 {
+			return nil
+		}
+		return a.rollOut(ctx, p, rs[service], rolled, nets, o)
 	})
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -523,14 +545,26 @@ func (a *App) create(ctx context.Context, p *types.Project, r *resolved, id stri
 	for k, v := range restartLabels(r.svc) {
 		lbls[k] = v
 	}
-	return a.createWith(ctx, p, r, id, lbls, nets, true)
+	return a.createWith(ctx, p, r, id, lbls, nets, createOpts{aliases: true})
+}
+
+// createOpts say how a container joins its networks.
+type createOpts struct {
+	// aliases: its service name and network aliases resolve to it.
+	aliases bool
+	// replaces is the container whose place it takes in an update: its
+	// published ports pass to this one.
+	replaces string
+	// standby: it takes no traffic yet (DNS withholds its service names,
+	// the replaced container keeps its ports) until the switch.
+	standby bool
 }
 
 // createWith makes the container from the resolved service: it builds the
 // container's model (labels, mounts with host paths, network) and hands it
 // to the engine. With aliases its service name and network aliases resolve
 // to it (service containers, and run --use-aliases).
-func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id string, lbls map[string]string, nets map[string]*network.Network, aliases bool) error {
+func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id string, lbls map[string]string, nets map[string]*network.Network, co createOpts) error {
 	svc := r.svc
 	// A name another project's (or a stray) container holds: say whose,
 	// before anything of this one is made.
@@ -548,7 +582,7 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 	if r.health != "" {
 		c.Labels[health.Label] = r.health
 	}
-	ns, err := a.setupNetwork(ctx, p, svc, id, nets, aliases)
+	ns, err := a.setupNetwork(ctx, p, svc, id, nets, co)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ volumes:
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	a := &App{RootDir: root, StateDir: t.TempDir(), Err: io.Discard}
+	a := &App{Engine: newFakeEngine(), RootDir: root, StateDir: t.TempDir(), Err: io.Discard}
 	if err := a.ensureVolumes(p, p, false); err != nil {
 		t.Fatal(err)
 	}

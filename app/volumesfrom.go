@@ -63,7 +63,11 @@ func (a *App) volumesFrom(ctx context.Context, p *types.Project, svc types.Servi
 			if !ok {
 				return nil, nil, fmt.Errorf("service %s: volumes_from: no such service: %s", svc.Name, name)
 			}
-			bound, _, _, err := a.volumeMounts(p, src, containerID(p.Name, src, 1))
+			srcID, err := a.serviceContainer(ctx, p.Name, name)
+			if err != nil {
+				srcID = containerID(p.Name, src, 1) // not made yet: its first replica's paths
+			}
+			bound, _, _, err := a.volumeMounts(p, src, srcID)
 			if err != nil {
 				return nil, nil, err
 			}

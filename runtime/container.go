@@ -708,6 +708,19 @@ func (r *Runtime) List(ctx context.Context, match map[string]string) ([]Containe
 	return res, nil
 }
 
+// SetLabels sets the container's labels from set; an empty value removes
+// the label.
+func (r *Runtime) SetLabels(ctx context.Context, id string, set map[string]string) error {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return conv(err)
+	}
+	if _, err := c.SetLabels(ctx, set); err != nil {
+		return fmt.Errorf("container %s: set labels: %w", id, conv(err))
+	}
+	return nil
+}
+
 // Inspect reads one container.
 func (r *Runtime) Inspect(ctx context.Context, id string) (Container, error) {
 	c, err := r.client.LoadContainer(ctx, id)

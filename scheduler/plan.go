@@ -21,6 +21,10 @@ type Service struct {
 	// hash matches (up --force-recreate for the named services,
 	// --always-recreate-deps for their dependencies).
 	ForceRecreate bool
+	// Replace gives the successor of a running outdated container the
+	// next free container number instead of its own, so that both can
+	// exist at once (a start-first update, or one that may roll back).
+	Replace bool
 }
 
 // Container is one observed container of the project.
@@ -47,8 +51,11 @@ type Kind string
 const (
 	Create   Kind = "create"
 	Recreate Kind = "recreate"
-	Start    Kind = "start"
-	Remove   Kind = "remove"
+	// Replace starts a new container (Number) beside the running one
+	// (Container) and removes the old one once the new one is ready.
+	Replace Kind = "replace"
+	Start   Kind = "start"
+	Remove  Kind = "remove"
 )
 
 // Op is one operation on one container.
@@ -94,28 +101,7 @@ func Make(project string, desired []Service, observed []Container, o Options) (*
 	p := &Plan{}
 	for _, s := range order {
 		step := Step{Service: s.Name, DependsOn: slices.Sorted(slices.Values(s.DependsOn)), Conditions: s.Conditions}
-		have := map[int]Container{}
-		for _, c := range byService[s.Name] {
-			have[c.Number] = c
-		}
-		for n := 1; n <= s.Replicas; n++ {
-			c, ok := have[n]
-			switch {
-			case !ok:
-				step.Ops = append(step.Ops, Op{Kind: Create, Container: ContainerName(project, s.Name, n), Number: n})
-			case !o.NoRecreate && (o.ForceRecreate || s.ForceRecreate || c.Hash != s.Hash):
-				step.Ops = append(step.Ops, Op{Kind: Recreate, Container: c.Name, Number: n})
-			case !c.Running && !o.NoStart:
-				step.Ops = append(step.Ops, Op{Kind: Start, Container: c.Name, Number: n})
-			}
-		}
-		extra := byService[s.Name]
-		slices.SortFunc(extra, func(a, b Container) int { return a.Number - b.Number })
-		for _, c := range extra {
-			if c.Number > s.Replicas || c.Number < 1 {
-				step.Ops = append(step.Ops, Op{Kind: Remove, Container: c.Name, Number: c.Number})
-			}
-		}
+		step.Ops = converge(project, s, byService[s.Name], o)
 		p.Steps = append(p.Steps, step)
 	}
 	known := map[string]bool{}
@@ -137,6 +123,50 @@ func Make(project string, desired []Service, observed []Container, o Options) (*
 		}
 	}
 	return p, nil
+}
+
+// converge is Docker Compose's convergence of one service: its containers
+// sorted up-to-date first, low numbers first; the first Replicas are kept
+// (recreated or started as needed), the rest removed, and missing replicas
+// created with the numbers after the highest in use.
+func converge(project string, s Service, have []Container, o Options) []Op {
+	obsolete := func(c Container) bool {
+		return !o.NoRecreate && (o.ForceRecreate || s.ForceRecreate || c.Hash != s.Hash)
+	}
+	cs := slices.Clone(have)
+	slices.SortStableFunc(cs, func(a, b Container) int {
+		if oa, ob := obsolete(a), obsolete(b); oa != ob {
+			if oa {
+				return 1
+			}
+			return -1
+		}
+		return a.Number - b.Number
+	})
+	next := 1
+	for _, c := range cs {
+		next = max(next, c.Number+1)
+	}
+	var ops, removes []Op
+	for i, c := range cs {
+		switch {
+		case i >= s.Replicas:
+			removes = append(removes, Op{Kind: Remove, Container: c.Name, Number: c.Number})
+		case obsolete(c) && s.Replace && c.Running && !o.NoStart:
+			ops = append(ops, Op{Kind: Replace, Container: c.Name, Number: next})
+			next++
+		case obsolete(c):
+			ops = append(ops, Op{Kind: Recreate, Container: c.Name, Number: c.Number})
+		case !c.Running && !o.NoStart:
+			ops = append(ops, Op{Kind: Start, Container: c.Name, Number: c.Number})
+		}
+	}
+	for range s.Replicas - len(cs) {
+		ops = append(ops, Op{Kind: Create, Container: ContainerName(project, s.Name, next), Number: next})
+		next++
+	}
+	slices.SortStableFunc(removes, func(a, b Op) int { return a.Number - b.Number })
+	return append(ops, removes...)
 }
 
 // TopoSort orders services so that each comes after its dependencies, ties
@@ -214,7 +244,11 @@ func (p *Plan) String() string {
 			b.WriteString("  (up to date)\n")
 		}
 		for _, op := range s.Ops {
-			fmt.Fprintf(&b, "  %s %s\n", op.Kind, op.Container)
+			fmt.Fprintf(&b, "  %s %s", op.Kind, op.Container)
+			if op.Kind == Replace {
+				fmt.Fprintf(&b, " by %s", ContainerName("", s.Service, op.Number)[1:])
+			}
+			b.WriteString("\n")
 		}
 	}
 	for _, n := range p.OrphanNames {

@@ -69,6 +69,29 @@ func TestPlanGolden(t *testing.T) {
 			opts:     Options{RemoveOrphans: true},
 		},
 		{name: "replicas", desired: []Service{{Name: "web", Hash: "h", Replicas: 3}}},
+		{
+			// Docker Compose counts containers, not numbers: a kept
+			// web-2 serves as the one replica, and a new one takes the
+			// number after the highest.
+			name:    "count-not-numbers",
+			desired: []Service{{Name: "web", Hash: "h", Replicas: 2}, {Name: "api", Hash: "h", Replicas: 1}},
+			observed: []Container{
+				{Name: "p-web-2", Service: "web", Number: 2, Hash: "h", Running: true},
+				{Name: "p-api-1", Service: "api", Number: 1, Hash: "old", Running: true},
+				{Name: "p-api-3", Service: "api", Number: 3, Hash: "h", Running: true},
+			},
+		},
+		{
+			// start-first: each running obsolete replica is replaced by
+			// a new number; a stopped one is simply recreated.
+			name:    "start-first",
+			desired: []Service{{Name: "web", Hash: "new", Replicas: 3, Replace: true}},
+			observed: []Container{
+				{Name: "p-web-1", Service: "web", Number: 1, Hash: "old", Running: true},
+				{Name: "p-web-2", Service: "web", Number: 2, Hash: "old", Running: true},
+				{Name: "p-web-3", Service: "web", Number: 3, Hash: "old"},
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -161,6 +161,9 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"external-secret", "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n", []string{"compose.yaml:4:", `service "web"`, `field "secrets.s"`, "swarm"}, true},
 		{"volume-driver-opts", "services:\n  web:\n    image: busybox\n    volumes:\n      - data:/v\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n      o: addr=10.0.0.1\n", []string{"compose.yaml:4:", `field "volumes"`, "only bind"}, true},
 		{"unsupported-restart-window", "services:\n  web:\n    image: busybox\n    deploy:\n      restart_policy:\n        window: 10s\n", []string{"compose.yaml:6:", "deploy.restart_policy.window"}, true},
+		{"rollback-of-a-rollback", "services:\n  web:\n    image: busybox\n    deploy:\n      rollback_config:\n        failure_action: rollback\n", []string{"compose.yaml:6:", "deploy.rollback_config.failure_action", "cannot roll back"}, false},
+		{"rollback-monitor", "services:\n  web:\n    image: busybox\n    deploy:\n      rollback_config:\n        monitor: 5s\n", []string{"compose.yaml:6:", "deploy.rollback_config.monitor"}, true},
+		{"update-ratio", "services:\n  web:\n    image: busybox\n    deploy:\n      update_config:\n        max_failure_ratio: 2\n", []string{"compose.yaml:6:", "deploy.update_config.max_failure_ratio"}, false},
 		{"unsupported-network-mode", "services:\n  web:\n    image: busybox\n    network_mode: slirp4netns\n", []string{"compose.yaml:4:", "network_mode"}, true},
 		{"build-ssh", "services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n", []string{"compose.yaml:5:", `field "build.ssh"`}, true},
 	}

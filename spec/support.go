@@ -192,14 +192,56 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		}
 	}
 	if d := svc.Deploy; d != nil {
-		// Like Docker Compose outside swarm, placement, update and rollback
-		// settings have no meaning on one host and are ignored.
+		// Like Docker Compose outside swarm, placement has no meaning on
+		// one host and is ignored. update_config and rollback_config drive
+		// up's rolling updates (which Docker Compose ignores).
+		if err := checkUpdate("deploy.update_config", d.UpdateConfig, true); err != nil {
+			return err
+		}
+		if err := checkUpdate("deploy.rollback_config", d.RollbackConfig, false); err != nil {
+			return err
+		}
 		if rp := d.RestartPolicy; rp != nil && rp.Window != nil {
 			return unsupported("deploy.restart_policy.window", "")
 		}
 		if r := d.Resources.Reservations; r != nil && (len(r.Devices) > 0 || len(r.GenericResources) > 0) {
 			return unsupported("deploy.resources.reservations.devices", "")
 		}
+	}
+	return nil
+}
+
+// checkUpdate refuses update and rollback settings up cannot follow.
+func checkUpdate(field string, c *types.UpdateConfig, update bool) error {
+	if c == nil {
+		return nil
+	}
+	switch c.Order {
+	case "", "start-first", "stop-first":
+	default:
+		return invalid(field+".order", strconv.Quote(c.Order)+": want start-first or stop-first")
+	}
+	actions := "pause, continue or rollback"
+	if !update {
+		actions = "pause or continue"
+	}
+	switch c.FailureAction {
+	case "", "pause", "continue":
+	case "rollback":
+		if !update {
+			return invalid(field+".failure_action", `"rollback": a rollback cannot roll back; want `+actions)
+		}
+	default:
+		return invalid(field+".failure_action", strconv.Quote(c.FailureAction)+": want "+actions)
+	}
+	if c.MaxFailureRatio < 0 || c.MaxFailureRatio > 1 {
+		return invalid(field+".max_failure_ratio", "want a fraction between 0 and 1")
+	}
+	if !update && c.Monitor != 0 {
+		return unsupported(field+".monitor", "a rollback is not monitored")
+	}
+	if !update && c.MaxFailureRatio != 0 {
+		return unsupported(field+".max_failure_ratio", "a rollback's failures are handled by its failure_action")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,5 +166,11 @@ func TestEndpointsOf(t *testing.T) {
 	}
 	if _, err := endpointsOf("ns", "x", map[string]string{labels.Networks: "{"}); err == nil {
 		t.Error("a broken label gave no error")
+	}
+	// A container a start-first update withholds answers only its own name.
+	lbls[labels.DNSWithheld] = "web,api-alias"
+	eps, _ = endpointsOf("ns", "p-web-1", lbls)
+	if len(eps) != 1 || !slices.Equal(eps[0].Names, []string{"p-web-1"}) {
+		t.Errorf("withheld names still answered: %+v", eps)
 	}
 }

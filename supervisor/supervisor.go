@@ -267,16 +267,28 @@ func endpointsOf(ns, id string, lbls map[string]string) ([]dns.Endpoint, error) 
 			ups = append(ups, net.JoinHostPort(u, "53"))
 		}
 	}
+	withheld := map[string]bool{}
+	if v := lbls[labels.DNSWithheld]; v != "" {
+		for _, n := range strings.Split(v, ",") {
+			withheld[n] = true
+		}
+	}
 	var eps []dns.Endpoint
 	var errs []error
 	for _, e := range list {
+		names := make([]string, 0, len(e.Names))
+		for _, n := range e.Names {
+			if !withheld[n] {
+				names = append(names, n)
+			}
+		}
 		ip, err := netip.ParseAddr(e.IP)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network %s: address: %w", e.Network, err))
 			continue
 		}
 		eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + id,
-			PTRName: id, Names: e.Names, IP: ip, Upstreams: ups})
+			PTRName: id, Names: names, IP: ip, Upstreams: ups})
 	}
 	return eps, errors.Join(errs...)
 }

@@ -62,6 +62,11 @@ const (
 	Ports = "gocompose.ports"
 	// DNS lists the service's own dns: servers, comma-separated.
 	DNS = "gocompose.dns"
+	// DNSWithheld lists, comma-separated, the names of the Networks label
+	// that DNS does not answer for this container: while a start-first
+	// update runs, the new container is not yet, and the old one no longer,
+	// answered by its service name and aliases.
+	DNSWithheld = "gocompose.dns-withheld"
 )
 
 // Endpoint is one attachment of a container to a network, as stored in the
