@@ -8,7 +8,7 @@ CACHE   ?= $(HOME)/.cache/gocompose
 BUILDKIT_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/moby/buildkit 2>/dev/null)
 BUILDKITD_CACHED := $(CACHE)/buildkitd-$(BUILDKIT_VERSION)
 
-.PHONY: all build buildkitd prereqs base-image test unit lint demo clean bench
+.PHONY: all build buildkitd kube-bins prereqs base-image test unit lint demo clean bench
 
 all: build buildkitd
 
@@ -27,6 +27,11 @@ buildkitd:
 	@mkdir -p $(BIN) && cmp -s "$(BUILDKITD_CACHED)" $(BIN)/buildkitd || \
 		{ cp "$(BUILDKITD_CACHED)" $(BIN)/buildkitd.tmp && mv $(BIN)/buildkitd.tmp $(BIN)/buildkitd; }
 
+# etcd, kube-apiserver and kubectl for the bridge convert tests (a real API
+# server on 127.0.0.1): built once per version into the cache.
+kube-bins:
+	@GO=$(GO) GOCOMPOSE_CACHE=$(CACHE) ./scripts/kube-bins.sh >/dev/null
+
 prereqs:
 	GOCOMPOSE_NEED_MMDEBSTRAP=1 ./scripts/prereqs.sh
 
@@ -37,8 +42,9 @@ base-image: prereqs
 
 # The whole suite: unit tests and the integration tests against a real
 # containerd (started for the run when none answers, and stopped after).
-test: prereqs buildkitd base-image
-	./scripts/with-containerd.sh $(GO) test -count=1 -timeout 30m $(PKGS)
+test: prereqs buildkitd base-image kube-bins
+	GOCOMPOSE_KUBE_BIN=$$(GO=$(GO) GOCOMPOSE_CACHE=$(CACHE) ./scripts/kube-bins.sh) \
+		./scripts/with-containerd.sh $(GO) test -count=1 -timeout 30m $(PKGS)
 
 # Unit tests only: no root, no daemon.
 unit:
