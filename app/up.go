@@ -207,7 +207,7 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		named := len(o.Services) == 0 || slices.Contains(o.Services, name)
 		force := named && o.ForceRecreate || !named && o.AlwaysRecreateDeps
 		desired = append(desired, scheduler.Service{Name: name, Hash: h, Replicas: replicas, DependsOn: deps, Conditions: conds,
-			ForceRecreate: force, Replace: replaces(svc)})
+			ForceRecreate: force, Replace: a.replaces(p, svc)})
 	}
 	var obs []scheduler.Container
 	for _, c := range observed {
@@ -417,10 +417,10 @@ func (a *App) restartAfterRecreate(ctx context.Context, p *types.Project, plan *
 	fresh := map[string]bool{}
 	for _, st := range plan.Steps {
 		for _, op := range st.Ops {
-			if op.Kind == scheduler.Recreate {
+			if op.Kind == scheduler.Recreate || op.Kind == scheduler.Replace {
 				recreated = append(recreated, st.Service)
 			}
-			if op.Kind == scheduler.Recreate || op.Kind == scheduler.Create {
+			if op.Kind == scheduler.Recreate || op.Kind == scheduler.Replace || op.Kind == scheduler.Create {
 				fresh[st.Service] = true
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -72,13 +73,25 @@ func updateConfigOf(svc types.ServiceConfig) *types.UpdateConfig {
 // replaces says whether the plan should replace the service's running
 // outdated containers under new numbers: start-first updates run old and
 // new side by side, and an update that may roll back keeps the old one.
-func replaces(svc types.ServiceConfig) bool {
+// Not when another service shares the service's network namespace
+// (network_mode: service:X): it could not follow a container that takes
+// a new name, so that update is stop-first, with a warning.
+func (a *App) replaces(p *types.Project, svc types.ServiceConfig) bool {
 	c := updateConfigOf(svc)
 	if c == nil {
 		return false
 	}
 	r := rolloutOf(c)
-	return r.startFirst || r.action == actionRollback
+	if !r.startFirst && r.action != actionRollback {
+		return false
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		if p.Services[name].NetworkMode == "service:"+svc.Name {
+			a.warn("service %s: updated stop-first and without rollback: %s shares its network namespace (network_mode: service:%s)", svc.Name, name, svc.Name)
+			return false
+		}
+	}
+	return true
 }
 
 // rolling says which of a step's operations the rolling update does: the
@@ -158,6 +171,9 @@ func (a *App) rollOut(ctx context.Context, p *types.Project, r *resolved, ops []
 	}
 	if keepOld {
 		for _, s := range swaps {
+			if s.old == s.new {
+				continue // recreated in place (stop-first): nothing kept
+			}
 			if err := a.stopRemove(ctx, s.old, o.Timeout); err != nil {
 				errs = append(errs, err)
 			}
@@ -388,6 +404,7 @@ func (a *App) rollBack(ctx context.Context, p *types.Project, svc types.ServiceC
 	}
 	ro := rolloutOf(c)
 	ctx = context.WithoutCancel(ctx) // a rollback runs to its end
+	swaps = slices.DeleteFunc(slices.Clone(swaps), func(s swap) bool { return s.old == s.new }) // in place: no old one kept
 	var errs []error
 	for start := 0; start < len(swaps); start += groupSize(ro.parallelism, len(swaps)) {
 		if start > 0 && ro.delay > 0 {

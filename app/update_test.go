@@ -191,3 +191,29 @@ func TestRollingStopFirstKeepsNumbersAndPausesOnFailure(t *testing.T) {
 		t.Errorf("running %v, want [p-web-2]", got)
 	}
 }
+
+// A service another shares the network namespace of cannot take new
+// names: it is updated in place, and the sharer follows it.
+func TestStartFirstFallsBackWhenTheNamespaceIsShared(t *testing.T) {
+	e := newFakeEngine("busybox")
+	a, _, errb := fakeApp(t, e)
+	file := func(v string) string {
+		return rollingFile(v, "{order: start-first, failure_action: rollback}", 1) + `
+  side:
+    image: busybox
+    network_mode: service:web
+`
+	}
+	if err := upFile(t, a, file("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := upFile(t, a, file("2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := runningOf(e, "web"); !slices.Equal(got, []string{"p-web-1"}) {
+		t.Errorf("running %v, want [p-web-1] recreated in place", got)
+	}
+	if !strings.Contains(errb.String(), "updated stop-first and without rollback: side shares its network namespace") {
+		t.Errorf("no warning:\n%s", errb)
+	}
+}

@@ -380,3 +380,28 @@ func TestBuildPush(t *testing.T) {
 		t.Errorf("build -m: %s", r)
 	}
 }
+
+// bridge convert --push builds the services with a build section, pushes
+// them to the registry and writes manifests that pull the pushed images.
+func TestBridgeConvertPush(t *testing.T) {
+	requiresBuildkit(t)
+	host := startRegistry(t, newRegistry())
+	dir := project(t, "bconv", "services:\n  app:\n    build:\n      dockerfile_inline: \"FROM busybox\\nRUN echo x > /x\\n\"\n      tags: [\"elsewhere.example/never:1\"]\n  db:\n    image: busybox\n")
+	r := gc(t, dir, "bridge", "convert", "--push", host, "-o", "k8s")
+	if !strings.Contains(r.stderr, "Image "+host+"/bconv-app:latest Pushed") {
+		t.Errorf("bridge convert --push progress:\n%s", r)
+	}
+	if !manifestExists(t, host, "bconv-app", "latest") {
+		t.Error("the registry has no bconv-app:latest")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "k8s", "app-deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "image: "+host+"/bconv-app:latest") {
+		t.Errorf("the deployment does not pull the pushed image:\n%s", b)
+	}
+	if strings.Contains(r.stderr, "service app: build:") {
+		t.Errorf("a pushed service is still warned about:\n%s", r.stderr)
+	}
+}

@@ -160,7 +160,7 @@ func (c *converter) image(svc types.ServiceConfig) string {
 	}
 	img := cmp.Or(svc.Image, c.p.Name+"-"+svc.Name)
 	if svc.Build != nil {
-		c.warnf(svc.Name, "build: the cluster pulls image %q: push it to a registry the cluster reaches (bridge convert --push REGISTRY)", img)
+		c.warnf(svc.Name, "build: the cluster pulls image %q: push it to a registry the cluster reaches (or convert with --push REGISTRY)", img)
 	}
 	return img
 }

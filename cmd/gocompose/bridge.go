@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/kube"
 	"github.com/gocompose/gocompose/spec"
 	"github.com/spf13/cobra"
@@ -23,7 +28,7 @@ func bridgeConvertCmd(g *globals) *cobra.Command {
 	var o kube.Options
 	var output, format string
 	var transformations []string
-	var templates string
+	var templates, push string
 	cmd := &cobra.Command{
 		Use:   "convert [OPTIONS] [COMPOSE_FILE...]",
 		Short: "Convert compose files to Kubernetes manifests or a Helm chart",
@@ -37,6 +42,7 @@ func bridgeConvertCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Publish, "publish", kube.PublishLoadBalancer, "Published ports become Services of type loadbalancer or nodeport")
 	fl.BoolVar(&o.HostPaths, "host-paths", false, "Map bind mounts to hostPath volumes (without it a bind mount is an error)")
 	fl.StringVar(&o.WaitImage, "wait-image", kube.DefaultWaitImage, "Image (with kubectl) of the init containers that wait for depends_on conditions")
+	fl.StringVar(&push, "push", "", "Build the services that have a build section, push them to REGISTRY (HOST[:PORT][/PATH]) and use the pushed images")
 	fl.StringArrayVarP(&transformations, "transformation", "t", nil, "Transformation image (not supported: gocompose converts in-process)")
 	fl.StringVar(&templates, "templates", "", "Directory containing transformation templates (not supported: gocompose converts in-process)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -48,6 +54,11 @@ func bridgeConvertCmd(g *globals) *cobra.Command {
 		p, err := spec.LoadUnchecked(cmd.Context(), so)
 		if err != nil {
 			return err
+		}
+		if push != "" {
+			if o.Images, err = buildAndPush(cmd.Context(), g, p, push); err != nil {
+				return err
+			}
 		}
 		res, err := kube.Convert(p, o)
 		if err != nil {
@@ -67,4 +78,41 @@ func bridgeConvertCmd(g *globals) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// buildAndPush builds the services with a build section under their name
+// in registry, pushes them, and returns those names by service.
+func buildAndPush(ctx context.Context, g *globals, p *types.Project, registry string) (map[string]string, error) {
+	q := *p
+	q.Services = maps.Clone(p.Services)
+	images := map[string]string{}
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(q.Services)) {
+		svc := q.Services[name]
+		if svc.Build == nil {
+			continue
+		}
+		ref, err := kube.PushedName(registry, app.ImageName(p, svc))
+		if err != nil {
+			return nil, fmt.Errorf("bridge convert --push: service %s: %w", name, err)
+		}
+		b := *svc.Build
+		b.Tags = nil // only the pushed name goes to the registry
+		svc.Build, svc.Image = &b, ref
+		q.Services[name] = svc
+		images[name] = ref
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, errors.New("bridge convert --push: no service has a build section")
+	}
+	a, ctx, closeFn, err := g.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	if err := a.Build(ctx, &q, app.BuildOptions{Services: names, Push: true}); err != nil {
+		return nil, fmt.Errorf("bridge convert --push: %w", err)
+	}
+	return images, nil
 }
