@@ -403,7 +403,7 @@ func (a *App) rollBack(ctx context.Context, p *types.Project, svc types.ServiceC
 		c = svc.Deploy.RollbackConfig
 	}
 	ro := rolloutOf(c)
-	ctx = context.WithoutCancel(ctx) // a rollback runs to its end
+	ctx = context.WithoutCancel(ctx)                                                            // a rollback runs to its end
 	swaps = slices.DeleteFunc(slices.Clone(swaps), func(s swap) bool { return s.old == s.new }) // in place: no old one kept
 	var errs []error
 	for start := 0; start < len(swaps); start += groupSize(ro.parallelism, len(swaps)) {
