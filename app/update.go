@@ -403,8 +403,10 @@ func (a *App) rollBack(ctx context.Context, p *types.Project, svc types.ServiceC
 		c = svc.Deploy.RollbackConfig
 	}
 	ro := rolloutOf(c)
-	ctx = context.WithoutCancel(ctx)                                                            // a rollback runs to its end
-	swaps = slices.DeleteFunc(slices.Clone(swaps), func(s swap) bool { return s.old == s.new }) // in place: no old one kept
+	// A rollback runs to its end; containers recreated in place kept no
+	// old one to go back to.
+	ctx = context.WithoutCancel(ctx)
+	swaps = slices.DeleteFunc(slices.Clone(swaps), func(s swap) bool { return s.old == s.new })
 	var errs []error
 	for start := 0; start < len(swaps); start += groupSize(ro.parallelism, len(swaps)) {
 		if start > 0 && ro.delay > 0 {
