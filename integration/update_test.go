@@ -149,6 +149,14 @@ func TestStartFirstUpdateHasNoDowntime(t *testing.T) {
 		t.Errorf("ps after the update:\n%s", ps)
 	}
 	t.Logf("during the update: %d HTTP answers (%v), %d lookups, none failed", p.ok, p.bodies, okLookups)
+
+	// --force-recreate takes the same path: web-2 is replaced by web-3.
+	p = pollHTTP("http://127.0.0.1:18941/")
+	r = gc(t, dir, "up", "-d", "--force-recreate", "web")
+	p.halt()
+	if !strings.Contains(r.stderr, "Container zdt-web-3 Started") || len(p.failed) > 0 || p.ok < 5 {
+		t.Errorf("up --force-recreate: %d answered, failures %v\n%s", p.ok, p.failed, r.stderr)
+	}
 }
 
 func TestStartFirstUpdateThatNeverGetsHealthy(t *testing.T) {

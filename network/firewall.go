@@ -88,3 +88,16 @@ func rulesNaming(table, chain, word string) ([][]string, error) {
 	}
 	return out, nil
 }
+
+// CheckFirewall says whether the host's iptables answers (its nat table
+// listed), for `doctor`.
+func CheckFirewall() error {
+	ipt, err := firewall()
+	if err != nil {
+		return err
+	}
+	if _, err := ipt.ListChains("nat"); err != nil {
+		return fmt.Errorf("iptables -t nat -S: %w", err)
+	}
+	return nil
+}

@@ -173,6 +173,37 @@ func recordUsed(address string) error {
 	return os.Rename(tmp.Name(), usedFile())
 }
 
+// Probe answers the version of the containerd gocompose would use (the
+// address given, else the one this host's projects live on, else the
+// system one, else a running private one) and its address, starting none.
+func Probe(ctx context.Context, address string) (version, addr string, err error) {
+	tries := []string{address}
+	if address == "" {
+		used, err := readUsed()
+		if err != nil {
+			return "", usedFile(), err
+		}
+		tries = []string{used}
+		if used == "" {
+			tries = []string{systemAddress(), PrivateAddress()}
+		}
+	}
+	for _, a := range tries {
+		c, derr := dial(ctx, a, DefaultNamespace)
+		if derr != nil {
+			err = derr
+			continue
+		}
+		defer c.Close()
+		v, verr := c.Version(ctx)
+		if verr != nil {
+			return "", a, verr
+		}
+		return v.Version, a, nil
+	}
+	return "", strings.Join(tries, " or "), err
+}
+
 func dial(ctx context.Context, address, ns string) (*containerd.Client, error) {
 	if _, err := os.Stat(address); err != nil {
 		return nil, err
