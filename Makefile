@@ -8,7 +8,7 @@ CACHE   ?= $(HOME)/.cache/gocompose
 BUILDKIT_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/moby/buildkit 2>/dev/null)
 BUILDKITD_CACHED := $(CACHE)/buildkitd-$(BUILDKIT_VERSION)
 
-.PHONY: all build buildkitd kube-bins prereqs base-image test unit lint demo clean bench
+.PHONY: all build buildkitd cross kube-bins prereqs base-image test unit lint demo clean bench
 
 all: build buildkitd
 
@@ -26,6 +26,23 @@ buildkitd:
 	fi
 	@mkdir -p $(BIN) && cmp -s "$(BUILDKITD_CACHED)" $(BIN)/buildkitd || \
 		{ cp "$(BUILDKITD_CACHED)" $(BIN)/buildkitd.tmp && mv $(BIN)/buildkitd.tmp $(BIN)/buildkitd; }
+
+# Edge boxes are mostly ARM: gocompose and buildkitd for linux/arm64 and
+# linux/arm/v7 in bin/linux-<arch>/ (buildkitd cached per version and arch).
+CROSS := arm64 arm-v7
+cross:
+	@for a in $(CROSS); do \
+		arch=$${a%%-*}; arm=$${a#arm-v}; [ "$$arch" = arm ] || arm=; \
+		echo "cross-building for linux/$$a"; \
+		mkdir -p $(BIN)/linux-$$a "$(CACHE)" && \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -o $(BIN)/linux-$$a/gocompose ./cmd/gocompose || exit 1; \
+		cached="$(CACHE)/buildkitd-$(BUILDKIT_VERSION)-linux-$$a"; \
+		if [ ! -x "$$cached" ]; then \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -tags "osusergo netgo static_build" -o "$$cached.tmp" github.com/moby/buildkit/cmd/buildkitd && \
+			mv "$$cached.tmp" "$$cached" || exit 1; \
+		fi; \
+		cp "$$cached" $(BIN)/linux-$$a/buildkitd || exit 1; \
+	done
 
 # etcd, kube-apiserver and kubectl for the bridge convert tests (a real API
 # server on 127.0.0.1): built once per version into the cache.

@@ -11,13 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // startRegistry serves h (an in-process OCI registry, possibly wrapped) on
@@ -403,5 +410,71 @@ func TestBridgeConvertPush(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, "service app: build:") {
 		t.Errorf("a pushed service is still warned about:\n%s", r.stderr)
+	}
+}
+
+// pushIndex pushes host/repo:tag as an image index with one small image
+// per platform (os/arch[/variant]); each image's one layer holds the file
+// /platform naming it.
+func pushIndex(t *testing.T, host, repo string, plats ...string) {
+	t.Helper()
+	var idx v1.ImageIndex = empty.Index
+	for _, pl := range plats {
+		parts := strings.Split(pl, "/")
+		p := v1.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) > 2 {
+			p.Variant = parts[2]
+		}
+		layer, err := crane.Layer(map[string][]byte{"platform": []byte(pl)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(empty.Image, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+		cfg.Config.Cmd = []string{"/platform"}
+		if img, err = mutate.ConfigFile(img, cfg); err != nil {
+			t.Fatal(err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	ref, err := name.ParseReference(host + "/" + repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pull and up pick the host's platform from a multi-platform image (as
+// they will on an ARM host: platforms.Default is the running one), and a
+// missing platform is a clear error.
+func TestPullPicksTheHostPlatform(t *testing.T) {
+	requires(t)
+	host := startRegistry(t, newRegistry())
+	arch := goruntime.GOARCH
+	pushIndex(t, host, "it/multi:1", "linux/arm64/v8", "linux/"+arch, "linux/arm/v7")
+	pushIndex(t, host, "it/foreign:1", "linux/s390x", "windows/"+arch)
+	dir := project(t, "multiplat", "services:\n  app:\n    image: "+host+"/it/multi:1\n")
+	gc(t, dir, "pull")
+	gc(t, dir, "create")
+	out := gc(t, dir, "images", "--format", "json").stdout
+	if !strings.Contains(out, `"linux/`+arch+`"`) {
+		t.Errorf("images after pulling a multi-platform image on %s:\n%s", arch, out)
+	}
+	if got := gc(t, dir, "cp", "app:/platform", "-").stdout; !strings.Contains(got, "linux/"+arch) {
+		t.Errorf("the container's /platform says %q, want linux/%s", got, arch)
+	}
+	bad := project(t, "foreignplat", "services:\n  app:\n    image: "+host+"/it/foreign:1\n")
+	r := gcRun(bad, nil, "pull")
+	if r.code == 0 || !strings.Contains(r.stderr, "it/foreign:1") || !strings.Contains(r.stderr, "linux/"+arch) {
+		t.Errorf("pull of an image without this host's platform: %s", r)
 	}
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,9 +98,48 @@ func (r *Runtime) Pull(ctx context.Context, ref string, o PullOptions) error {
 			})))
 	}
 	if _, err := r.client.Pull(ctx, name, opts...); err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			if have := r.indexPlatforms(ctx, name); len(have) > 0 {
+				want := o.Platform
+				if want == "" {
+					want = platforms.Format(platforms.DefaultSpec())
+				}
+				return fmt.Errorf("pull %s: no image for platform %s (it has %s): %w", ref, want, strings.Join(have, ", "), errdefs.ErrNotFound)
+			}
+		}
 		return fmt.Errorf("pull %s: %w", ref, conv(err))
 	}
 	return nil
+}
+
+// indexPlatforms lists the platforms of an image index in the registry
+// (nil when the reference is not an index, or cannot be read).
+func (r *Runtime) indexPlatforms(ctx context.Context, name string) []string {
+	resolver := r.resolver(ctx)
+	_, desc, err := resolver.Resolve(ctx, name)
+	if err != nil || !images.IsIndexType(desc.MediaType) {
+		return nil
+	}
+	f, err := resolver.Fetcher(ctx, name)
+	if err != nil {
+		return nil
+	}
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	var idx ocispec.Index
+	if err := json.NewDecoder(io.LimitReader(rc, 4<<20)).Decode(&idx); err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range idx.Manifests {
+		if m.Platform != nil {
+			out = append(out, platforms.Format(*m.Platform))
+		}
+	}
+	return out
 }
 
 // CheckPlatform says whether images of platform p can run on this host.
