@@ -673,7 +673,7 @@ func (r *Runtime) List(ctx context.Context, match map[string]string) ([]Containe
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		filters = append(filters, fmt.Sprintf("labels.%q==%s", k, match[k]))
+		filters = append(filters, fmt.Sprintf("labels.%q==%q", k, match[k]))
 	}
 	filter := strings.Join(filters, ",")
 	var cs []containerd.Container

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,30 @@ func TestInstallWritesUnit(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("unit lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+func TestInstallInitScript(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gocompose-supervisor")
+	if err := InstallInitScript(path, "/usr/local/bin/gocompose", "/run/containerd/containerd.sock", "/var/lib/gocompose", "/run/gocompose"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode()&0o111 == 0 {
+		t.Error("the init script is not executable")
+	}
+	for _, want := range []string{"# Provides:          gocompose-supervisor", "Required-Start:    $network $local_fs containerd",
+		"setsid /usr/local/bin/gocompose supervisor --watchdog --address /run/containerd/containerd.sock", "GOCOMPOSE_STATE=/run/gocompose"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("init script lacks %q:\n%s", want, b)
+		}
+	}
+	if out, err := exec.Command("sh", "-n", path).CombinedOutput(); err != nil {
+		t.Errorf("sh -n: %v %s", err, out)
 	}
 }
 

@@ -34,7 +34,16 @@ type Config struct {
 	Root      string // network records
 	Upstreams []string
 	Logger    *log.Logger
+	// Boot, when set, brings back after a reboot the containers of one
+	// namespace whose restart policy says so (app.Boot). It runs once per
+	// boot of the host: the first supervisor to start with an empty state
+	// directory (/run is emptied by a reboot) runs it for every namespace.
+	Boot func(ctx context.Context, namespace string, logf func(format string, args ...any)) error
 }
+
+// BootedPath marks, under state, that the containers were brought back
+// since the host booted.
+func BootedPath(state string) string { return filepath.Join(state, "booted") }
 
 // SocketPath is the control socket under state.
 func SocketPath(state string) string { return filepath.Join(state, "supervisor.sock") }
@@ -105,6 +114,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := s.catchUp(ctx); err != nil {
 		cfg.Logger.Printf("restart policies of containers that exited meanwhile: %v", err)
+	}
+	if cfg.Boot != nil {
+		go s.boot(ctx)
 	}
 	go func() { <-ctx.Done(); ln.Close() }()
 	cfg.Logger.Printf("serving (pid %d, upstreams %v)", os.Getpid(), cfg.Upstreams)
@@ -222,6 +234,36 @@ func (s *supervisor) watchEvents(ctx context.Context) {
 			}
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// boot runs cfg.Boot for every namespace, once per boot of the host; the
+// control socket answers meanwhile (the boot reloads DNS through it).
+func (s *supervisor) boot(ctx context.Context) {
+	if _, err := os.Stat(BootedPath(s.cfg.State)); err == nil {
+		return
+	}
+	nss, err := s.store.Namespaces(ctx)
+	if err != nil {
+		s.cfg.Logger.Printf("boot: %v", err)
+		return
+	}
+	logf := func(format string, args ...any) { s.cfg.Logger.Printf("boot: "+format, args...) }
+	failed := false
+	for _, ns := range nss {
+		if err := s.cfg.Boot(ctx, ns, logf); err != nil {
+			failed = true
+			logf("namespace %s: %v", ns, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err := os.WriteFile(BootedPath(s.cfg.State), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		logf("%v", err)
+	}
+	if !failed {
+		logf("done")
 	}
 }
 
