@@ -49,6 +49,7 @@ type fakeContainer struct {
 	exitCode  int
 	startedAt time.Time
 	exited    chan struct{}
+	broken    bool // its snapshot is gone
 }
 
 func newFakeEngine(images ...string) *fakeEngine {
@@ -255,7 +256,7 @@ func (e *fakeEngine) setState(op, id, from, to string) error {
 
 func (c *fakeContainer) view() runtime.Container {
 	return runtime.Container{ID: c.ID, Labels: maps.Clone(c.Labels), Image: c.Image.Ref, Created: c.created,
-		State: c.state, ExitCode: c.exitCode, StartedAt: c.startedAt, Args: c.Service.Command}
+		State: c.state, ExitCode: c.exitCode, StartedAt: c.startedAt, Args: c.Service.Command, Broken: c.broken}
 }
 
 func (e *fakeEngine) List(_ context.Context, match map[string]string) ([]runtime.Container, error) {

@@ -217,9 +217,13 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		if inFile && !selected {
 			continue // another service of the file: not ours to touch now
 		}
+		hash := c.Labels[labels.ConfigHash]
+		if c.Broken {
+			hash = "" // its snapshot is gone: only a new one will run
+		}
 		obs = append(obs, scheduler.Container{
 			Name: c.ID, Service: svc, Number: containerNumber(c),
-			Hash: c.Labels[labels.ConfigHash], Running: c.State == runtime.StateRunning || c.State == runtime.StatePaused,
+			Hash: hash, Running: c.State == runtime.StateRunning || c.State == runtime.StatePaused,
 		})
 	}
 	plan, err := scheduler.Make(p.Name, desired, obs, scheduler.Options{

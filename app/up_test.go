@@ -335,3 +335,23 @@ func TestConfigHashIsTheLabel(t *testing.T) {
 		t.Error("an unknown service was hashed")
 	}
 }
+
+// A container whose snapshot a killed down removed is made again by the
+// next up, not started (its start could only fail).
+func TestUpRecreatesABrokenContainer(t *testing.T) {
+	e := newFakeEngine("busybox")
+	a, _, _ := fakeApp(t, e)
+	p := load(t, "services:\n  web: {image: busybox}\n")
+	if err := a.Up(context.Background(), p, UpOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.containers["p-web-1"]
+	c.state, c.broken = runtime.StateExited, true
+	e.ops = nil
+	if err := a.Up(context.Background(), p, UpOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(e.opsOf("remove"), "p-web-1") || !slices.Contains(e.opsOf("create"), "p-web-1") {
+		t.Errorf("a broken container was not made again: %v", e.ops)
+	}
+}

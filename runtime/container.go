@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -57,6 +58,9 @@ type Container struct {
 	// Mounts are the bind mounts of the container's spec (volumes, binds,
 	// secrets and its own /etc files), in spec order.
 	Mounts []specs.Mount
+	// Broken: it has no task and its snapshot is gone (a command killed
+	// half-way through removing it): it can only be made again.
+	Broken bool
 }
 
 func etcDir(ns, id string) string { return filepath.Join(paths.Root(), "containers", ns, id) }
@@ -761,6 +765,10 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (Containe
 	t, err := c.Task(ctx, nil)
 	if err != nil {
 		if errdefs.IsNotFound(conv(err)) {
+			if info.SnapshotKey != "" {
+				_, serr := r.client.SnapshotService(cmp.Or(info.Snapshotter, snapshotter)).Stat(ctx, info.SnapshotKey)
+				out.Broken = errdefs.IsNotFound(conv(serr))
+			}
 			return out, nil
 		}
 		return Container{}, conv(err)
