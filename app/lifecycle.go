@@ -139,7 +139,7 @@ func (a *App) stopAll(ctx context.Context, p *types.Project, timeout *time.Durat
 			return nil
 		}
 		a.progress("Container", c.ID, "Stopping")
-		if err := a.Engine.Stop(ctx, c.ID, timeout); err != nil {
+		if err := a.stopContainer(ctx, c.ID, timeout); err != nil {
 			return err
 		}
 		a.progress("Container", c.ID, "Stopped")
@@ -216,7 +216,7 @@ func (a *App) down(ctx context.Context, p *types.Project, o DownOptions) error {
 	err = a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
 		if running(c) {
 			a.progress("Container", c.ID, "Stopping")
-			if err := a.Engine.Stop(ctx, c.ID, o.Timeout); err != nil {
+			if err := a.stopContainer(ctx, c.ID, o.Timeout); err != nil {
 				return err
 			}
 			a.progress("Container", c.ID, "Stopped")
@@ -340,7 +340,7 @@ func (a *App) Stop(ctx context.Context, p *types.Project, services []string, tim
 			return nil
 		}
 		a.progress("Container", c.ID, "Stopping")
-		if err := a.Engine.Stop(ctx, c.ID, timeout); err != nil {
+		if err := a.stopContainer(ctx, c.ID, timeout); err != nil {
 			return err
 		}
 		a.progress("Container", c.ID, "Stopped")
@@ -421,7 +421,7 @@ func (a *App) Restart(ctx context.Context, p *types.Project, services []string, 
 			return nil
 		}
 		a.progress("Container", c.ID, "Restarting")
-		return a.Engine.Stop(ctx, c.ID, timeout)
+		return a.stopContainer(ctx, c.ID, timeout)
 	}); err != nil {
 		return err
 	}
@@ -430,6 +430,9 @@ func (a *App) Restart(ctx context.Context, p *types.Project, services []string, 
 			return err
 		}
 		if err := a.Engine.Start(ctx, c.ID); err != nil {
+			return err
+		}
+		if err := a.postStart(ctx, c.ID); err != nil {
 			return err
 		}
 		a.progress("Container", c.ID, "Started")
@@ -515,7 +518,7 @@ func (a *App) Rm(ctx context.Context, p *types.Project, services []string, o RmO
 			if !o.Stop {
 				continue
 			}
-			if err := a.Engine.Stop(ctx, c.ID, nil); err != nil {
+			if err := a.stopContainer(ctx, c.ID, nil); err != nil {
 				return err
 			}
 		}

@@ -488,7 +488,7 @@ func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op sch
 		return op.Container, a.restoreHost(ctx, p, c)
 	case scheduler.Recreate:
 		a.progress("Container", op.Container, "Recreate")
-		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {
+		if err := a.stopContainer(ctx, op.Container, o.Timeout); err != nil {
 			return "", err
 		}
 		remove := a.removeContainer
@@ -524,13 +524,16 @@ func (a *App) start(ctx context.Context, id string) error {
 	if err := a.Engine.Start(ctx, id); err != nil {
 		return err
 	}
+	if err := a.postStart(ctx, id); err != nil {
+		return err
+	}
 	a.progress("Container", id, "Started")
 	return nil
 }
 
 func (a *App) stopRemove(ctx context.Context, id string, timeout *time.Duration) error {
 	a.progress("Container", id, "Stopping")
-	if err := a.Engine.Stop(ctx, id, timeout); err != nil {
+	if err := a.stopContainer(ctx, id, timeout); err != nil {
 		return err
 	}
 	a.progress("Container", id, "Stopped")
@@ -585,6 +588,9 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 	maps.Copy(c.Labels, lbls)
 	if r.health != "" {
 		c.Labels[health.Label] = r.health
+	}
+	if h := hooksLabel(svc); h != "" {
+		c.Labels[labels.Hooks] = h
 	}
 	ns, err := a.setupNetwork(ctx, p, svc, id, nets, co)
 	if err != nil {

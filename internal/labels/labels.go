@@ -46,6 +46,8 @@ const (
 	StopSignal = "gocompose.stop-signal"
 	// StopTimeout is the grace period in seconds.
 	StopTimeout = "gocompose.stop-timeout"
+	// Hooks holds the service's post_start and pre_stop hooks as JSON.
+	Hooks = "gocompose.hooks"
 )
 
 // Networking labels, written by `up` and read by the supervisor to rebuild
