@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ var supported = map[string]bool{
 // CheckSupported returns an error naming the first service field (in sorted
 // order) that gocompose does not implement yet.
 func CheckSupported(p *types.Project) error {
+	if err := checkNetworks(p); err != nil {
+		return err
+	}
 	for _, name := range sortedServiceNames(p) {
 		svc := p.Services[name]
 		if err := checkService(p, svc); err != nil {
@@ -52,6 +56,50 @@ func CheckSupported(p *types.Project) error {
 				field = ie.field
 			}
 			return locate(&FieldError{Service: name, Field: field, Err: err}, p.ComposeFiles)
+		}
+	}
+	return nil
+}
+
+// networkDriverOpts are the bridge driver options gocompose applies.
+var networkDriverOpts = map[string]bool{
+	"com.docker.network.bridge.name": true,
+	"com.docker.network.driver.mtu":  true,
+}
+
+// checkNetworks refuses the top-level network options gocompose would
+// otherwise leave unapplied: IPv6, IPAM drivers and options, and bridge
+// driver options other than the name and MTU.
+func checkNetworks(p *types.Project) error {
+	for _, key := range slices.Sorted(maps.Keys(p.Networks)) {
+		n := p.Networks[key]
+		if bool(n.External) {
+			continue
+		}
+		at := func(err error, path ...string) error {
+			return At(p, err, append([]string{"networks", key}, path...)...)
+		}
+		if n.EnableIPv6 != nil && *n.EnableIPv6 {
+			return at(unsupported("enable_ipv6", "IPv6 is not implemented"), "enable_ipv6")
+		}
+		if n.EnableIPv4 != nil && !*n.EnableIPv4 {
+			return at(unsupported("enable_ipv4", "a network without IPv4 needs IPv6, which is not implemented"), "enable_ipv4")
+		}
+		if d := n.Ipam.Driver; d != "" && d != "default" {
+			return at(unsupported("ipam.driver", d+" (gocompose allocates addresses itself: the default driver only)"), "ipam", "driver")
+		}
+		if len(n.Ipam.Options) > 0 {
+			return at(unsupported("ipam.options", ""), "ipam", "options")
+		}
+		for i, c := range n.Ipam.Config {
+			if len(c.AuxiliaryAddresses) > 0 {
+				return at(unsupported("ipam.config.aux_addresses", ""), "ipam", "config", strconv.Itoa(i), "aux_addresses")
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(n.DriverOpts)) {
+			if !networkDriverOpts[k] {
+				return at(unsupported("driver_opts."+k, "only com.docker.network.bridge.name and com.docker.network.driver.mtu are applied"), "driver_opts", k)
+			}
 		}
 	}
 	return nil
