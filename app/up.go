@@ -74,6 +74,9 @@ type UpOptions struct {
 	// AllResources makes every network and volume the file declares, not
 	// only those the services use (--all-resources).
 	AllResources bool
+	// Watch follows the services' develop.watch paths while attached
+	// (up --watch).
+	Watch bool
 }
 
 // validate refuses the flag combinations Docker Compose refuses, with its
@@ -82,10 +85,12 @@ func (o UpOptions) validate() error {
 	switch {
 	case o.AbortOnContainerExit && o.AbortOnContainerFailure:
 		return fmt.Errorf("--abort-on-container-failure cannot be combined with --abort-on-container-exit")
-	case o.Wait && (o.AttachDependencies || o.AbortOnContainerExit || o.AbortOnContainerFailure || len(o.Attach) > 0):
-		return fmt.Errorf("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach or --attach-dependencies")
-	case o.Detach && !o.NoStart && (o.AttachDependencies || o.AbortOnContainerExit || o.AbortOnContainerFailure || len(o.Attach) > 0):
-		return fmt.Errorf("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach or --attach-dependencies")
+	case o.Wait && (o.AttachDependencies || o.AbortOnContainerExit || o.AbortOnContainerFailure || len(o.Attach) > 0 || o.Watch):
+		return fmt.Errorf("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch")
+	case o.Detach && !o.NoStart && (o.AttachDependencies || o.AbortOnContainerExit || o.AbortOnContainerFailure || len(o.Attach) > 0 || o.Watch):
+		return fmt.Errorf("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch")
+	case o.NoBuild && o.Watch:
+		return fmt.Errorf("--no-build and --watch are incompatible")
 	case o.Build && o.NoBuild:
 		return fmt.Errorf("--build and --no-build are incompatible")
 	case o.RenewAnonVolumes && o.NoRecreate:
@@ -115,9 +120,25 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	var rules []watchRule
+	if o.Watch {
+		var err error
+		if p, rules, err = a.watchRulesOf(p, o.Services); err != nil {
+			return err
+		}
+	}
 	started, err := a.converge(ctx, p, o)
 	if err != nil {
 		return err
+	}
+	if o.Watch && !o.NoStart {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			if err := a.follow(wctx, p, rules, WatchOptions{Services: o.Services, NoUp: true}); err != nil {
+				a.warn("watch: %v", err)
+			}
+		}()
 	}
 	if o.Wait && !o.NoStart {
 		if err := a.waitFor(ctx, p, started, o.WaitTimeout); err != nil {

@@ -121,12 +121,10 @@ func upCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.AlwaysRecreateDeps, "always-recreate-deps", false, "Recreate dependent containers. Incompatible with --no-recreate.")
 	yesFlag(cmd)
 	var watch, menu bool
-	fl.BoolVarP(&watch, "watch", "w", false, "Watch source code and rebuild/refresh containers when files are updated (not supported by gocompose yet)")
+	fl.BoolVarP(&watch, "watch", "w", false, "Watch source code and rebuild/refresh containers when files are updated")
 	fl.BoolVar(&menu, "menu", false, "Enable interactive shortcuts when running attached (not supported by gocompose)")
 	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		if watch {
-			return fmt.Errorf("up --watch is not supported by gocompose yet")
-		}
+		o.Watch = watch
 		if menu {
 			return fmt.Errorf("up --menu is not supported by gocompose: it has no navigation menu")
 		}
@@ -150,6 +148,25 @@ func upCmd(g *globals) *cobra.Command {
 		o.Scale, o.Services, o.Timeout = sc, args, timeout()
 		o.Log = logFormat(g, noColor, noPrefix, timestamps)
 		return a.Up(ctx, p, o)
+	})
+	return cmd
+}
+
+func watchCmd(g *globals) *cobra.Command {
+	var o app.WatchOptions
+	prune := true
+	cmd := &cobra.Command{Use: "watch [SERVICE...]", Short: "Watch build context for service and rebuild/refresh containers when files are updated"}
+	cmd.Flags().BoolVar(&o.NoUp, "no-up", false, "Do not build & start services before watching")
+	cmd.Flags().BoolVar(&o.Quiet, "quiet", false, "hide build output")
+	cmd.Flags().BoolVar(&prune, "prune", true, "Prune dangling images on rebuild")
+	cmd.RunE = withProject(g, false, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
+		if !prune {
+			// containerd collects a rebuilt image's old content once no
+			// name points at it: there is no dangling image to keep.
+			return fmt.Errorf("watch --prune=false is not supported: containerd removes a rebuilt image's previous content once no name points at it")
+		}
+		o.Services = args
+		return a.Watch(ctx, p, o)
 	})
 	return cmd
 }

@@ -333,7 +333,7 @@ func newRoot() *cobra.Command {
 		restartCmd(g), killCmd(g), rmCmd(g), pauseCmd(g), unpauseCmd(g), execCmd(g), runCmd(g),
 		topCmd(g), portCmd(g), imagesCmd(g), configCmd(g), lsCmd(g), versionCmd(), imageCmd(g),
 		supervisorCmd(g), buildCmd(g), networkCmd(g), builderCmd(g), waitCmd(g), attachCmd(g), scaleCmd(g), eventsCmd(g), volumeCmd(g),
-		pullCmd(g), pushCmd(g), volumesCmd(g), cpCmd(g), statsCmd(g), exportCmd(g), commitCmd(g), bridgeCmd(g), doctorCmd(g), bundleCmd(g),
+		pullCmd(g), pushCmd(g), volumesCmd(g), cpCmd(g), statsCmd(g), exportCmd(g), commitCmd(g), bridgeCmd(g), doctorCmd(g), bundleCmd(g), watchCmd(g),
 	)
 	return root
 }
