@@ -326,6 +326,7 @@ func (c *converter) securityContext(svc types.ServiceConfig) (*corev1.SecurityCo
 // requests from reservations (or mem_reservation).
 func (c *converter) resources(svc types.ServiceConfig) corev1.ResourceRequirements {
 	var rr corev1.ResourceRequirements
+	gpus := c.gpuCount(svc.Name, "gpus", svc.Gpus)
 	cpu, mem := float64(svc.CPUS), int64(svc.MemLimit)
 	rcpu, rmem := 0.0, int64(svc.MemReservation)
 	if d := svc.Deploy; d != nil {
@@ -337,8 +338,9 @@ func (c *converter) resources(svc types.ServiceConfig) corev1.ResourceRequiremen
 		}
 		if r := d.Resources.Reservations; r != nil {
 			rcpu, rmem = float64(r.NanoCPUs), cmp.Or(int64(r.MemoryBytes), rmem)
-			if len(r.Devices) > 0 || len(r.GenericResources) > 0 {
-				c.warnf(svc.Name, "deploy.resources.reservations.devices: not converted (devices need a device plugin's resource name)")
+			gpus += c.gpuCount(svc.Name, "deploy.resources.reservations.devices", r.Devices)
+			if len(r.GenericResources) > 0 {
+				c.warnf(svc.Name, "deploy.resources.reservations.generic_resources: not converted (no Kubernetes form)")
 			}
 		}
 	}
@@ -356,7 +358,35 @@ func (c *converter) resources(svc types.ServiceConfig) corev1.ResourceRequiremen
 		return l
 	}
 	rr.Limits, rr.Requests = quantities(cpu, mem), quantities(rcpu, rmem)
+	if gpus > 0 {
+		if rr.Limits == nil {
+			rr.Limits = corev1.ResourceList{}
+		}
+		// The NVIDIA device plugin's resource; limits are requests for it.
+		rr.Limits["nvidia.com/gpu"] = *resource.NewQuantity(gpus, resource.DecimalSI)
+	}
 	return rr
+}
+
+// gpuCount is how many GPUs device requests ask for (nvidia.com/gpu in
+// Kubernetes); what cannot be counted is warned about.
+func (c *converter) gpuCount(service, field string, reqs []types.DeviceRequest) int64 {
+	var n int64
+	for _, r := range reqs {
+		gpu := field == "gpus" || slices.Contains(r.Capabilities, "gpu")
+		switch {
+		case !gpu || r.Driver == "cdi" || (r.Driver != "" && r.Driver != "nvidia"):
+			c.warnf(service, "%s: driver %q %v: not converted (only NVIDIA GPUs map to a resource, nvidia.com/gpu)", field, r.Driver, r.Capabilities)
+		case len(r.IDs) > 0:
+			n += int64(len(r.IDs))
+			c.warnf(service, "%s: device_ids %v: converted to a count of %d (Kubernetes schedules GPUs by count)", field, r.IDs, len(r.IDs))
+		case r.Count > 0:
+			n += int64(r.Count)
+		default:
+			c.warnf(service, "%s: count all: not converted (a pod asks for a number of GPUs)", field)
+		}
+	}
+	return n
 }
 
 type port struct {

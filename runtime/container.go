@@ -122,6 +122,9 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
 		withMounts(req.Mounts), withNamespaces(svc), withCgroupParent(svc, req.ID), withMemoryExtras(svc),
 		withCPUExtras(svc), withAnnotations(svc), withBlkio(svc),
+		// Last: CDI edits add devices, mounts and environment the other
+		// options must not reset.
+		withCDIDevices(svc),
 	}
 	newContainer := func() (containerd.Container, error) {
 		c, err := r.client.NewContainer(ctx, req.ID,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"tags.cncf.io/container-device-interface/pkg/parser"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
@@ -420,6 +421,9 @@ func withPidsLimit(svc types.ServiceConfig) oci.SpecOpts {
 func withDevices(svc types.ServiceConfig) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		for _, d := range svc.Devices {
+			if parser.IsQualifiedName(d.Source) {
+				continue // a CDI device: withCDIDevices
+			}
 			dev, err := oci.DeviceFromPath(d.Source)
 			if err != nil {
 				return fmt.Errorf("devices: %s: %w", d.Source, err)

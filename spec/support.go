@@ -35,7 +35,7 @@ var supported = map[string]bool{
 	"volumes_from": true, "pid": true, "ipc": true, "uts": true, "cgroup_parent": true,
 	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
 	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
-	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true,
+	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -252,8 +252,8 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		if rp := d.RestartPolicy; rp != nil && rp.Window != nil {
 			return unsupported("deploy.restart_policy.window", "")
 		}
-		if r := d.Resources.Reservations; r != nil && (len(r.Devices) > 0 || len(r.GenericResources) > 0) {
-			return unsupported("deploy.resources.reservations.devices", "")
+		if r := d.Resources.Reservations; r != nil && len(r.GenericResources) > 0 {
+			return unsupported("deploy.resources.reservations.generic_resources", "")
 		}
 	}
 	return nil
