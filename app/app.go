@@ -84,6 +84,8 @@ type App struct {
 	// JSONProgress prints each progress line as a JSON object with Docker
 	// Compose's fields (--progress json).
 	JSONProgress bool
+	// Display, when set, shows progress live (--progress tty).
+	Display Display
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 
@@ -94,6 +96,16 @@ type App struct {
 
 	volOnce  sync.Once
 	volStore *volume.Store
+}
+
+// Display is the live progress display (display.TTY).
+type Display interface {
+	Event(id, status, text string)
+	// Pause and Resume leave the terminal to other output (a build's);
+	// Done ends the display, the last state left on screen.
+	Pause()
+	Resume()
+	Done()
 }
 
 // ExitError carries a process exit code out of a command (exec, run, up).
@@ -113,6 +125,10 @@ func (a *App) progress(kind, name, state string) {
 	id := name
 	if kind != "" {
 		id = kind + " " + name
+	}
+	if a.Display != nil {
+		a.Display.Event(id, progressStatus(state), state)
+		return
 	}
 	if a.JSONProgress {
 		b, _ := json.Marshal(progressEvent{DryRun: a.dry, ID: id, Status: progressStatus(state), Text: state}) // strings only: cannot fail

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type BuildOptions struct {
 	WithDeps bool
 	// Push pushes the built images (every tag) once all are built.
 	Push bool
+	// SSH are forwarded to every build besides the services' own (build
+	// --ssh).
+	SSH types.SSHConfig
 }
 
 // ImageName is the image a service runs: image:, else <project>-<service>.
@@ -220,6 +224,41 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	if len(b.Platforms) == 1 {
 		req.Platform = b.Platforms[0]
 	}
+	for _, ref := range b.Secrets {
+		def, ok := p.Secrets[ref.Source]
+		if !ok {
+			return fmt.Errorf("service %s: build secret %s is not defined", svc.Name, ref.Source)
+		}
+		var v []byte
+		switch {
+		case def.File != "":
+			var err error
+			if v, err = os.ReadFile(def.File); err != nil {
+				return fmt.Errorf("service %s: build secret %s: %w", svc.Name, ref.Source, err)
+			}
+		case def.Environment != "":
+			env, ok := p.Environment[def.Environment]
+			if !ok {
+				return fmt.Errorf("service %s: build secret %s: environment variable %s is not set", svc.Name, ref.Source, def.Environment)
+			}
+			v = []byte(env)
+		case def.Content != "":
+			v = []byte(def.Content)
+		default:
+			return fmt.Errorf("service %s: build secret %s: external secrets cannot be read", svc.Name, ref.Source)
+		}
+		if req.Secrets == nil {
+			req.Secrets = map[string][]byte{}
+		}
+		req.Secrets[cmp.Or(ref.Target, ref.Source)] = v
+	}
+	for _, k := range append(slices.Clone(b.SSH), o.SSH...) {
+		s := build.SSH{ID: cmp.Or(k.ID, "default")}
+		if k.Path != "" {
+			s.Paths = []string{k.Path}
+		}
+		req.SSH = append(req.SSH, s)
+	}
 	for _, t := range append([]string{ImageName(p, svc)}, b.Tags...) {
 		n, err := runtime.NormalizeImage(t)
 		if err != nil {
@@ -234,6 +273,10 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	}
 	if o.Quiet {
 		mode = "quiet"
+	}
+	if a.Display != nil {
+		a.Display.Pause() // BuildKit shows its own display
+		defer a.Display.Resume()
 	}
 	if _, err := a.Builder.Build(ctx, req, out, mode); err != nil {
 		return fmt.Errorf("service %q failed to build: %w", svc.Name, err)

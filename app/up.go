@@ -148,6 +148,9 @@ func (a *App) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if o.Detach || o.NoStart {
 		return nil
 	}
+	if a.Display != nil {
+		a.Display.Done() // the logs follow
+	}
 	return a.attach(ctx, p, started, o)
 }
 

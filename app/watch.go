@@ -239,6 +239,7 @@ func (a *App) follow(ctx context.Context, q *types.Project, rules []watchRule, o
 			clear(pending)
 			if err := a.handleWatchBatch(ctx, q, rules, batch, o); err != nil {
 				if ctx.Err() != nil {
+					fmt.Fprintln(a.Out, "Watch disabled")
 					return nil
 				}
 				a.warn("Error handling changed files: %v", err)
@@ -321,7 +322,8 @@ func (a *App) handleWatchBatch(ctx context.Context, p *types.Project, rules []wa
 			return err
 		}
 		fmt.Fprintf(a.Out, "service(s) %q successfully built\n", services)
-		if err := a.Up(ctx, p, UpOptions{Services: services, NoDeps: true, ForceRecreate: true, Detach: true}); err != nil {
+		// Built just now: the recreate does not build again.
+		if err := a.Up(ctx, p, UpOptions{Services: services, NoDeps: true, ForceRecreate: true, Detach: true, NoBuild: true}); err != nil {
 			fmt.Fprintf(a.Out, "Failed to recreate services after update. Error: %v\n", err)
 			return err
 		}

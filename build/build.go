@@ -15,6 +15,8 @@ import (
 	bk "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 )
@@ -39,6 +41,17 @@ type Request struct {
 	ExtraHosts         []string // host=ip
 	Ulimits            []string // name=soft:hard
 	Platform           string
+	// Secrets are the build secrets by id (RUN --mount=type=secret).
+	Secrets map[string][]byte
+	// SSH are the SSH agents or keys forwarded by id (RUN --mount=type=ssh);
+	// no paths means $SSH_AUTH_SOCK.
+	SSH []SSH
+}
+
+// SSH is one forwarded agent (a socket) or set of key files.
+type SSH struct {
+	ID    string
+	Paths []string
 }
 
 // Result is what a build produced.
@@ -182,8 +195,26 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 	auth := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
 	})
+	attach := []session.Attachable{auth}
+	if len(req.Secrets) > 0 {
+		attach = append(attach, secretsprovider.FromMap(req.Secrets))
+	}
+	if len(req.SSH) > 0 {
+		var confs []sshprovider.AgentConfig
+		for _, s := range req.SSH {
+			if len(s.Paths) == 0 && os.Getenv("SSH_AUTH_SOCK") == "" {
+				return bk.SolveOpt{}, cleanup, fmt.Errorf("ssh %s: no path given and SSH_AUTH_SOCK is not set", s.ID)
+			}
+			confs = append(confs, sshprovider.AgentConfig{ID: s.ID, Paths: s.Paths})
+		}
+		sp, err := sshprovider.NewSSHAgentProvider(confs)
+		if err != nil {
+			return bk.SolveOpt{}, cleanup, fmt.Errorf("ssh: %w", err)
+		}
+		attach = append(attach, sp)
+	}
 	return bk.SolveOpt{
-		Session:       []session.Attachable{auth},
+		Session:       attach,
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   mounts,

@@ -125,8 +125,11 @@ services:
 	eventually("rebuild", func() bool { return strings.Contains(output(), `service(s) ["app"] successfully built`) })
 	eventually("recreate after rebuild", func() bool {
 		got := strings.TrimSpace(gc(t, dir, "ps", "-q").stdout)
-		return got != "" && got != id
+		return got != "" && got != id && strings.Count(output(), "Container watch-app-1 Started") >= 3
 	})
+	if n := strings.Count(output(), "Service app Built"); n != 2 {
+		t.Errorf("the image was built %d times (the first up and one rebuild make 2)", n)
+	}
 	// Ctrl-C ends the watch.
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	select {

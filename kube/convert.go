@@ -228,7 +228,7 @@ var why = map[string]string{
 
 // unhandled warns about the service's fields the conversion does not map.
 func (c *converter) unhandled(svc types.ServiceConfig) error {
-	raw, err := json.Marshal(svc)
+	raw, err := json.Marshal(sshFree(svc))
 	if err != nil {
 		return err
 	}
@@ -265,4 +265,15 @@ func isEmpty(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+// sshFree is the service without build.ssh, for finding which fields are
+// set: compose-go's SSHKey.MarshalJSON writes invalid JSON for ID=PATH.
+func sshFree(svc types.ServiceConfig) types.ServiceConfig {
+	if svc.Build != nil && len(svc.Build.SSH) > 0 {
+		b := *svc.Build
+		b.SSH = nil
+		svc.Build = &b
+	}
+	return svc
 }

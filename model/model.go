@@ -125,6 +125,15 @@ func ConfigHash(svc types.ServiceConfig, imageDigest string) (string, error) {
 		d.Replicas = nil
 		o.Deploy = &d
 	}
+	if svc.Build != nil && len(svc.Build.SSH) > 0 {
+		// compose-go's SSHKey.MarshalJSON writes invalid JSON for ID=PATH.
+		b := *svc.Build
+		b.SSH = nil
+		for _, k := range svc.Build.SSH {
+			b.SSH = append(b.SSH, types.SSHKey{ID: k.ID + "=" + k.Path})
+		}
+		o.Build = &b
+	}
 	b, err := json.Marshal(o)
 	if err != nil {
 		return "", fmt.Errorf("hash service %s: %w", svc.Name, err)

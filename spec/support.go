@@ -135,7 +135,7 @@ func (e *invalidError) Error() string { return fmt.Sprintf("field %q: %s", e.fie
 func invalid(field, why string) error { return &invalidError{field: field, why: why} }
 
 func checkService(p *types.Project, svc types.ServiceConfig) error {
-	raw, err := json.Marshal(svc)
+	raw, err := json.Marshal(sshFree(svc))
 	if err != nil {
 		return err
 	}
@@ -316,10 +316,6 @@ func checkBuild(b *types.BuildConfig) error {
 	switch {
 	case strings.Contains(b.Context, "://") || strings.HasPrefix(b.Context, "git@"):
 		return unsupported("build.context", "remote contexts cannot be fetched offline: "+b.Context)
-	case len(b.SSH) > 0:
-		return unsupported("build.ssh", "")
-	case len(b.Secrets) > 0:
-		return unsupported("build.secrets", "")
 	case b.Privileged:
 		return unsupported("build.privileged", "")
 	case len(b.Entitlements) > 0:
@@ -381,4 +377,15 @@ func checkDriverOpts(opts map[string]string) error {
 		return fmt.Errorf("driver_opts type %q with o %q: only bind (type none, o bind) and tmpfs volumes are supported", typ, o)
 	}
 	return nil
+}
+
+// sshFree is the service without build.ssh, for finding which fields are
+// set: compose-go's SSHKey.MarshalJSON writes invalid JSON for ID=PATH.
+func sshFree(svc types.ServiceConfig) types.ServiceConfig {
+	if svc.Build != nil && len(svc.Build.SSH) > 0 {
+		b := *svc.Build
+		b.SSH = nil
+		svc.Build = &b
+	}
+	return svc
 }

@@ -40,7 +40,7 @@ func imports(t *testing.T, pkg string) map[string]bool {
 
 // The import directions the README's Layout section states.
 func TestImportDirections(t *testing.T) {
-	for _, pkg := range []string{"model", "scheduler", "spec", "dns", "kube", "doctor", "bundle"} {
+	for _, pkg := range []string{"model", "scheduler", "spec", "dns", "kube", "doctor", "bundle", "display"} {
 		for im := range imports(t, pkg) {
 			t.Errorf("%s imports %s: it imports no gocompose package", pkg, im)
 		}

@@ -877,6 +877,8 @@ func buildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Progress, "progress", "auto", "Set type of progress output (auto, tty, plain, quiet)")
 	fl.BoolVar(&o.WithDeps, "with-dependencies", false, "Also build dependencies (transitively)")
 	fl.BoolVar(&o.Push, "push", false, "Push service images")
+	var sshFlags []string
+	fl.StringArrayVar(&sshFlags, "ssh", nil, "Set SSH authentications used when building service images. (use 'default' for using your default SSH Agent)")
 	var builderName, memory string
 	fl.StringVar(&builderName, "builder", "", "Set builder to use (gocompose has one: its own buildkitd, \"default\")")
 	fl.StringVarP(&memory, "memory", "m", "", "Set memory limit for the build container (refused: BuildKit has none)")
@@ -896,6 +898,10 @@ func buildCmd(g *globals) *cobra.Command {
 		}
 		if memory != "" {
 			return fmt.Errorf("build --memory: BuildKit cannot limit the memory of a build, so the limit would be ignored (Docker Compose ignores it too)")
+		}
+		for _, v := range sshFlags {
+			id, path, _ := strings.Cut(v, "=")
+			o.SSH = append(o.SSH, types.SSHKey{ID: id, Path: path})
 		}
 		o.Services = args
 		return a.Build(ctx, p, o)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"os"
 	"os/signal"
@@ -23,6 +24,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/gocompose/gocompose/app"
 	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/display"
 	"github.com/gocompose/gocompose/internal/auth"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/network"
@@ -35,6 +37,7 @@ import (
 
 // globals are the flags every command shares.
 type globals struct {
+	command    string // the running command's path below the root ("up", "image pull")
 	files      []string
 	project    string
 	projectDir string
@@ -92,7 +95,6 @@ func (g *globals) validate(cmd *cobra.Command) error {
 		if g.ansi == "never" {
 			return fmt.Errorf("can't use --progress tty while ANSI support is disabled")
 		}
-		return fmt.Errorf("--progress tty (the live display) is not supported by gocompose yet: use plain, json or quiet")
 	case "plain":
 		if g.ansi == "always" {
 			return fmt.Errorf("can't use --progress plain while ANSI support is forced")
@@ -159,12 +161,32 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 	if g.dryRun {
 		a.DryRun()
 	}
+	var d *display.TTY
+	if fd := int(os.Stderr.Fd()); status == os.Stderr && !g.dryRun && liveDisplay[g.command] && (g.progress == "tty" || g.progress == "auto" && term.IsTerminal(fd)) {
+		d = display.NewTTY(os.Stderr, func() int { w, _, _ := term.GetSize(fd); return w }, g.ansi != "never")
+		d.Start()
+		a.Display = d
+	}
 	lctx, done, err := rt.CommandLease(ctx)
 	if err != nil {
 		rt.Close()
 		return nil, ctx, nil, err
 	}
-	return a, lctx, func() { done(); rt.Close() }, nil
+	return a, lctx, func() {
+		if d != nil {
+			d.Done()
+		}
+		done()
+		rt.Close()
+	}, nil
+}
+
+// liveDisplay are the commands whose output is their progress: they get
+// the live display in a terminal (up stops it before following logs).
+var liveDisplay = map[string]bool{
+	"up": true, "down": true, "create": true, "start": true, "stop": true, "restart": true,
+	"rm": true, "kill": true, "pause": true, "unpause": true, "scale": true, "pull": true,
+	"push": true, "build": true, "bundle up": true, "bundle load": true,
 }
 
 // builder connects to buildkitd on first use, starting it if needed.
@@ -318,6 +340,7 @@ func newRoot() *cobra.Command {
 	}
 	f.StringArrayVar(&g.cniPath, "cni-path", nil, "Directories holding CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		g.command = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 		// containerd's client logs each resolver step at info level; a
 		// user sees our progress lines and errors instead.
 		_ = clog.SetLevel("warn")

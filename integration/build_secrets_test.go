@@ -1,0 +1,81 @@
+package integration
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// build.secrets reach RUN --mount=type=secret (file and environment
+// secrets, by target), and build.ssh forwards an agent to RUN
+// --mount=type=ssh; neither ends up in the image.
+func TestBuildSecretsAndSSH(t *testing.T) {
+	requiresBuildkit(t)
+	// An SSH agent holding one key, on a socket of the test's.
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: key, Comment: "gocompose-test"}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
+		}
+	}()
+	dir := project(t, "bsecret", fmt.Sprintf(`
+services:
+  app:
+    build:
+      dockerfile_inline: |
+        FROM busybox
+        RUN --mount=type=secret,id=token test "$$(cat /run/secrets/token)" = s3cret
+        RUN --mount=type=secret,id=api_key test "$$(cat /run/secrets/api_key)" = from-env
+        RUN --mount=type=ssh test -S "$$SSH_AUTH_SOCK" && echo agent-forwarded > /ssh-ok
+      secrets:
+        - token
+        - source: key
+          target: api_key
+      ssh:
+        - default=%s
+    command: ["sh", "-c", "cat /ssh-ok; ls /run/secrets 2>&1"]
+secrets:
+  token: {file: ./token.txt}
+  key: {environment: BUILD_KEY}
+`, sock))
+	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := gcRun(dir, []string{"BUILD_KEY=from-env"}, "build")
+	if r.code != 0 {
+		t.Fatalf("build with secrets and ssh: %s", r)
+	}
+	out := gcRun(dir, []string{"BUILD_KEY=from-env"}, "run", "--rm", "-T", "app")
+	if !strings.Contains(out.stdout, "agent-forwarded") || !strings.Contains(out.stdout, "No such file") {
+		t.Errorf("the image: %s", out)
+	}
+	// A wrong secret fails the build (secrets are not part of BuildKit's
+	// cache keys, as with Docker: --no-cache runs the steps again).
+	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte("wrong"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := gcRun(dir, []string{"BUILD_KEY=from-env"}, "build", "--no-cache"); r.code == 0 {
+		t.Errorf("a build whose secret check must fail passed: %s", r)
+	}
+}
