@@ -119,7 +119,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
-		withPidsLimit(svc), withDevices(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
+		withPidsLimit(svc), withDevices(svc), withDeviceCgroupRules(svc), withSecurityOpts(svc), withOomScoreAdj(svc),
 		withMounts(req.Mounts), withNamespaces(svc), withCgroupParent(svc, req.ID), withMemoryExtras(svc),
 		withCPUExtras(svc), withAnnotations(svc), withBlkio(svc),
 		// Last: CDI edits add devices, mounts and environment the other

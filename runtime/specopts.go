@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"tags.cncf.io/container-device-interface/pkg/parser"
@@ -442,6 +443,55 @@ func withDevices(svc types.ServiceConfig) oci.SpecOpts {
 		}
 		return nil
 	}
+}
+
+// withDeviceCgroupRules adds device_cgroup_rules ("c 1:3 mr", "a *:* rwm")
+// to the device cgroup, as Docker does.
+func withDeviceCgroupRules(svc types.ServiceConfig) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		for _, rule := range svc.DeviceCgroupRules {
+			d, err := deviceCgroupRule(rule)
+			if err != nil {
+				return err
+			}
+			r := ensureResources(s)
+			r.Devices = append(r.Devices, d)
+		}
+		return nil
+	}
+}
+
+// deviceCgroupRule parses "TYPE MAJOR:MINOR ACCESS" (a, b or c; a number
+// or * for major and minor; r, w and m).
+func deviceCgroupRule(rule string) (specs.LinuxDeviceCgroup, error) {
+	f := strings.Fields(rule)
+	bad := fmt.Errorf("device_cgroup_rules: %q: want TYPE MAJOR:MINOR ACCESS, e.g. \"c 1:3 mr\"", rule)
+	if len(f) != 3 || (f[0] != "a" && f[0] != "b" && f[0] != "c") || strings.Trim(f[2], "rwm") != "" || f[2] == "" {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	maj, min, ok := strings.Cut(f[1], ":")
+	if !ok {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	num := func(v string) (*int64, error) {
+		if v == "*" {
+			return nil, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, bad
+		}
+		return &n, nil
+	}
+	major, err := num(maj)
+	if err != nil {
+		return specs.LinuxDeviceCgroup{}, err
+	}
+	minor, err := num(min)
+	if err != nil {
+		return specs.LinuxDeviceCgroup{}, err
+	}
+	return specs.LinuxDeviceCgroup{Allow: true, Type: f[0], Major: major, Minor: minor, Access: f[2]}, nil
 }
 
 // withSecurityOpts applies security_opt and, unless it or privileged says

@@ -88,6 +88,7 @@ func TestSpecOptsGolden(t *testing.T) {
 		{"memory-deploy", withMemory(svc(t, "deploy: {resources: {limits: {memory: 128m, cpus: \"0.5\", pids: 50}}}"))},
 		{"cpu", withCPU(svc(t, "cpus: 1.5\ncpu_shares: 512\ncpuset: 0-1"))},
 		{"pids-limit", withPidsLimit(svc(t, "pids_limit: 100"))},
+		{"device-cgroup-rules", withDeviceCgroupRules(svc(t, "device_cgroup_rules: [\"c 1:3 mr\", \"a *:* rwm\", \"b 8:* r\"]"))},
 		{"oom-score-adj", withOomScoreAdj(svc(t, "oom_score_adj: 500"))},
 		{"no-new-privileges-seccomp-unconfined", withSecurityOpts(svc(t, "security_opt: [\"no-new-privileges:true\", seccomp=unconfined]"))},
 		{"network-none", withNetworkMode(svc(t, "network_mode: none"), "")},

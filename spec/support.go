@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +36,7 @@ var supported = map[string]bool{
 	"volumes_from": true, "pid": true, "ipc": true, "uts": true, "cgroup_parent": true,
 	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
 	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
-	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true,
+	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -239,6 +240,11 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return err
 		}
 	}
+	for _, rule := range svc.DeviceCgroupRules {
+		if !deviceRule.MatchString(rule) {
+			return invalid("device_cgroup_rules", strconv.Quote(rule)+": want TYPE MAJOR:MINOR ACCESS, e.g. \"c 1:3 mr\"")
+		}
+	}
 	if d := svc.Deploy; d != nil {
 		// Like Docker Compose outside swarm, placement has no meaning on
 		// one host and is ignored. update_config and rollback_config drive
@@ -258,6 +264,8 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	}
 	return nil
 }
+
+var deviceRule = regexp.MustCompile(`^[abc] (\d+|\*):(\d+|\*) [rwm]{1,3}$`)
 
 // checkUpdate refuses update and rollback settings up cannot follow.
 func checkUpdate(field string, c *types.UpdateConfig, update bool) error {
