@@ -71,6 +71,16 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// shimRuntime is the containerd runtime (shim) of `runtime:`: runc is
+// containerd's default; other names are containerd runtime names such as
+// io.containerd.runsc.v1 (gVisor) or io.containerd.kata.v2.
+func shimRuntime(name string) string {
+	if name == "" || name == "runc" {
+		return ""
+	}
+	return name
+}
+
 // Create makes the container (snapshot, spec, /etc files, labels) without
 // starting it. On error nothing of it is left behind.
 func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error) {
@@ -127,13 +137,16 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 		withCDIDevices(svc),
 	}
 	newContainer := func() (containerd.Container, error) {
-		c, err := r.client.NewContainer(ctx, req.ID,
-			containerd.WithImage(img),
+		copts := []containerd.NewContainerOpts{containerd.WithImage(img)}
+		if name := shimRuntime(svc.Runtime); name != "" {
+			copts = append(copts, containerd.WithRuntime(name, nil))
+		}
+		c, err := r.client.NewContainer(ctx, req.ID, append(copts,
 			containerd.WithSnapshotter(snapshotter),
 			containerd.WithNewSnapshot(req.ID, img),
 			containerd.WithNewSpec(opts...),
 			containerd.WithContainerLabels(lbls),
-		)
+		)...)
 		return c, conv(err)
 	}
 	c, err := newContainer()

@@ -36,7 +36,7 @@ var supported = map[string]bool{
 	"volumes_from": true, "pid": true, "ipc": true, "uts": true, "cgroup_parent": true,
 	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
 	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
-	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true,
+	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true, "runtime": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -239,6 +239,9 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		if err := checkFileObject("configs", types.FileReferenceConfig(ref), types.FileObjectConfig(p.Configs[ref.Source])); err != nil {
 			return err
 		}
+	}
+	if r := svc.Runtime; r != "" && r != "runc" && !strings.HasPrefix(r, "io.containerd.") {
+		return unsupported("runtime", strconv.Quote(r)+": name runc or a containerd runtime (io.containerd.runsc.v1, io.containerd.kata.v2); Docker's daemon.json runtime names mean nothing to containerd")
 	}
 	for _, rule := range svc.DeviceCgroupRules {
 		if !deviceRule.MatchString(rule) {
