@@ -14,8 +14,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"go.yaml.in/yaml/v4"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
@@ -176,6 +180,11 @@ type ConfigOptions struct {
 	// for interpolation.
 	Networks, Profiles, Environment bool
 	Format                          string
+	// Variables prints the variables the file uses (table unless Format
+	// was given); LockImages prints only the services' images, as an
+	// override file.
+	Variables, LockImages bool
+	FormatGiven           bool
 }
 
 // Config prints the normalised model, or parts of it.
@@ -227,6 +236,29 @@ func (a *App) Config(p *types.Project, o ConfigOptions) error {
 			fmt.Fprintln(a.Out, img)
 		}
 		return nil
+	case o.Variables:
+		return a.printVariables(p, o)
+	}
+	if o.LockImages {
+		// An override file pinning the images, nothing else.
+		services := map[string]any{}
+		for _, n := range names {
+			services[n] = map[string]string{"image": p.Services[n].Image}
+		}
+		lock := map[string]any{"services": services}
+		var b []byte
+		var err error
+		if o.Format == "json" {
+			b, err = json.MarshalIndent(lock, "", "  ")
+			b = append(b, '\n')
+		} else {
+			b, err = yaml.Marshal(lock)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = a.Out.Write(b)
+		return err
 	}
 	var b []byte
 	var err error
@@ -243,6 +275,77 @@ func (a *App) Config(p *types.Project, o ConfigOptions) error {
 	}
 	_, err = a.Out.Write(b)
 	return err
+}
+
+// printVariables lists the variables the (uninterpolated) model uses, with
+// whether they are required, their default and their alternate value, as
+// `docker compose config --variables` does.
+func (a *App) printVariables(p *types.Project, o ConfigOptions) error {
+	y, err := p.MarshalYAML()
+	if err != nil {
+		return err
+	}
+	var model map[string]any
+	if err := yaml.Unmarshal(y, &model); err != nil {
+		return err
+	}
+	vars := template.ExtractVariables(model, template.DefaultPattern)
+	switch {
+	case o.FormatGiven && o.Format == "json":
+		b, err := json.Marshal(vars)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(a.Out, "%s\n", b)
+		return err
+	case o.FormatGiven && o.Format == "yaml":
+		b, err := yaml.Marshal(vars)
+		if err != nil {
+			return err
+		}
+		_, err = a.Out.Write(b)
+		return err
+	case o.FormatGiven:
+		return fmt.Errorf("unsupported --format %q: use yaml or json", o.Format)
+	}
+	tw := tabwriter.NewWriter(a.Out, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREQUIRED\tDEFAULT VALUE\tALTERNATE VALUE")
+	for _, n := range slices.Sorted(maps.Keys(vars)) {
+		v := vars[n]
+		fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", n, v.Required, v.DefaultValue, v.PresenceValue)
+	}
+	return tw.Flush()
+}
+
+// ResolveImageDigests pins every service's image to the digest of the
+// image this host holds under that name (config --resolve-image-digests):
+// "busybox:latest@sha256:…". An image not on the host is an error (pull
+// or build it first: no registry is asked).
+func (a *App) ResolveImageDigests(ctx context.Context, p *types.Project) (*types.Project, error) {
+	q := *p
+	q.Services = maps.Clone(p.Services)
+	for _, name := range slices.Sorted(maps.Keys(q.Services)) {
+		svc := q.Services[name]
+		ref := ImageName(p, svc)
+		named, err := reference.ParseNormalizedNamed(ref)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: image %q: %w", name, ref, err)
+		}
+		if _, ok := named.(reference.Digested); ok {
+			continue // pinned already
+		}
+		d, err := a.Engine.ImageID(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w (pull or build it first)", name, err)
+		}
+		pinned, err := reference.WithDigest(reference.TagNameOnly(named), digest.Digest(d))
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", name, err)
+		}
+		svc.Image = reference.FamiliarString(pinned)
+		q.Services[name] = svc
+	}
+	return &q, nil
 }
 
 // ConfigHash prints "SERVICE HASH" for the named services (all when none

@@ -664,6 +664,10 @@ func configCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&noEnvResolution, "no-env-resolution", false, "Don't resolve service env files")
 	var hash string
 	fl.StringVar(&hash, "hash", "", `Print the service config hash, one per line ("SERVICE,…" or "*")`)
+	var resolveDigests bool
+	fl.BoolVar(&o.Variables, "variables", false, "Print model variables and default values.")
+	fl.BoolVar(&resolveDigests, "resolve-image-digests", false, "Pin image tags to digests (of the images on this host)")
+	fl.BoolVar(&o.LockImages, "lock-image-digests", false, "Produces an override file with image digests")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if hash != "" {
 			// The hash of the config-hash label, which takes the image's
@@ -685,11 +689,33 @@ func configCmd(g *globals) *cobra.Command {
 		}
 		so := g.specOptions()
 		so.Services = args
+		o.FormatGiven = cmd.Flags().Changed("format")
+		if o.Variables {
+			if len(args) > 0 {
+				fmt.Fprintln(os.Stderr, "WARN[0000] service filtering is not applied when --variables is set, variables from the full model will be rendered")
+				so.Services = nil
+			}
+			noInterpolate = true
+		}
+		if o.LockImages {
+			resolveDigests = true
+		}
 		so.NoInterpolate, so.NoNormalize, so.NoPathResolution = noInterpolate, noNormalize, noPathResolution
 		so.NoConsistency, so.NoEnvResolution = noConsistency, noEnvResolution
 		p, err := spec.LoadUnchecked(cmd.Context(), so)
 		if err != nil {
 			return err
+		}
+		if resolveDigests {
+			a, ctx, closeFn, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			p, err = a.ResolveImageDigests(ctx, p)
+			closeFn()
+			if err != nil {
+				return err
+			}
 		}
 		out := io.Writer(os.Stdout)
 		if output != "" {
