@@ -18,12 +18,12 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/opencontainers/go-digest"
-	"go.yaml.in/yaml/v4"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
+	"github.com/opencontainers/go-digest"
+	"go.yaml.in/yaml/v4"
 )
 
 // Top prints the processes of each running container, as `docker compose top`.
