@@ -66,3 +66,18 @@ func TestResolveAndLockImageDigests(t *testing.T) {
 		t.Errorf("a missing image: %v", err)
 	}
 }
+
+func TestStatsTemplates(t *testing.T) {
+	rows := []statsRow{{ID: "abc", Name: "p-web-1", CPUPerc: "1.50%", MemUsage: "1MiB / 2MiB", PIDs: "3"}}
+	var out bytes.Buffer
+	if err := printStats(&out, rows, "{{.Name}} {{.CPUPerc}} {{.PIDs}}"); err != nil || out.String() != "p-web-1 1.50% 3\n" {
+		t.Errorf("template: %q %v", out.String(), err)
+	}
+	out.Reset()
+	if err := printStats(&out, rows, "table {{.Name}}\t{{.MemUsage}}"); err != nil || !strings.HasPrefix(out.String(), "NAME ") || !strings.Contains(out.String(), "1MiB / 2MiB") {
+		t.Errorf("table template: %q %v", out.String(), err)
+	}
+	if err := printStats(&out, rows, "{{.Nope"); err == nil {
+		t.Error("a template that does not parse was accepted")
+	}
+}

@@ -27,7 +27,7 @@ type statser interface {
 type StatsOptions struct {
 	All      bool   // stopped containers too
 	NoStream bool   // one table, then exit
-	Format   string // "table" (default) or "json"
+	Format   string // "table" (default), "json", or a Go template ("table TEMPLATE")
 	Interval time.Duration
 	NoTrunc  bool // whole 64-hex IDs
 }
@@ -54,7 +54,10 @@ func (a *App) Stats(ctx context.Context, p *types.Project, services []string, o 
 		return errors.New("stats is not available with this engine")
 	}
 	if o.Format != "" && o.Format != "table" && o.Format != "json" {
-		return fmt.Errorf("invalid --format %q: use table or json", o.Format)
+		// A Go template, as docker stats takes: checked before anything runs.
+		if err := writeTemplate(io.Discard, o.Format, statsHeaders, nil); err != nil {
+			return err
+		}
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
@@ -138,7 +141,18 @@ func cpuPercent(before, now runtime.Stats) float64 {
 	return float64(now.CPUNanos-before.CPUNanos) / float64(wall.Nanoseconds()) * 100
 }
 
+// statsHeaders are docker stats' column names for `table TEMPLATE`.
+var statsHeaders = map[string]string{"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+	"MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+
 func printStats(w io.Writer, rows []statsRow, format string) error {
+	if format != "" && format != "table" && format != "json" {
+		list := make([]any, len(rows))
+		for i, r := range rows {
+			list[i] = r
+		}
+		return writeTemplate(w, format, statsHeaders, list)
+	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		for _, r := range rows {
