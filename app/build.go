@@ -38,6 +38,8 @@ type BuildOptions struct {
 	// SSH are forwarded to every build besides the services' own (build
 	// --ssh).
 	SSH types.SSHConfig
+	// Provenance overrides build.provenance (build --provenance).
+	Provenance string
 }
 
 // ImageName is the image a service runs: image:, else <project>-<service>.
@@ -223,6 +225,17 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	}
 	if len(b.Platforms) == 1 {
 		req.Platform = b.Platforms[0]
+	}
+	prov := b.Provenance
+	if o.Provenance != "" {
+		prov = o.Provenance
+	}
+	switch prov {
+	case "", "false":
+	case "true":
+		req.Provenance = "mode=min"
+	default:
+		req.Provenance = prov // mode=min|max
 	}
 	for _, ref := range b.Secrets {
 		def, ok := p.Secrets[ref.Source]

@@ -41,6 +41,9 @@ type Request struct {
 	ExtraHosts         []string // host=ip
 	Ulimits            []string // name=soft:hard
 	Platform           string
+	// Provenance attaches a provenance attestation: "mode=min" or
+	// "mode=max" ("" for none).
+	Provenance string
 	// Secrets are the build secrets by id (RUN --mount=type=secret).
 	Secrets map[string][]byte
 	// SSH are the SSH agents or keys forwarded by id (RUN --mount=type=ssh);
@@ -154,6 +157,9 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 	}
 	if req.Platform != "" {
 		attrs["platform"] = req.Platform
+	}
+	if req.Provenance != "" {
+		attrs["attest:provenance"] = req.Provenance
 	}
 	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
 	for name, src := range req.AdditionalContexts {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
 	"golang.org/x/crypto/ssh/agent"
 )
 
@@ -77,5 +81,40 @@ secrets:
 	}
 	if r := gcRun(dir, []string{"BUILD_KEY=from-env"}, "build", "--no-cache"); r.code == 0 {
 		t.Errorf("a build whose secret check must fail passed: %s", r)
+	}
+}
+
+// build --provenance attaches BuildKit's provenance attestation: the image
+// becomes an index holding an attestation manifest beside the image, and
+// still runs; --sbom is refused (its scanner image would be pulled).
+func TestBuildProvenance(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bprov", "services:\n  app:\n    build:\n      dockerfile_inline: \"FROM busybox\\nRUN echo p > /p\\n\"\n    command: [cat, /p]\n")
+	gc(t, dir, "build", "--provenance", "mode=min")
+	c, err := containerd.New(address(), containerd.WithDefaultNamespace(namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	img, err := c.ImageService().Get(ctx, "docker.io/library/bprov-app:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !images.IsIndexType(img.Target.MediaType) {
+		t.Fatalf("image target %s, want an index", img.Target.MediaType)
+	}
+	b, err := content.ReadBlob(ctx, c.ContentStore(), img.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "attestation-manifest") {
+		t.Errorf("no attestation manifest in the index:\n%s", b)
+	}
+	if out := gc(t, dir, "run", "--rm", "-T", "app").stdout; out != "p\n" {
+		t.Errorf("the attested image runs: %q", out)
+	}
+	if r := gcRun(dir, nil, "build", "--sbom", "true"); r.code == 0 || !strings.Contains(r.stderr, "scanner image") {
+		t.Errorf("build --sbom: %s", r)
 	}
 }

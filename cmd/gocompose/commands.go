@@ -903,6 +903,12 @@ func buildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Progress, "progress", "auto", "Set type of progress output (auto, tty, plain, quiet)")
 	fl.BoolVar(&o.WithDeps, "with-dependencies", false, "Also build dependencies (transitively)")
 	fl.BoolVar(&o.Push, "push", false, "Push service images")
+	fl.StringVar(&o.Provenance, "provenance", "", `Add a provenance attestation ("true", "mode=min" or "mode=max")`)
+	var sbom string
+	var printBake, check bool
+	fl.StringVar(&sbom, "sbom", "", "Add a SBOM attestation (refused: BuildKit's scanner image would have to be pulled)")
+	fl.BoolVar(&printBake, "print", false, "Print equivalent bake file (refused: gocompose does not build through bake)")
+	fl.BoolVar(&check, "check", false, "Check build configuration (refused: not implemented)")
 	var sshFlags []string
 	fl.StringArrayVar(&sshFlags, "ssh", nil, "Set SSH authentications used when building service images. (use 'default' for using your default SSH Agent)")
 	var builderName, memory string
@@ -924,6 +930,17 @@ func buildCmd(g *globals) *cobra.Command {
 		}
 		if memory != "" {
 			return fmt.Errorf("build --memory: BuildKit cannot limit the memory of a build, so the limit would be ignored (Docker Compose ignores it too)")
+		}
+		switch {
+		case sbom != "" && sbom != "false":
+			return fmt.Errorf("build --sbom: BuildKit's SBOM scanner image would have to be pulled from a registry, which gocompose does not do for builds")
+		case printBake:
+			return fmt.Errorf("build --print: gocompose builds through BuildKit's API, not bake: there is no bake file to print")
+		case check:
+			return fmt.Errorf("build --check is not implemented by gocompose")
+		}
+		if p := o.Provenance; p != "" && p != "true" && p != "false" && !strings.HasPrefix(p, "mode=") {
+			return fmt.Errorf("build --provenance %q: want true, false, mode=min or mode=max", p)
 		}
 		for _, v := range sshFlags {
 			id, path, _ := strings.Cut(v, "=")
