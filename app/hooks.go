@@ -12,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/network"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -98,4 +99,66 @@ func (a *App) postStart(ctx context.Context, id string) error {
 		return err
 	}
 	return a.runHooks(ctx, c, "post_start")
+}
+
+// runPreStart runs the service's pre_start hooks in order, each as a
+// one-off container of the service (its networks, and the mounts of the
+// service's first container, as Docker's volumes_from), to completion,
+// before the service's containers start. A hook that exits non-zero fails
+// the service's start; the hook containers are removed either way.
+func (a *App) runPreStart(ctx context.Context, p *types.Project, r *resolved, first string, nets map[string]*network.Network) error {
+	for i, hook := range r.svc.PreStart {
+		svc := r.svc
+		svc.PreStart, svc.PostStart, svc.PreStop = nil, nil, nil
+		svc.HealthCheck = &types.HealthCheckConfig{Disable: true}
+		svc.Restart, svc.Deploy, svc.ContainerName = "", nil, ""
+		svc.Ports = nil // the service publishes them, not its init steps
+		svc.Command = types.ShellCommand(hook.Command)
+		if hook.Image != "" {
+			svc.Image = hook.Image
+		}
+		if hook.User != "" {
+			svc.User = hook.User
+		}
+		if hook.WorkingDir != "" {
+			svc.WorkingDir = hook.WorkingDir
+		}
+		svc.Privileged = svc.Privileged || hook.Privileged
+		svc.Environment = maps.Clone(svc.Environment)
+		if svc.Environment == nil {
+			svc.Environment = types.MappingWithEquals{}
+		}
+		maps.Copy(svc.Environment, hook.Environment)
+		svc.Volumes, svc.VolumesFrom, svc.Tmpfs = nil, []string{types.ContainerPrefix + first}, nil
+		hr, err := a.resolve(ctx, p, svc)
+		if err != nil {
+			return fmt.Errorf("service %s pre_start[%d]: %w", r.svc.Name, i, err)
+		}
+		id := fmt.Sprintf("%s-%s-pre_start-%d", p.Name, r.svc.Name, i)
+		lbls := projectLabels(p, svc, hr.hash, 1, true)
+		a.progress("Container", id, "Creating")
+		_ = a.removeWithVolumes(ctx, id, true) // what a killed command left
+		if err := a.createWith(ctx, p, hr, id, lbls, nets, createOpts{}); err != nil {
+			return fmt.Errorf("service %s pre_start[%d]: %w", r.svc.Name, i, err)
+		}
+		a.progress("Container", id, "Running")
+		var out bytes.Buffer
+		code, err := a.Engine.StartAttached(ctx, id, runtime.Stdio{Out: &out, Err: &out})
+		if rerr := a.removeWithVolumes(context.WithoutCancel(ctx), id, true); err == nil {
+			err = rerr
+		}
+		if text := strings.TrimSpace(out.String()); text != "" {
+			for _, l := range strings.Split(text, "\n") {
+				fmt.Fprintf(a.Out, "%s -> %s\n", strings.TrimPrefix(id, p.Name+"-"), l)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("service %s pre_start[%d]: %w", r.svc.Name, i, err)
+		}
+		if code != 0 {
+			return fmt.Errorf("service %q pre_start[%d] exited with status %d", r.svc.Name, i, code)
+		}
+		a.progress("Container", id, "Exited")
+	}
+	return nil
 }

@@ -416,6 +416,21 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 				return fmt.Errorf("service %s not started: %w", service, err)
 			}
 		}
+		// pre_start runs when every container of the service starts afresh
+		// (as Docker Compose: not for a scale-up beside running ones).
+		if len(svc.PreStart) > 0 && len(toStart) > 0 && freshStart(step, spec.Replicas(svc)) {
+			first := ""
+			for _, id := range toStart {
+				if id != "" && (first == "" || id < first) {
+					first = id
+				}
+			}
+			if first != "" {
+				if err := a.runPreStart(ctx, p, rs[service], first, nets); err != nil {
+					return err
+				}
+			}
+		}
 		if err := a.parallel(len(toStart), func(i int) error {
 			if toStart[i] == "" {
 				return nil
@@ -433,6 +448,18 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 		return ctx.Err()
 	}
 	return scheduler.FirstError(order, errs)
+}
+
+// freshStart says whether a step starts all the service's containers anew.
+func freshStart(step scheduler.Step, replicas int) bool {
+	n := 0
+	for _, op := range step.Ops {
+		switch op.Kind {
+		case scheduler.Create, scheduler.Recreate, scheduler.Start:
+			n++
+		}
+	}
+	return n >= replicas
 }
 
 // restartAfterRecreate restarts the services of the whole project (not just

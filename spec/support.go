@@ -36,7 +36,7 @@ var supported = map[string]bool{
 	"volumes_from": true, "pid": true, "ipc": true, "uts": true, "cgroup_parent": true,
 	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
 	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
-	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true, "runtime": true,
+	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true, "runtime": true, "pre_start": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -243,6 +243,11 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	if r := svc.Runtime; r != "" && r != "runc" && !strings.HasPrefix(r, "io.containerd.") {
 		return unsupported("runtime", strconv.Quote(r)+": name runc or a containerd runtime (io.containerd.runsc.v1, io.containerd.kata.v2); Docker's daemon.json runtime names mean nothing to containerd")
 	}
+	for i, hook := range svc.PreStart {
+		if err := checkPreStart(svc, hook); err != nil {
+			return unsupported(fmt.Sprintf("pre_start.%d", i), err.Error())
+		}
+	}
 	for _, rule := range svc.DeviceCgroupRules {
 		if !deviceRule.MatchString(rule) {
 			return invalid("device_cgroup_rules", strconv.Quote(rule)+": want TYPE MAJOR:MINOR ACCESS, e.g. \"c 1:3 mr\"")
@@ -263,6 +268,36 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		}
 		if r := d.Resources.Reservations; r != nil && len(r.GenericResources) > 0 {
 			return unsupported("deploy.resources.reservations.generic_resources", "")
+		}
+	}
+	return nil
+}
+
+// preStartFields are the pre_start fields applied, those Docker Compose
+// v5.5 applies: image, command, user, working_dir, environment (on top of
+// the service's) and privileged.
+var preStartFields = map[string]bool{"image": true, "command": true, "user": true, "working_dir": true, "environment": true, "privileged": true}
+
+func checkPreStart(svc types.ServiceConfig, h types.PreStartHook) error {
+	if h.PerReplica {
+		return errors.New("per_replica is not supported (nor by Docker Compose v5.5): remove it or set it to false")
+	}
+	raw, err := json.Marshal(h.ContainerSpec)
+	if err != nil {
+		return err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	// Normalization gives a step the service's networks; it runs on them.
+	if len(h.Networks) > 0 && !slices.Equal(slices.Sorted(maps.Keys(h.Networks)), slices.Sorted(maps.Keys(svc.Networks))) {
+		return errors.New("networks other than the service's are not applied to a pre_start step")
+	}
+	delete(fields, "networks")
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !isEmpty(fields[k]) && !preStartFields[k] {
+			return fmt.Errorf("%s is not applied to a pre_start step (image, command, user, working_dir, environment and privileged are)", k)
 		}
 	}
 	return nil
