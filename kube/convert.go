@@ -206,7 +206,7 @@ var handled = map[string]bool{
 	"volumes": true, "secrets": true, "configs": true, "hostname": true, "init": true,
 	"stdin_open": true, "tty": true, "sysctls": true, "extra_hosts": true, "shm_size": true,
 	"pull_policy": true, "platform": true, "dns_search": true, "dns_opt": true,
-	"network_mode": true, "pid": true, "ipc": true, "profiles": true, "attach": true, "gpus": true,
+	"network_mode": true, "pid": true, "ipc": true, "profiles": true, "attach": true, "gpus": true, "pre_start": true,
 }
 
 // why says, for fields with no Kubernetes form, what the user should know.

@@ -278,6 +278,30 @@ func (c *converter) podSpec(svc types.ServiceConfig) (corev1.PodSpec, error) {
 	if len(pod.InitContainers) > 0 {
 		pod.ServiceAccountName = c.waitAccount()
 	}
+	// pre_start steps run after the dependencies are met, as with up:
+	// init containers with the service's mounts.
+	for i, h := range svc.PreStart {
+		ic := corev1.Container{Name: fmt.Sprintf("pre-start-%d", i), Image: cmp.Or(h.Image, ctr.Image), Args: h.Command,
+			WorkingDir: h.WorkingDir, Env: slices.Clone(ctr.Env), VolumeMounts: ctr.VolumeMounts, SecurityContext: ctr.SecurityContext}
+		if len(h.Command) == 0 {
+			ic.Args = ctr.Args
+		}
+		for _, k := range slices.Sorted(maps.Keys(h.Environment)) {
+			if v := h.Environment[k]; v != nil {
+				ic.Env = append(slices.DeleteFunc(ic.Env, func(e corev1.EnvVar) bool { return e.Name == k }), corev1.EnvVar{Name: k, Value: *v})
+			}
+		}
+		if h.User != "" || h.Privileged {
+			hs := types.ServiceConfig{Name: svc.Name}
+			hs.User, hs.Privileged = h.User, h.Privileged
+			sc, err := c.securityContext(hs)
+			if err != nil {
+				return corev1.PodSpec{}, err
+			}
+			ic.SecurityContext = sc
+		}
+		pod.InitContainers = append(pod.InitContainers, ic)
+	}
 	pod.Containers = []corev1.Container{ctr}
 	return pod, nil
 }
