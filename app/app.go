@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/secret"
+	"github.com/gocompose/gocompose/spec"
 	"github.com/gocompose/gocompose/volume"
 	"golang.org/x/sync/errgroup"
 )
@@ -287,14 +289,25 @@ func eachLimited(n, limit int, fn func(i int) error) error {
 // selectServices narrows the project to the named services (all when none
 // are named), with their dependencies when withDeps.
 func selectServices(p *types.Project, services []string, withDeps bool) (*types.Project, error) {
-	if len(services) == 0 {
-		return p, nil
+	sel := p
+	if len(services) > 0 {
+		var opts []types.DependencyOption
+		if !withDeps {
+			opts = append(opts, types.IgnoreDependencies)
+		}
+		var err error
+		if sel, err = p.WithSelectedServices(services, opts...); err != nil {
+			return nil, err
+		}
 	}
-	var opts []types.DependencyOption
-	if !withDeps {
-		opts = append(opts, types.IgnoreDependencies)
+	// An env_file missing for a service outside the selection was no error
+	// at load; for one inside it is now.
+	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
+		if err := spec.EnvError(sel.Services[name]); err != nil {
+			return nil, err
+		}
 	}
-	return p.WithSelectedServices(services, opts...)
+	return sel, nil
 }
 
 // replica returns the service's container number index (the first when

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"github.com/gocompose/gocompose/spec"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -353,5 +356,24 @@ func TestUpRecreatesABrokenContainer(t *testing.T) {
 	}
 	if !slices.Contains(e.opsOf("remove"), "p-web-1") || !slices.Contains(e.opsOf("create"), "p-web-1") {
 		t.Errorf("a broken container was not made again: %v", e.ops)
+	}
+}
+
+func TestUpIgnoresEnvFilesOfServicesItDoesNotTouch(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  web:\n    image: busybox\n  tool:\n    image: busybox\n    env_file: missing.env\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := spec.Load(context.Background(), spec.Options{ProjectDirectory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newFakeEngine("busybox")
+	a, _, _ := fakeApp(t, e)
+	if err := a.Up(context.Background(), p, UpOptions{Services: []string{"web"}, Detach: true}); err != nil {
+		t.Fatalf("up web: %v", err)
+	}
+	if err := a.Up(context.Background(), p, UpOptions{Detach: true}); err == nil || !strings.Contains(err.Error(), "missing.env") {
+		t.Errorf("up of every service: %v, want the missing env file", err)
 	}
 }

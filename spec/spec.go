@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,9 +115,10 @@ func load(ctx context.Context, o Options) (*types.Project, error) {
 	if o.NoConsistency {
 		fns = append(fns, cli.WithConsistency(false))
 	}
-	if o.NoEnvResolution {
-		fns = append(fns, cli.WithoutEnvironmentResolution)
-	}
+	// Services' environments (env_file) are resolved after selection, one
+	// service at a time: an env file missing for a service the command does
+	// not touch is no error, as in Docker Compose (EnvError).
+	fns = append(fns, cli.WithoutEnvironmentResolution)
 	opts, err := cli.NewProjectOptions(o.Files, fns...)
 	if err != nil {
 		return nil, err
@@ -135,6 +137,9 @@ func load(ctx context.Context, o Options) (*types.Project, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if !o.NoEnvResolution {
+		project = resolveEnvironments(project)
 	}
 	if len(project.ComposeFiles) > 0 && project.ComposeFiles[0] == "-" && o.ProjectDirectory == "" {
 		// docker compose uses the current directory for stdin files
@@ -158,4 +163,42 @@ func ConfigFilesLabel(p *types.Project) string {
 		files = append(files, f)
 	}
 	return strings.Join(files, ",")
+}
+
+// envErrorKey is the extension where a service's environment error waits
+// for a command that uses the service.
+const envErrorKey = "x-gocompose-env-error"
+
+// resolveEnvironments resolves each service's environment (env_file and
+// variables from the project's environment) on its own; a service whose
+// env file cannot be read keeps the error for EnvError.
+func resolveEnvironments(p *types.Project) *types.Project {
+	out := *p
+	out.Services = types.Services{}
+	for name, svc := range p.Services {
+		one := *p
+		one.Services, one.DisabledServices = types.Services{name: svc}, nil
+		r, err := one.WithServicesEnvironmentResolved(false)
+		if err != nil {
+			svc.Extensions = maps.Clone(svc.Extensions)
+			if svc.Extensions == nil {
+				svc.Extensions = types.Extensions{}
+			}
+			svc.Extensions[envErrorKey] = err.Error()
+			out.Services[name] = svc
+			continue
+		}
+		out.Services[name] = r.Services[name]
+	}
+	return &out
+}
+
+// EnvError is the error resolving the service's environment met at load
+// (an env_file that cannot be read), nil when there was none: commands
+// that use the service fail with it.
+func EnvError(svc types.ServiceConfig) error {
+	if v, ok := svc.Extensions[envErrorKey].(string); ok {
+		return fmt.Errorf("service %s: %s", svc.Name, v)
+	}
+	return nil
 }

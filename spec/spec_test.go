@@ -293,3 +293,25 @@ func TestLoadWithoutInterpolationOrPaths(t *testing.T) {
 		t.Errorf("default load: %q %q", web.Image, web.Volumes[0].Source)
 	}
 }
+
+// An env_file missing for one service fails only the commands that use it.
+func TestMissingEnvFileOfAnotherService(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		"compose.yaml": "services:\n  web:\n    image: busybox\n    env_file: web.env\n  tool:\n    image: busybox\n    env_file: tool.env\n",
+		"web.env":      "A=1\n",
+	})
+	p, err := Load(t.Context(), Options{ProjectDirectory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnvError(p.Services["web"]); err != nil {
+		t.Errorf("web: %v", err)
+	}
+	if v := p.Services["web"].Environment["A"]; v == nil || *v != "1" {
+		t.Errorf("web's env file not applied: %v", p.Services["web"].Environment)
+	}
+	if err := EnvError(p.Services["tool"]); err == nil || !strings.Contains(err.Error(), "tool.env") {
+		t.Errorf("tool: %v", err)
+	}
+}

@@ -706,6 +706,11 @@ func configCmd(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		for _, name := range p.ServiceNames() {
+			if err := spec.EnvError(p.Services[name]); err != nil {
+				return err
+			}
+		}
 		if resolveDigests {
 			a, ctx, closeFn, err := g.connect(cmd.Context())
 			if err != nil {
