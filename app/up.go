@@ -648,6 +648,14 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 		return err
 	}
 	maps.Copy(c.Labels, ns.labels)
+	if len(svc.ExternalLinks) > 0 {
+		hosts, err := a.externalLinks(ctx, svc, ns.labels)
+		if err != nil {
+			ns.cleanup()
+			return err
+		}
+		c.Service.ExtraHosts = hosts
+	}
 	c.Labels[labels.State] = a.StateDir
 	c.NetNS, c.Etc = ns.netns, ns.etc
 	mounts, copyUp, volDirs, err := a.volumeMounts(p, svc, id)
@@ -680,6 +688,52 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 		}
 	}
 	return nil
+}
+
+// externalLinks resolves external_links ("NAME[:ALIAS]", containers outside
+// the project) to /etc/hosts entries, with the container's address on a
+// network this container is on, as Docker's links answer them. A container
+// that is not there, or shares no network with this one, is an error.
+func (a *App) externalLinks(ctx context.Context, svc types.ServiceConfig, own map[string]string) (types.HostsList, error) {
+	hosts := maps.Clone(svc.ExtraHosts)
+	if hosts == nil {
+		hosts = types.HostsList{}
+	}
+	mine, err := labels.EndpointsOf(own)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range svc.ExternalLinks {
+		name, alias, ok := strings.Cut(l, ":")
+		if !ok {
+			alias = name
+		}
+		c, err := a.Engine.Inspect(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: external_links: container %s: %w", svc.Name, name, err)
+		}
+		eps, err := labels.EndpointsOf(c.Labels)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: external_links: container %s: %w", svc.Name, name, err)
+		}
+		ip := ""
+		for _, e := range eps {
+			for _, m := range mine {
+				if e.Network == m.Network && ip == "" {
+					ip = e.IP
+				}
+			}
+		}
+		if ip == "" {
+			return nil, fmt.Errorf("service %s: external_links: container %s shares no network with this service (add the network, e.g. as external)", svc.Name, name)
+		}
+		for _, h := range []string{alias, name} {
+			if !slices.Contains(hosts[h], ip) {
+				hosts[h] = append(hosts[h], ip)
+			}
+		}
+	}
+	return hosts, nil
 }
 
 func projectLabels(p *types.Project, svc types.ServiceConfig, hash string, n int, oneoff bool) map[string]string {

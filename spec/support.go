@@ -36,7 +36,7 @@ var supported = map[string]bool{
 	"volumes_from": true, "pid": true, "ipc": true, "uts": true, "cgroup_parent": true,
 	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
 	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
-	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true, "runtime": true, "pre_start": true,
+	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true, "runtime": true, "pre_start": true, "external_links": true,
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
