@@ -12,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/scheduler"
 	"github.com/gocompose/gocompose/spec"
@@ -71,8 +72,26 @@ func (a *App) Boot(ctx context.Context, logf func(format string, args ...any)) e
 	return errors.Join(errs...)
 }
 
-// bootProject starts one project's containers in dependency order.
+// bootProject starts one project's containers in dependency order, under
+// the project's lock: a command started at boot (`up -d` from a boot
+// script) and the supervisor never bring the same containers back at
+// once; whichever comes second finds them running.
 func (a *App) bootProject(ctx context.Context, project string, cs []runtime.Container, logf func(string, ...any)) error {
+	l, err := lock.Project(ctx, a.LockDir, project)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	var now []runtime.Container
+	for _, c := range cs {
+		if fresh, err := a.Engine.Inspect(ctx, c.ID); err == nil && atBoot(fresh) {
+			now = append(now, fresh)
+		}
+	}
+	if len(now) == 0 {
+		return nil
+	}
+	cs = now
 	p := a.bootModel(ctx, project, cs[0], logf)
 	byService := map[string][]runtime.Container{}
 	for _, c := range cs {

@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/internal/lock"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -44,8 +46,9 @@ func TestBootBringsBackWhatTheRestartPolicySays(t *testing.T) {
 		}
 	}
 	e.ops = nil
+	var mu sync.Mutex
 	var logged []string
-	if err := a.Boot(context.Background(), func(f string, args ...any) { logged = append(logged, f) }); err != nil {
+	if err := a.Boot(context.Background(), func(f string, args ...any) { mu.Lock(); logged = append(logged, f); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	started := e.opsOf("start")
@@ -96,5 +99,41 @@ func TestAtBoot(t *testing.T) {
 		if got := atBoot(tc.c); got != tc.want {
 			t.Errorf("%s: atBoot = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A command holding the project (up -d from a boot script) goes first: the
+// boot waits for it and then finds the containers running.
+func TestBootWaitsForTheProjectLock(t *testing.T) {
+	e := newFakeEngine("busybox")
+	a, _, _ := fakeApp(t, e)
+	if err := upFile(t, a, "services:\n  db: {image: busybox, restart: always}\n"); err != nil {
+		t.Fatal(err)
+	}
+	c := e.containers["p-db-1"]
+	c.state = runtime.StateExited
+	c.Labels[labels.StartedAt] = time.Now().Add(-time.Hour).Format(time.RFC3339Nano)
+	l, err := lock.Project(context.Background(), a.LockDir, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ops = nil
+	done := make(chan error, 1)
+	go func() { done <- a.Boot(context.Background(), func(string, ...any) {}) }()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("boot did not wait for the project lock")
+	default:
+	}
+	e.mu.Lock()
+	c.state = runtime.StateRunning // the command brought it back
+	e.mu.Unlock()
+	l.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.opsOf("start"); len(got) != 0 {
+		t.Errorf("boot started %v after the command had", got)
 	}
 }
