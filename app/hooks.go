@@ -18,9 +18,10 @@ import (
 
 // Lifecycle hooks, as Docker Compose runs them: post_start in the
 // container once it started (a failing hook fails the command, the
-// container keeps running), pre_stop before it is stopped by stop, down,
-// restart or a recreate (a failing hook fails the command and the
-// container is not stopped). They are kept in a label so start, stop and
+// container keeps running), pre_stop before stop, down, restart or rm -s
+// stop it (a failing hook fails the command and the container is not
+// stopped). As in Docker Compose v5.5, up's own stops (recreate, scale
+// down, orphans) run no pre_stop. They are kept in a label so start, stop and
 // restart run them from the container alone.
 
 type serviceHooks struct {
@@ -80,8 +81,8 @@ func (a *App) runHooks(ctx context.Context, c runtime.Container, which string) e
 	return nil
 }
 
-// stopContainer stops a service container the user (or up) means to stop:
-// its pre_stop hooks first, while it runs.
+// stopContainer stops a service container a user command stops (stop,
+// down, restart, rm -s): its pre_stop hooks first, while it runs.
 func (a *App) stopContainer(ctx context.Context, id string, timeout *time.Duration) error {
 	c, err := a.Engine.Inspect(ctx, id)
 	if err == nil && c.State == runtime.StateRunning {

@@ -539,7 +539,7 @@ func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op sch
 		return op.Container, a.restoreHost(ctx, p, c)
 	case scheduler.Recreate:
 		a.progress("Container", op.Container, "Recreate")
-		if err := a.stopContainer(ctx, op.Container, o.Timeout); err != nil {
+		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {
 			return "", err
 		}
 		remove := a.removeContainer
@@ -584,7 +584,7 @@ func (a *App) start(ctx context.Context, id string) error {
 
 func (a *App) stopRemove(ctx context.Context, id string, timeout *time.Duration) error {
 	a.progress("Container", id, "Stopping")
-	if err := a.stopContainer(ctx, id, timeout); err != nil {
+	if err := a.Engine.Stop(ctx, id, timeout); err != nil {
 		return err
 	}
 	a.progress("Container", id, "Stopped")

@@ -224,7 +224,7 @@ func (a *App) replace(ctx context.Context, p *types.Project, r *resolved, op sch
 	standby := startFirst
 	if !standby {
 		a.progress("Container", old, "Stopping")
-		if err := a.stopContainer(ctx, old, o.Timeout); err != nil {
+		if err := a.Engine.Stop(ctx, old, o.Timeout); err != nil {
 			return swap{}, err
 		}
 		a.progress("Container", old, "Stopped")
@@ -433,7 +433,7 @@ func (a *App) rollBack(ctx context.Context, p *types.Project, svc types.ServiceC
 func (a *App) putBack(ctx context.Context, p *types.Project, s swap, startFirst bool, o UpOptions) error {
 	if !s.oldRunning {
 		if !startFirst {
-			if err := a.stopContainer(ctx, s.new, o.Timeout); err != nil {
+			if err := a.Engine.Stop(ctx, s.new, o.Timeout); err != nil {
 				return err
 			}
 		}
