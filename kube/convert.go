@@ -10,7 +10,6 @@ package kube
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/spec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -228,16 +228,12 @@ var why = map[string]string{
 
 // unhandled warns about the service's fields the conversion does not map.
 func (c *converter) unhandled(svc types.ServiceConfig) error {
-	raw, err := json.Marshal(sshFree(svc))
+	fields, err := spec.SetFields(svc)
 	if err != nil {
 		return err
 	}
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return err
-	}
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if handled[k] || isEmpty(fields[k]) {
+	for _, k := range fields {
+		if handled[k] {
 			continue
 		}
 		if reason := why[k]; reason != "" {
@@ -247,33 +243,4 @@ func (c *converter) unhandled(svc types.ServiceConfig) error {
 		}
 	}
 	return nil
-}
-
-func isEmpty(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return true
-	case bool:
-		return !x
-	case string:
-		return x == ""
-	case float64:
-		return x == 0
-	case []any:
-		return len(x) == 0
-	case map[string]any:
-		return len(x) == 0
-	}
-	return false
-}
-
-// sshFree is the service without build.ssh, for finding which fields are
-// set: compose-go's SSHKey.MarshalJSON writes invalid JSON for ID=PATH.
-func sshFree(svc types.ServiceConfig) types.ServiceConfig {
-	if svc.Build != nil && len(svc.Build.SSH) > 0 {
-		b := *svc.Build
-		b.SSH = nil
-		svc.Build = &b
-	}
-	return svc
 }

@@ -136,22 +136,10 @@ func (e *invalidError) Error() string { return fmt.Sprintf("field %q: %s", e.fie
 func invalid(field, why string) error { return &invalidError{field: field, why: why} }
 
 func checkService(p *types.Project, svc types.ServiceConfig) error {
-	raw, err := json.Marshal(sshFree(svc))
+	keys, err := SetFields(sshFree(svc))
 	if err != nil {
 		return err
 	}
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return err
-	}
-	keys := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if isEmpty(v) {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	for _, k := range keys {
 		if !supported[k] {
 			return unsupported(k, "")
@@ -282,21 +270,16 @@ func checkPreStart(svc types.ServiceConfig, h types.PreStartHook) error {
 	if h.PerReplica {
 		return errors.New("per_replica is not supported (nor by Docker Compose v5.5): remove it or set it to false")
 	}
-	raw, err := json.Marshal(h.ContainerSpec)
+	fields, err := SetFields(h.ContainerSpec)
 	if err != nil {
-		return err
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
 		return err
 	}
 	// Normalization gives a step the service's networks; it runs on them.
 	if len(h.Networks) > 0 && !slices.Equal(slices.Sorted(maps.Keys(h.Networks)), slices.Sorted(maps.Keys(svc.Networks))) {
 		return errors.New("networks other than the service's are not applied to a pre_start step")
 	}
-	delete(fields, "networks")
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if !isEmpty(fields[k]) && !preStartFields[k] {
+	for _, k := range fields {
+		if k != "networks" && !preStartFields[k] {
 			return fmt.Errorf("%s is not applied to a pre_start step (image, command, user, working_dir, environment and privileged are)", k)
 		}
 	}
@@ -425,6 +408,31 @@ func checkDriverOpts(opts map[string]string) error {
 		return fmt.Errorf("driver_opts type %q with o %q: only bind (type none, o bind) and tmpfs volumes are supported", typ, o)
 	}
 	return nil
+}
+
+// SetFields are the top-level fields of v (a service, or a container spec)
+// the file sets, by their compose names, sorted; build.ssh is left out of
+// a service's marshalling (see sshFree).
+func SetFields(v any) ([]string, error) {
+	if svc, ok := v.(types.ServiceConfig); ok {
+		v = sshFree(svc)
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	var keys []string
+	for k, f := range fields {
+		if !isEmpty(f) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // sshFree is the service without build.ssh, for finding which fields are

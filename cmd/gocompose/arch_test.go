@@ -40,9 +40,14 @@ func imports(t *testing.T, pkg string) map[string]bool {
 
 // The import directions the README's Layout section states.
 func TestImportDirections(t *testing.T) {
-	for _, pkg := range []string{"model", "scheduler", "spec", "dns", "kube", "doctor", "bundle", "display"} {
+	for _, pkg := range []string{"model", "scheduler", "spec", "dns", "doctor", "bundle", "display"} {
 		for im := range imports(t, pkg) {
 			t.Errorf("%s imports %s: it imports no gocompose package", pkg, im)
+		}
+	}
+	for im := range imports(t, "kube") {
+		if im != "spec" {
+			t.Errorf("kube imports %s: it needs only spec", im)
 		}
 	}
 	if imports(t, "runtime")["network"] || imports(t, "network")["runtime"] {
