@@ -53,30 +53,40 @@ func (a *App) runHooks(ctx context.Context, c runtime.Container, which string) e
 	if which == "pre_stop" {
 		list = h.PreStop
 	}
-	svc := c.Labels[labels.Service]
 	for _, hook := range list {
-		var env []string
-		for _, k := range slices.Sorted(maps.Keys(hook.Environment)) {
-			if v := hook.Environment[k]; v != nil {
-				env = append(env, k+"="+*v)
-			} else {
-				env = append(env, k)
-			}
+		if err := a.runHook(ctx, c, hook, which); err != nil {
+			return err
 		}
-		var out bytes.Buffer
-		code, err := a.Engine.Exec(ctx, c.ID, runtime.ExecRequest{Args: hook.Command, Env: env, User: hook.User,
-			WorkDir: hook.WorkingDir, Privileged: hook.Privileged, Stdio: runtime.Stdio{Out: &out, Err: &out}})
-		if err != nil {
-			return fmt.Errorf("%s %s hook: %w", svc, which, err)
+	}
+	return nil
+}
+
+// runHook runs one hook (or watch's sync+exec command) in the container,
+// its output shown as "<name> -> line"; a non-zero exit is an error, worded
+// as Docker Compose words it.
+func (a *App) runHook(ctx context.Context, c runtime.Container, hook types.ServiceHook, which string) error {
+	svc := c.Labels[labels.Service]
+	var env []string
+	for _, k := range slices.Sorted(maps.Keys(hook.Environment)) {
+		if v := hook.Environment[k]; v != nil {
+			env = append(env, k+"="+*v)
+		} else {
+			env = append(env, k)
 		}
-		if text := strings.TrimSpace(out.String()); text != "" {
-			for _, l := range strings.Split(text, "\n") {
-				fmt.Fprintf(a.Out, "%s -> %s\n", strings.TrimPrefix(c.ID, c.Labels[labels.Project]+"-"), l)
-			}
+	}
+	var out bytes.Buffer
+	code, err := a.Engine.Exec(ctx, c.ID, runtime.ExecRequest{Args: hook.Command, Env: env, User: hook.User,
+		WorkDir: hook.WorkingDir, Privileged: hook.Privileged, Stdio: runtime.Stdio{Out: &out, Err: &out}})
+	if err != nil {
+		return fmt.Errorf("%s %s hook: %w", svc, which, err)
+	}
+	if text := strings.TrimSpace(out.String()); text != "" {
+		for _, l := range strings.Split(text, "\n") {
+			fmt.Fprintf(a.Out, "%s -> %s\n", strings.TrimPrefix(c.ID, c.Labels[labels.Project]+"-"), l)
 		}
-		if code != 0 {
-			return fmt.Errorf("%s hook exited with status %d", svc, code)
-		}
+	}
+	if code != 0 {
+		return fmt.Errorf("%s hook exited with status %d", svc, code)
 	}
 	return nil
 }

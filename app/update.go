@@ -311,21 +311,20 @@ func (a *App) withhold(ctx context.Context, id string) error {
 // failed: started, answered by DNS and taking its ports again. cause is
 // returned with what went wrong on the way.
 func (a *App) restore(ctx context.Context, old string, cause error) error {
-	errs := []error{cause}
 	if err := a.start(ctx, old); err != nil {
-		return errors.Join(append(errs, err)...)
+		return errors.Join(cause, err)
 	}
-	if err := a.Engine.SetLabels(ctx, old, map[string]string{labels.DNSWithheld: ""}); err != nil {
-		errs = append(errs, err)
+	err := a.Engine.SetLabels(ctx, old, map[string]string{labels.DNSWithheld: ""})
+	if err == nil {
+		err = a.reloadDNS(ctx)
 	}
-	errs = append(errs, a.reloadDNS(ctx))
-	if a.Net != nil {
-		errs = append(errs, a.Net.ServePorts(old))
+	if err == nil && a.Net != nil {
+		err = a.Net.ServePorts(old)
 	}
-	if len(errs) == 1 {
-		return fmt.Errorf("%w; %s is running again", cause, old)
+	if err != nil {
+		return errors.Join(cause, err)
 	}
-	return errors.Join(errs...)
+	return fmt.Errorf("%w; %s is running again", cause, old)
 }
 
 // discard stops and removes a new container that did not make it, with

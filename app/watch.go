@@ -348,10 +348,7 @@ func (a *App) handleWatchBatch(ctx context.Context, p *types.Project, rules []wa
 		}
 		for _, c := range cs {
 			for _, h := range execs[svc] {
-				c := c
-				c.Labels = maps.Clone(c.Labels)
-				c.Labels[labels.Hooks] = hooksLabel(types.ServiceConfig{PostStart: []types.ServiceHook{h}})
-				if err := a.runHooks(ctx, c, "post_start"); err != nil {
+				if err := a.runHook(ctx, c, h, "sync+exec"); err != nil {
 					return err
 				}
 			}
