@@ -241,13 +241,9 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 		if inFile && !selected {
 			continue // another service of the file: not ours to touch now
 		}
-		hash := c.Labels[labels.ConfigHash]
-		if c.Broken {
-			hash = "" // its snapshot is gone: only a new one will run
-		}
 		obs = append(obs, scheduler.Container{
 			Name: c.ID, Service: svc, Number: containerNumber(c),
-			Hash: hash, Running: c.State == runtime.StateRunning || c.State == runtime.StatePaused,
+			Hash: c.Labels[labels.ConfigHash], Running: c.State == runtime.StateRunning || c.State == runtime.StatePaused,
 		})
 	}
 	plan, err := scheduler.Make(p.Name, desired, obs, scheduler.Options{
@@ -528,15 +524,21 @@ func createdFirst(p *types.Project, svc types.ServiceConfig) []string {
 // to start afterwards ("" for none).
 func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op scheduler.Op, nets map[string]*network.Network, o UpOptions) (string, error) {
 	id := containerID(p.Name, r.svc, op.Number)
-	switch op.Kind {
-	case scheduler.Remove:
-		return "", a.stopRemove(ctx, op.Container, o.Timeout)
-	case scheduler.Start:
+	if op.Kind == scheduler.Start {
 		c, err := a.Engine.Inspect(ctx, op.Container)
 		if err != nil {
 			return "", err
 		}
-		return op.Container, a.restoreHost(ctx, p, c)
+		if !c.Broken {
+			return op.Container, a.restoreHost(ctx, p, c)
+		}
+		// Its snapshot is gone (a down killed half-way): only a new one
+		// will run.
+		op.Kind = scheduler.Recreate
+	}
+	switch op.Kind {
+	case scheduler.Remove:
+		return "", a.stopRemove(ctx, op.Container, o.Timeout)
 	case scheduler.Recreate:
 		a.progress("Container", op.Container, "Recreate")
 		if err := a.Engine.Stop(ctx, op.Container, o.Timeout); err != nil {

@@ -59,7 +59,8 @@ type Container struct {
 	// secrets and its own /etc files), in spec order.
 	Mounts []specs.Mount
 	// Broken: it has no task and its snapshot is gone (a command killed
-	// half-way through removing it): it can only be made again.
+	// half-way through removing it): it can only be made again. Only
+	// Inspect tells.
 	Broken bool
 }
 
@@ -711,7 +712,7 @@ func (r *Runtime) List(ctx context.Context, match map[string]string) ([]Containe
 	var g errgroup.Group
 	g.SetLimit(8)
 	for i, c := range cs {
-		g.Go(func() error { out[i], errs[i] = r.inspect(ctx, c); return nil })
+		g.Go(func() error { out[i], errs[i] = r.inspect(ctx, c, false); return nil })
 	}
 	_ = g.Wait() // the errors are in errs, by container
 	var res []Container
@@ -747,10 +748,13 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (Container, error) {
 	if err != nil {
 		return Container{}, conv(err)
 	}
-	return r.inspect(ctx, c)
+	return r.inspect(ctx, c, true)
 }
 
-func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (Container, error) {
+// inspect reads a container; with snapshot, one without a task is also
+// checked for its snapshot (Broken) — Inspect does, List (polled while
+// waiting for conditions) does not.
+func (r *Runtime) inspect(ctx context.Context, c containerd.Container, snapshot bool) (Container, error) {
 	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return Container{}, conv(err)
@@ -781,7 +785,7 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (Containe
 	t, err := c.Task(ctx, nil)
 	if err != nil {
 		if errdefs.IsNotFound(conv(err)) {
-			if info.SnapshotKey != "" {
+			if snapshot && info.SnapshotKey != "" {
 				_, serr := r.client.SnapshotService(cmp.Or(info.Snapshotter, snapshotter)).Stat(ctx, info.SnapshotKey)
 				out.Broken = errdefs.IsNotFound(conv(serr))
 			}
