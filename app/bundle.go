@@ -106,10 +106,7 @@ func (a *App) BundleCreate(ctx context.Context, p *types.Project, o BundleOption
 	defer os.Remove(tmp.Name())
 	err = bundle.Write(tmp, m, files, func(d string, w io.Writer) error { return be.WriteBlobTo(ctx, descs[d], w) })
 	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o600)
+		err = cerr // CreateTemp made it 0600: secrets may be inside
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), out)

@@ -6,6 +6,7 @@ package doctor
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -164,16 +165,9 @@ func (h Host) netfilter() Result {
 func (h Host) forwarding() Result {
 	v, err := h.read(h.Proc, "sys/net/ipv4/ip_forward")
 	if err != nil || v != "1" {
-		return Result{"ip_forward", Warn, "net.ipv4.ip_forward is " + cmpOr(v, "unreadable"), "the bridge plugin turns it on with the first network; to keep it: sysctl -w net.ipv4.ip_forward=1 (and in /etc/sysctl.d)"}
+		return Result{"ip_forward", Warn, "net.ipv4.ip_forward is " + cmp.Or(v, "unreadable"), "the bridge plugin turns it on with the first network; to keep it: sysctl -w net.ipv4.ip_forward=1 (and in /etc/sysctl.d)"}
 	}
 	return Result{"ip_forward", Pass, "net.ipv4.ip_forward = 1", ""}
-}
-
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func (h Host) cni() Result {

@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,13 +60,7 @@ func render(t *testing.T, p *types.Project, r *Result, format string) []byte {
 }
 
 func TestConvertGolden(t *testing.T) {
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range projects {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(projects)) {
 		t.Run(name, func(t *testing.T) {
 			p, r := convert(t, name)
 			golden.Assert(t, name+".kubernetes.golden", render(t, p, r, FormatKubernetes))

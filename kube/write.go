@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -288,13 +289,7 @@ func Write(dir string, files []File) error {
 		}
 		delete(stale, p)
 	}
-	for _, p := range slices.Sorted(func(yield func(string) bool) {
-		for p := range stale {
-			if !yield(p) {
-				return
-			}
-		}
-	}) {
+	for _, p := range slices.Sorted(maps.Keys(stale)) {
 		if err := os.Remove(p); err != nil {
 			return err
 		}
