@@ -165,6 +165,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"rollback-monitor", "services:\n  web:\n    image: busybox\n    deploy:\n      rollback_config:\n        monitor: 5s\n", []string{"compose.yaml:6:", "deploy.rollback_config.monitor"}, true},
 		{"update-ratio", "services:\n  web:\n    image: busybox\n    deploy:\n      update_config:\n        max_failure_ratio: 2\n", []string{"compose.yaml:6:", "deploy.update_config.max_failure_ratio"}, false},
 		{"runtime-name", "services:\n  web:\n    image: busybox\n    runtime: nvidia\n", []string{"compose.yaml:4:", `field "runtime"`, "containerd runtime"}, true},
+		{"gpu-options", "services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - {capabilities: [gpu], options: {virtualization: \"false\"}}\n", []string{"compose.yaml:", "devices.0.options"}, true},
 		{"device-rule", "services:\n  web:\n    image: busybox\n    device_cgroup_rules: [\"c 1:3 xyz\"]\n", []string{"compose.yaml:4:", "device_cgroup_rules"}, false},
 		{"network-ipv6", "services:\n  web:\n    image: busybox\nnetworks:\n  default:\n    enable_ipv6: true\n", []string{"compose.yaml:6:", "networks.default.enable_ipv6", "IPv6"}, true},
 		{"network-ipam-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n", []string{"compose.yaml:7:", "networks.n.ipam.driver", "dhcp"}, true},

@@ -231,6 +231,11 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	if r := svc.Runtime; r != "" && r != "runc" && !strings.HasPrefix(r, "io.containerd.") {
 		return unsupported("runtime", strconv.Quote(r)+": name runc or a containerd runtime (io.containerd.runsc.v1, io.containerd.kata.v2); Docker's daemon.json runtime names mean nothing to containerd")
 	}
+	for i, g := range svc.Gpus {
+		if len(g.Options) > 0 {
+			return unsupported(fmt.Sprintf("gpus.%d.options", i), "CDI devices take no driver options")
+		}
+	}
 	for i, hook := range svc.PreStart {
 		if err := checkPreStart(svc, hook); err != nil {
 			return unsupported(fmt.Sprintf("pre_start.%d", i), err.Error())
@@ -253,6 +258,13 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		}
 		if rp := d.RestartPolicy; rp != nil && rp.Window != nil {
 			return unsupported("deploy.restart_policy.window", "")
+		}
+		if r := d.Resources.Reservations; r != nil {
+			for i, dr := range r.Devices {
+				if len(dr.Options) > 0 {
+					return unsupported(fmt.Sprintf("deploy.resources.reservations.devices.%d.options", i), "CDI devices take no driver options")
+				}
+			}
 		}
 		if r := d.Resources.Reservations; r != nil && len(r.GenericResources) > 0 {
 			return unsupported("deploy.resources.reservations.generic_resources", "")
