@@ -3,11 +3,13 @@ package supervisor
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gocompose/gocompose/internal/daemon"
@@ -76,8 +78,14 @@ func current(ctx context.Context, state, address string) (answers, same bool) {
 }
 
 // Reload makes the supervisor rebuild its records now and waits for it.
+// With no supervisor running (no socket, or nothing listening on it) there
+// is nothing to reload: one that starts later builds its records from the
+// containers' labels.
 func Reload(ctx context.Context, state string) error {
 	_, err := request(ctx, state, "reload")
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
 	return err
 }
 

@@ -56,6 +56,11 @@ func TestControlProtocol(t *testing.T) {
 	if Ping(ctx, state) {
 		t.Fatal("ping answered with no supervisor")
 	}
+	// No supervisor: nothing to reload (down of a project whose
+	// supervisor is not running succeeds).
+	if err := Reload(ctx, state); err != nil {
+		t.Errorf("reload with no supervisor: %v", err)
+	}
 	rebuilds := 0
 	failNext := false
 	stopped := serveFake(t, state, func() error {
@@ -93,6 +98,9 @@ func TestControlProtocol(t *testing.T) {
 	case <-stopped:
 	case <-ctx.Done():
 		t.Fatal("stop did not stop the supervisor")
+	}
+	if err := Reload(ctx, state); err != nil {
+		t.Errorf("reload after the supervisor stopped: %v", err)
 	}
 }
 
