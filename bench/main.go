@@ -37,7 +37,7 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
-	only    = flag.String("only", "", `run one group of rows: "images", or "updown" (the up -d/down rows, with -baseline)`)
+	only    = flag.String("only", "", `run one group of rows: "images", "attach", or "updown" (the up -d/down rows, with -baseline)`)
 	base    = flag.String("baseline", "", "with -only updown: a second gocompose binary (an older build) measured in the same run, in alternating blocks")
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
@@ -84,6 +84,10 @@ func main() {
 
 	if *only == "images" {
 		printTable(imageBench(ctx, client))
+		return
+	}
+	if *only == "attach" {
+		printTable(attachBench(ctx))
 		return
 	}
 	if *only == "updown" {

@@ -33,7 +33,7 @@ func fakeHost(t *testing.T) Host {
 	sockets := "  sl  local_address rem_address   st\n   0: 0100590A:0035 00000000:0000 07 00000000:00000000\n"
 	write("proc/net/udp", sockets)
 	write("proc/net/tcp", sockets)
-	for _, p := range []string{"bridge", "host-local", "portmap", "firewall"} {
+	for _, p := range []string{"bridge", "host-local", "portmap"} {
 		write("cni/"+p, "#!/bin/sh\n")
 	}
 	write("bin/buildkitd", "#!/bin/sh\n")

@@ -18,6 +18,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/gocompose/gocompose/internal/daemon"
+	"github.com/gocompose/gocompose/network"
 	"github.com/mattn/go-shellwords"
 	mdns "github.com/miekg/dns"
 )
@@ -559,16 +560,20 @@ func TestStartAfterReboot(t *testing.T) {
 		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
 			t.Fatalf("simulated reboot: %v %s", err, out)
 		}
-		nat, _ := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output()
-		for _, l := range strings.Split(string(nat), "\n") {
-			if strings.Contains(l, "gocompose "+bridge) {
-				rule, err := shellwords.Parse(strings.TrimPrefix(l, "-A "))
-				if err != nil {
-					t.Fatal(err)
-				}
-				args := append([]string{"-w", "-t", "nat", "-D"}, rule...)
-				if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
-					t.Fatalf("simulated reboot: iptables %v: %v %s", args, err, out)
+		// The tables empty: the masquerade rule and every filter rule
+		// naming the bridge go.
+		for _, table := range []string{"nat", "filter"} {
+			rules, _ := exec.Command("iptables", "-w", "-t", table, "-S").Output()
+			for _, l := range strings.Split(string(rules), "\n") {
+				if strings.HasPrefix(l, "-A ") && strings.Contains(l, bridge) {
+					rule, err := shellwords.Parse(strings.TrimPrefix(l, "-A "))
+					if err != nil {
+						t.Fatal(err)
+					}
+					args := append([]string{"-w", "-t", table, "-D"}, rule...)
+					if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+						t.Fatalf("simulated reboot: iptables %v: %v %s", args, err, out)
+					}
 				}
 			}
 		}
@@ -587,6 +592,90 @@ func TestStartAfterReboot(t *testing.T) {
 		}
 		if nat, _ := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output(); !strings.Contains(string(nat), "gocompose "+bridge) {
 			t.Errorf("%v after a reboot: no masquerade rule", verb)
+		}
+		if fwd, _ := exec.Command("iptables", "-w", "-S", "GOCOMPOSE-FORWARD").Output(); strings.Count(string(fwd), "gocompose "+bridge) != 2 {
+			t.Errorf("%v after a reboot: forwarding rules\n%s", verb, fwd)
+		}
+		if iso, _ := exec.Command("iptables", "-w", "-S", "CNI-ISOLATION-STAGE-2").Output(); !strings.Contains(string(iso), "-o "+bridge) {
+			t.Errorf("%v after a reboot: isolation rules\n%s", verb, iso)
+		}
+	}
+}
+
+// A network recorded by an older build (before its filter rules became per
+// network) keeps working beside a new one: its containers still attach
+// through the firewall plugin, the two stay isolated from each other, and
+// down removes the plugin's per-container rules with the rest.
+func TestNetworkFromAnOlderBuild(t *testing.T) {
+	requires(t)
+	before := hostNetState(t)
+	dir := project(t, "oldnet", fmt.Sprintf(`
+services:
+  a:
+    image: busybox
+    command: %[1]s
+    networks: [old]
+  b:
+    image: busybox
+    command: %[1]s
+    networks: [new]
+  both:
+    image: busybox
+    command: %[1]s
+    networks: [old, new]
+networks:
+  old:
+  new:
+`, httpd))
+	// The record as builds before NetworkFirewall wrote it.
+	record := fmt.Sprintf(`{"name": "oldnet_old", "namespace": %q, "project": "oldnet", "bridge": %q,
+  "subnet": "10.123.46.0/24", "gateway": "10.123.46.1", "subnet_masq": true}`, namespace, network.BridgeName(namespace, "oldnet_old"))
+	if err := os.MkdirAll(filepath.Join(root, "networks"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "networks", namespace+"__oldnet_old.json"), []byte(record), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gc(t, dir, "up", "-d")
+	aIP := strings.TrimSpace(gc(t, dir, "exec", "-T", "a", "hostname", "-i").stdout)
+	bIP := strings.TrimSpace(gc(t, dir, "exec", "-T", "b", "hostname", "-i").stdout)
+	if !strings.HasPrefix(aIP, "10.123.46.") {
+		t.Fatalf("a's address %q is not on the recorded network", aIP)
+	}
+	forward, _ := exec.Command("iptables", "-w", "-S", "CNI-FORWARD").Output()
+	if !strings.Contains(string(forward), "-s "+aIP+"/32 -j ACCEPT") {
+		t.Errorf("a on the older network has no firewall plugin rule:\n%s", forward)
+	}
+	for _, target := range []string{"a", "b"} {
+		if r := fetch(dir, "both", "http://"+target+":8080/"); r.code != 0 {
+			t.Errorf("both -> %s: %s", target, r)
+		}
+	}
+	if r := fetch(dir, "a", "http://"+bIP+":8080/"); r.code == 0 {
+		t.Errorf("a (older network) reached b (new network) at %s: %s", bIP, r)
+	}
+	if r := fetch(dir, "b", "http://"+aIP+":8080/"); r.code == 0 {
+		t.Errorf("b (new network) reached a (older network) at %s: %s", aIP, r)
+	}
+	gc(t, dir, "down")
+	assertNothingLeft(t, "oldnet")
+	after := hostNetState(t)
+	// The firewall plugin makes its CNI-FORWARD chain and never removes
+	// it; that, and only that, may be new.
+	scaffold := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if l != `-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD` &&
+				l != `-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN` {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	before["filter"], after["filter"] = scaffold(before["filter"]), scaffold(after["filter"])
+	for k := range before {
+		if before[k] != after[k] {
+			t.Errorf("down left %s behind:\nbefore:\n%s\nafter:\n%s", k, before[k], after[k])
 		}
 	}
 }

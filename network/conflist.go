@@ -8,8 +8,9 @@ import (
 const cniVersion = "1.0.0"
 
 // Conflist is the CNI network configuration list of a network: bridge with
-// host-local IPAM, portmap when the attachment publishes ports, and firewall
-// isolating it from other bridges. defaultRoute says whether this attachment
+// host-local IPAM and portmap when the attachment publishes ports; networks
+// recorded before their filter rules became per network (NetworkFirewall)
+// also run the firewall plugin isolating them from other bridges. defaultRoute says whether this attachment
 // carries the container's default route (only the first non-internal
 // network of a container does). Skipping portmap where nothing is published
 // saves a plugin execution per container; detach rebuilds the same list.
@@ -46,11 +47,13 @@ func Conflist(n *Network, ipamDir string, defaultRoute, ports bool) ([]byte, err
 			"capabilities": map[string]bool{"portMappings": true},
 		})
 	}
-	plugins = append(plugins, map[string]any{
-		"type":          "firewall",
-		"backend":       "iptables",
-		"ingressPolicy": "same-bridge",
-	})
+	if !n.NetworkFirewall {
+		plugins = append(plugins, map[string]any{
+			"type":          "firewall",
+			"backend":       "iptables",
+			"ingressPolicy": "same-bridge",
+		})
+	}
 	return json.MarshalIndent(map[string]any{
 		"cniVersion": cniVersion,
 		"name":       n.Name,

@@ -26,6 +26,9 @@ type Manager struct {
 	Store    Store
 	Root     string // ipam leases and CNI cache live below
 	CNIPaths []string
+	// Rules writes the networks' packet filter rules; nil is the host's
+	// iptables (HostRules).
+	Rules Rules
 }
 
 // NewManager uses root (e.g. /var/lib/gocompose) for its files.
@@ -45,7 +48,7 @@ func (m *Manager) cni() *libcni.CNIConfig {
 
 // CheckPlugins reports a missing CNI plugin binary by name.
 func (m *Manager) CheckPlugins() error {
-	for _, p := range []string{"bridge", "host-local", "portmap", "firewall"} {
+	for _, p := range []string{"bridge", "host-local", "portmap"} {
 		found := false
 		for _, dir := range m.CNIPaths {
 			if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
@@ -65,7 +68,7 @@ func (m *Manager) CheckPlugins() error {
 // under a host-wide lock so two projects never get the same subnet.
 func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 	if n, err := m.Store.Get(s.Namespace, s.Name); err == nil {
-		return n, false, ensureMasquerade(n)
+		return n, false, m.Restore(n)
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, false, err
 	}
@@ -78,7 +81,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 		return n, false, nil
 	}
 	n := &Network{Name: s.Name, Namespace: s.Namespace, Project: s.Project, Internal: s.Internal,
-		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange, SubnetMasq: !s.Internal}
+		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange, SubnetMasq: !s.Internal, NetworkFirewall: true}
 	n.Bridge = s.BridgeName
 	if n.Bridge == "" {
 		n.Bridge = BridgeName(s.Namespace, s.Name)
@@ -125,19 +128,40 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 			return nil, false, fmt.Errorf("network %s: ip_range %q is not inside subnet %s", s.Name, s.IPRange, n.Subnet)
 		}
 	}
-	if err := ensureMasquerade(n); err != nil {
-		return nil, false, err
+	if err := m.rules().Ensure(ctx, n); err != nil {
+		_ = m.rules().Remove(context.WithoutCancel(ctx), n)
+		return nil, false, fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	if err := m.Store.put(n); err != nil {
-		_ = removeMasquerade(n)
+		_ = m.rules().Remove(context.WithoutCancel(ctx), n)
 		return nil, false, err
 	}
 	return n, true, nil
 }
 
 // Restore re-makes the network-wide host state a reboot loses (the
-// masquerade rule); the bridge itself comes back with the first attach.
-func (m *Manager) Restore(n *Network) error { return ensureMasquerade(n) }
+// masquerade rule and the network's filter rules); the bridge itself comes
+// back with the first attach. Rules in place cost a check or two.
+func (m *Manager) Restore(n *Network) error {
+	ok, err := m.rules().Has(n)
+	if err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	if ok {
+		return nil
+	}
+	if err := m.rules().Ensure(context.Background(), n); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+func (m *Manager) rules() Rules {
+	if m.Rules == nil {
+		return HostRules{LockDir: filepath.Join(m.Root, "cni")}
+	}
+	return m.Rules
+}
 
 // masqueradeRule is the one nat rule that lets a network's containers
 // reach beyond the host, as Docker makes per bridge: traffic from the
@@ -204,9 +228,9 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones).Masked(), true
 }
 
-// Remove deletes the bridge, the isolation rules the firewall plugin left
-// for it, its IPAM leases and its record. Running it twice is harmless.
-func (m *Manager) Remove(_ context.Context, namespace, name string) error {
+// Remove deletes the bridge, its filter rules (or the isolation rules the
+// firewall plugin left for it), its IPAM leases and its record. Running it twice is harmless.
+func (m *Manager) Remove(ctx context.Context, namespace, name string) error {
 	n, err := m.Store.Get(namespace, name)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -219,11 +243,8 @@ func (m *Manager) Remove(_ context.Context, namespace, name string) error {
 			return fmt.Errorf("remove bridge %s: %w", n.Bridge, err)
 		}
 	}
-	if err := removeIsolationRules(n.Bridge); err != nil {
+	if err := m.rules().Remove(ctx, n); err != nil {
 		return fmt.Errorf("network %s: %w", name, err)
-	}
-	if err := removeMasquerade(n); err != nil {
-		return err
 	}
 	if err := os.RemoveAll(filepath.Join(m.ipamDir(), n.Name)); err != nil {
 		return err
@@ -231,9 +252,9 @@ func (m *Manager) Remove(_ context.Context, namespace, name string) error {
 	return m.Store.remove(namespace, name)
 }
 
-// removeIsolationRules deletes exactly the CNI-ISOLATION rules that name
+// RemoveIsolationRules deletes exactly the CNI-ISOLATION rules that name
 // this bridge; the firewall plugin does not remove them itself.
-func removeIsolationRules(bridge string) error {
+func RemoveIsolationRules(bridge string) error {
 	for _, chain := range []string{"CNI-ISOLATION-STAGE-1", "CNI-ISOLATION-STAGE-2"} {
 		rules, err := rulesNaming("filter", chain, bridge)
 		if err != nil {
@@ -426,8 +447,8 @@ func (m *Manager) DetachCached(ctx context.Context, containerID, netns string) e
 
 // ReleaseStale undoes an attach that was killed before CNI cached its
 // result, so DEL has no previous result to work from: for each address
-// host-local leased to the container on these networks, it deletes the
-// firewall plugin's two per-address rules (which its DEL cannot find
+// host-local leased to the container on networks that still run the
+// firewall plugin, it deletes the plugin's two per-address rules (which its DEL cannot find
 // without that result), then runs DEL, which releases the leases by
 // container ID.
 func (m *Manager) ReleaseStale(ctx context.Context, containerID, netns string, as []Attachment) error {
@@ -443,8 +464,8 @@ func (m *Manager) ReleaseStale(ctx context.Context, containerID, netns string, a
 				continue
 			}
 			ip, err := netip.ParseAddr(l.Name())
-			if err != nil {
-				continue // host-local's last_reserved_ip and lock files
+			if err != nil || a.Network.NetworkFirewall {
+				continue // host-local's last_reserved_ip and lock files; no per-address rules
 			}
 			for _, rule := range [][]string{
 				{"CNI-FORWARD", "-d", ip.String() + "/32", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},

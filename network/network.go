@@ -38,6 +38,11 @@ type Network struct {
 	// chain per container (records made before it have per-container
 	// chains, which their detach still removes).
 	SubnetMasq bool `json:"subnet_masq,omitempty"`
+	// NetworkFirewall says isolation from other bridges and forwarding are
+	// filter rules for the whole network, made with it, instead of the
+	// firewall plugin run per container (records made before it still run
+	// the plugin, so their containers' rules are removed as they were made).
+	NetworkFirewall bool `json:"network_firewall,omitempty"`
 }
 
 // Spec is what a compose file asks for a network.

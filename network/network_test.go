@@ -1,9 +1,13 @@
 package network
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gocompose/gocompose/internal/golden"
@@ -78,6 +82,9 @@ func TestConflistGolden(t *testing.T) {
 			Subnet: netip.MustParsePrefix("10.89.3.0/24"), Gateway: netip.MustParseAddr("10.89.3.1")}, true, false},
 		"internal": {&Network{Name: "demo_private", Bridge: "gc-aaaaaaaaaaaa", Internal: true, MTU: 1400,
 			Subnet: netip.MustParsePrefix("172.30.0.0/16"), Gateway: netip.MustParseAddr("172.30.0.254"), IPRange: "172.30.5.0/24"}, true, true},
+		// Filter rules per network: no firewall plugin per container.
+		"network-firewall": {&Network{Name: "demo_default", Bridge: "gc-0123456789ab", SubnetMasq: true, NetworkFirewall: true,
+			Subnet: netip.MustParsePrefix("10.89.3.0/24"), Gateway: netip.MustParseAddr("10.89.3.1")}, true, true},
 	}
 	for name, c := range cases {
 		b, err := Conflist(c.n, "/var/lib/gocompose/cni/ipam", c.route, c.ports)
@@ -97,9 +104,120 @@ func TestMasqueradeRule(t *testing.T) {
 	}
 }
 
+// fakeRules records what a Manager asks of the packet filter.
+type fakeRules struct {
+	mu       sync.Mutex
+	rules    map[string]bool // bridges with rules
+	calls    []string
+	failNext error
+}
+
+func (f *fakeRules) note(call string, n *Network) {
+	f.calls = append(f.calls, call+" "+n.Name)
+}
+
+func (f *fakeRules) Ensure(_ context.Context, n *Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.note("ensure", n)
+	if err := f.failNext; err != nil {
+		f.failNext = nil
+		return err
+	}
+	if f.rules == nil {
+		f.rules = map[string]bool{}
+	}
+	f.rules[n.Bridge] = true
+	return nil
+}
+
+func (f *fakeRules) Has(n *Network) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.note("has", n)
+	return f.rules[n.Bridge], nil
+}
+
+func (f *fakeRules) Remove(_ context.Context, n *Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.note("remove", n)
+	delete(f.rules, n.Bridge)
+	return nil
+}
+
+// A network's rules are made once, with it: a later Ensure only checks
+// them, remakes them when they are gone (a reboot), and rules that cannot
+// be made leave no record and nothing half-made.
+func TestEnsureMakesRulesOnce(t *testing.T) {
+	t.Parallel()
+	rules := &fakeRules{}
+	m := NewManager(t.TempDir(), nil)
+	m.Rules = rules
+	spec := Spec{Name: "web_default", Namespace: "ns", Subnet: "172.31.9.0/24"}
+	n, created, err := m.Ensure(t.Context(), spec)
+	if err != nil || !created || !n.NetworkFirewall || !n.SubnetMasq {
+		t.Fatalf("Ensure: %+v %v %v", n, created, err)
+	}
+	if _, _, err := m.Ensure(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	delete(rules.rules, n.Bridge) // a reboot empties the tables
+	if _, _, err := m.Ensure(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ensure web_default", "has web_default", "has web_default", "ensure web_default"}
+	if !slices.Equal(rules.calls, want) {
+		t.Errorf("calls %q, want %q", rules.calls, want)
+	}
+	if err := m.Remove(t.Context(), "ns", "web_default"); err != nil || rules.rules[n.Bridge] {
+		t.Errorf("Remove: %v, rules left %v", err, rules.rules)
+	}
+	if _, err := m.Get("ns", "web_default"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("record after Remove: %v", err)
+	}
+
+	rules.calls = nil
+	rules.failNext = errors.New("iptables: resource busy")
+	if _, _, err := m.Ensure(t.Context(), Spec{Name: "bad", Namespace: "ns"}); err == nil || !strings.Contains(err.Error(), "network bad: iptables: resource busy") {
+		t.Errorf("failed rules: %v", err)
+	}
+	if _, err := m.Get("ns", "bad"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a network whose rules failed has a record: %v", err)
+	}
+	if want := []string{"ensure bad", "remove bad"}; !slices.Equal(rules.calls, want) {
+		t.Errorf("calls %q, want %q", rules.calls, want)
+	}
+}
+
+// Rules as Ensure writes them for a network, in iptables -S form.
+func TestNetworkRules(t *testing.T) {
+	n := &Network{Name: "demo_private", Bridge: "gc-aaaaaaaaaaaa", Internal: true, Subnet: netip.MustParsePrefix("172.30.0.0/16")}
+	var got []string
+	for _, r := range slices.Concat(isolationRules(n), forwardRules(n)) {
+		got = append(got, r.chain+" "+strings.Join(r.args, " "))
+	}
+	want := []string{
+		"CNI-ISOLATION-STAGE-1 -i gc-aaaaaaaaaaaa ! -o gc-aaaaaaaaaaaa -m comment --comment CNI firewall plugin rules (ingressPolicy: same-bridge) -j CNI-ISOLATION-STAGE-2",
+		"CNI-ISOLATION-STAGE-2 -o gc-aaaaaaaaaaaa -m comment --comment CNI firewall plugin rules (ingressPolicy: same-bridge) -j DROP",
+		"GOCOMPOSE-FORWARD ! -d 172.30.0.0/16 -i gc-aaaaaaaaaaaa -m comment --comment gocompose gc-aaaaaaaaaaaa -j DROP",
+		"GOCOMPOSE-FORWARD ! -s 172.30.0.0/16 -o gc-aaaaaaaaaaaa -m comment --comment gocompose gc-aaaaaaaaaaaa -j DROP",
+		"GOCOMPOSE-FORWARD -o gc-aaaaaaaaaaaa -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment gocompose gc-aaaaaaaaaaaa -j ACCEPT",
+		"GOCOMPOSE-FORWARD -i gc-aaaaaaaaaaaa -m comment --comment gocompose gc-aaaaaaaaaaaa -j ACCEPT",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rules\n got %q\nwant %q", got, want)
+	}
+	n.Internal = false
+	if got := len(forwardRules(n)); got != 2 {
+		t.Errorf("a network that is not internal has %d forwarding rules, want 2", got)
+	}
+}
+
 func TestEnsureValidatesIPAM(t *testing.T) {
 	t.Parallel()
 	m := NewManager(t.TempDir(), nil)
+	m.Rules = &fakeRules{}
 	cases := []Spec{
 		{Name: "a", Namespace: "ns", Subnet: "not-a-cidr"},
 		{Name: "b", Namespace: "ns", Subnet: "172.31.0.0/24", Gateway: "10.0.0.1"},
@@ -111,7 +229,6 @@ func TestEnsureValidatesIPAM(t *testing.T) {
 			t.Errorf("Ensure(%+v) accepted bad input", s)
 		}
 	}
-	// Internal: no masquerade rule, so nothing reaches the host's iptables.
 	n, created, err := m.Ensure(t.Context(), Spec{Name: "ok", Namespace: "ns", Subnet: "172.31.0.0/24", Gateway: "172.31.0.254", Internal: true})
 	if err != nil || !created || n.Gateway.String() != "172.31.0.254" || n.Bridge == "" {
 		t.Fatalf("Ensure: %+v %v %v", n, created, err)
