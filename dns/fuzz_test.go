@@ -29,6 +29,14 @@ func FuzzServeDNS(f *testing.F) {
 	h := testHandler("127.0.0.1:1")
 	h.Timeout = 50 * time.Millisecond
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The packed path: anything it answers is a message with the
+		// question's ID.
+		if _, out, ok := h.answer(data, ip("10.89.0.2"), nil, nil); ok {
+			r := new(mdns.Msg)
+			if err := r.Unpack(out); err != nil || len(data) < 2 || r.Id != uint16(data[0])<<8|uint16(data[1]) {
+				t.Errorf("packed answer %v (%v) to %x", r, err, data)
+			}
+		}
 		m := new(mdns.Msg)
 		if err := m.Unpack(data); err != nil {
 			return

@@ -2,7 +2,7 @@
 // container names, aliases and hostnames for the networks the asking
 // container is on (chosen by its source address), answers PTR for container
 // addresses, and forwards everything else upstream. It depends only on
-// miekg/dns and the standard library.
+// miekg/dns, golang.org/x/sys and the standard library.
 package dns
 
 import (
@@ -30,6 +30,7 @@ type Snapshot struct {
 	networks  map[netip.Addr][]string            // source addr -> networks it is on
 	ptr       map[netip.Addr]string              // addr -> container name
 	upstreams map[netip.Addr][]string
+	views     map[netip.Addr]*view // packed answers by source (see fast.go)
 }
 
 func normalize(name string) string {
@@ -88,6 +89,7 @@ func NewSnapshot(eps []Endpoint) *Snapshot {
 			slices.SortFunc(m[n], func(a, b netip.Addr) int { return a.Compare(b) })
 		}
 	}
+	s.buildViews()
 	return s
 }
 

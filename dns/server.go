@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // TTL of answers for container names; short, since containers come and go.
@@ -165,35 +168,89 @@ func ptrAddr(name string) (netip.Addr, bool) {
 
 // Listener serves one address over UDP and TCP.
 type Listener struct {
-	Addr string
-	udp  *mdns.Server
-	tcp  *mdns.Server
+	Addr  string
+	udp   []*net.UDPConn
+	tcp   *mdns.Server
+	loops sync.WaitGroup
 }
 
 // Listen binds addr (host:port) on UDP and TCP and serves h until Shutdown.
-// Binding happens here, so a bind error is returned, not logged later.
-func Listen(addr string, h mdns.Handler) (*Listener, error) {
-	pc, err := net.ListenPacket("udp", addr)
+// UDP gets one socket per CPU on the same address (SO_REUSEPORT: the
+// kernel spreads queries over them), each read by its own loop. Binding
+// happens here, so a bind error is returned, not logged later; an address
+// another process holds is refused even if that process set SO_REUSEPORT
+// too.
+func Listen(addr string, h *Handler) (*Listener, error) {
+	conns, err := listenUDP(addr, runtime.NumCPU())
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	ln, err := net.Listen("tcp", conns[0].LocalAddr().String())
 	if err != nil {
-		pc.Close()
+		closeAll()
 		return nil, err
 	}
-	l := &Listener{Addr: addr, udp: &mdns.Server{PacketConn: pc, Handler: h}, tcp: &mdns.Server{Listener: ln, Handler: h}}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	l.udp.NotifyStartedFunc = wg.Done
-	l.tcp.NotifyStartedFunc = wg.Done
-	go func() { _ = l.udp.ActivateAndServe() }()
+	l := &Listener{Addr: addr, udp: conns, tcp: &mdns.Server{Listener: ln, Handler: h}}
+	for _, c := range conns {
+		l.loops.Add(1)
+		go func() {
+			defer l.loops.Done()
+			h.serveUDP(c)
+		}()
+	}
+	started := make(chan struct{})
+	l.tcp.NotifyStartedFunc = func() { close(started) }
 	go func() { _ = l.tcp.ActivateAndServe() }()
-	wg.Wait()
+	<-started
 	return l, nil
 }
 
+// listenUDP binds n UDP sockets on addr with SO_REUSEPORT. A plain bind
+// first checks that nobody holds the address (with or without the option)
+// and resolves port 0; it is released for the sockets that serve.
+func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
+	probe, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	bound := probe.LocalAddr().String()
+	probe.Close()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var conns []*net.UDPConn
+	for range max(n, 1) {
+		pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, err
+		}
+		conns = append(conns, pc.(*net.UDPConn))
+	}
+	return conns, nil
+}
+
+// isClosed says a read failed because the socket was closed (Shutdown).
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
+
 // Shutdown stops both servers.
 func (l *Listener) Shutdown(ctx context.Context) error {
-	return errors.Join(l.udp.ShutdownContext(ctx), l.tcp.ShutdownContext(ctx))
+	for _, c := range l.udp {
+		c.Close()
+	}
+	l.loops.Wait()
+	return l.tcp.ShutdownContext(ctx)
 }

@@ -149,12 +149,19 @@ func fakeUpstreamSamePort(t *testing.T, truncate bool) string {
 		}
 		addr := pc.LocalAddr().String()
 		pc.Close()
-		handler := fakeHandler(truncate)
-		l, err := Listen(addr, handler)
+		upc, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			continue
 		}
-		t.Cleanup(func() { _ = l.Shutdown(context.Background()) })
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			upc.Close()
+			continue
+		}
+		for _, srv := range []*mdns.Server{{PacketConn: upc, Handler: fakeHandler(truncate)}, {Listener: ln, Handler: fakeHandler(truncate)}} {
+			go func() { _ = srv.ActivateAndServe() }()
+			t.Cleanup(func() { _ = srv.Shutdown() })
+		}
 		return addr
 	}
 	t.Fatal("no free port")
@@ -187,7 +194,7 @@ func TestRealServerOnLoopback(t *testing.T) {
 	m := new(mdns.Msg)
 	m.SetQuestion("svc.", mdns.TypeA)
 	for _, netw := range []string{"udp", "tcp"} {
-		addr := l.udp.PacketConn.LocalAddr().String()
+		addr := l.udp[0].LocalAddr().String()
 		if netw == "tcp" {
 			addr = l.tcp.Listener.Addr().String()
 		}
