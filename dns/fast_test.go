@@ -41,11 +41,11 @@ func TestPackedAnswersMatchServeDNS(t *testing.T) {
 		{"10.89.1.4", "web.front", mdns.TypeA, true}, // proxy, from its other address
 		{"10.89.0.4", "Web.Front.", mdns.TypeA, true},
 		{"10.89.1.2", "proxy", mdns.TypeA, true},
-		{"10.89.1.2", "web", mdns.TypeA, false},            // not on db's network: NXDOMAIN by ServeDNS
-		{"10.89.0.2", "unknown", mdns.TypeA, false},        // a miss
-		{"10.89.0.2", "web", mdns.TypeMX, false},           // another type
-		{"10.89.0.2", "example.com", mdns.TypeA, false},    // forwarded
-		{"192.0.2.1", "web", mdns.TypeA, false},            // not a container we know
+		{"10.89.1.2", "web", mdns.TypeA, false},         // not on db's network: NXDOMAIN by ServeDNS
+		{"10.89.0.2", "unknown", mdns.TypeA, false},     // a miss
+		{"10.89.0.2", "web", mdns.TypeMX, false},        // another type
+		{"10.89.0.2", "example.com", mdns.TypeA, false}, // forwarded
+		{"192.0.2.1", "web", mdns.TypeA, false},         // not a container we know
 		{"10.89.0.2", "3.0.89.10.in-addr.arpa", mdns.TypePTR, false},
 	}
 	for _, c := range cases {
