@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,11 +23,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	clog "github.com/containerd/log"
 	"github.com/gocompose/gocompose/build"
-	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/internal/testimage"
-	mdns "github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 )
 
 const ns = "gocompose-bench"
@@ -37,7 +33,7 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
-	only    = flag.String("only", "", `run one group of rows: "images", "attach", or "updown" (the up -d/down rows, with -baseline)`)
+	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", or "updown" (the up -d/down rows, with -baseline)`)
 	base    = flag.String("baseline", "", "with -only updown: a second gocompose binary (an older build) measured in the same run, in alternating blocks")
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
@@ -58,6 +54,10 @@ func (r row) median() time.Duration {
 
 func main() {
 	flag.Parse()
+	if *serveDNS != "" {
+		serveDNSChild()
+		return
+	}
 	_ = clog.SetLevel("warn")
 	abs, err := filepath.Abs(*bin)
 	check(err)
@@ -84,6 +84,13 @@ func main() {
 
 	if *only == "images" {
 		printTable(imageBench(ctx, client))
+		return
+	}
+	if *only == "dns" {
+		dir := project(30, false, false)
+		mustRunIn(dir, *bin, "up", "-d")
+		fmt.Print(dnsBench(ctx, client))
+		mustRunIn(dir, *bin, "down", "-t", "1")
 		return
 	}
 	if *only == "attach" {
@@ -144,7 +151,7 @@ func main() {
 	dir = project(30, false, false)
 	cliRSS := runRSS(dir, *bin, "up", "-d")
 	supRSS := supervisorRSS()
-	dnsRes := dnsBench(ctx, client, dir)
+	dnsRes := dnsBench(ctx, client)
 	mustRunIn(dir, *bin, "down", "-t", "1")
 
 	buildRows := buildBench()
@@ -293,100 +300,6 @@ func supervisorRSS() float64 {
 		}
 	}
 	return 0
-}
-
-// dnsBench queries the gateway for a service name from inside a running
-// container's network namespace (sockets made there stay there).
-func dnsBench(ctx context.Context, c *containerd.Client, dir string) string {
-	ctr, err := c.LoadContainer(ctx, "bench30i-s0-1")
-	check(err)
-	lbls, err := ctr.Labels(ctx)
-	check(err)
-	netns := lbls[labels.NetNS]
-	resolv, err := os.ReadFile(filepath.Join("/var/lib/gocompose/containers", ns, "bench30i-s0-1", "resolv.conf"))
-	check(err)
-	gw := strings.Fields(strings.Split(string(resolv), "\n")[0])[1]
-	const conns = 8
-	socks := make([]*net.UDPConn, conns)
-	done := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open(netns, unix.O_RDONLY, 0)
-		if err == nil {
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-		}
-		for i := 0; err == nil && i < conns; i++ {
-			socks[i], err = net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(gw), Port: 53})
-		}
-		done <- err
-	}()
-	check(<-done)
-	query := func(conn *net.UDPConn, name string) (time.Duration, error) {
-		m := new(mdns.Msg)
-		m.SetQuestion(name, mdns.TypeA)
-		co := &mdns.Conn{Conn: conn}
-		start := time.Now()
-		_ = conn.SetDeadline(time.Now().Add(time.Second))
-		if err := co.WriteMsg(m); err != nil {
-			return 0, err
-		}
-		r, err := co.ReadMsg()
-		if err != nil || len(r.Answer) == 0 {
-			return 0, fmt.Errorf("no answer: %v", err)
-		}
-		return time.Since(start), nil
-	}
-	// Latency at a paced 2k qps for 3 s, one socket.
-	var lat []time.Duration
-	tick := time.NewTicker(500 * time.Microsecond)
-	end := time.Now().Add(3 * time.Second)
-	for time.Now().Before(end) {
-		<-tick.C
-		if d, err := query(socks[0], "s1."); err == nil {
-			lat = append(lat, d)
-		}
-	}
-	tick.Stop()
-	slices.Sort(lat)
-	var sum time.Duration
-	for _, d := range lat {
-		sum += d
-	}
-	// Throughput: all sockets flat out for 3 s.
-	var mu sync.Mutex
-	total, failed := 0, 0
-	var wg sync.WaitGroup
-	end = time.Now().Add(3 * time.Second)
-	for _, s := range socks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n, f := 0, 0
-			for time.Now().Before(end) {
-				if _, err := query(s, "s2."); err != nil {
-					f++
-				} else {
-					n++
-				}
-			}
-			mu.Lock()
-			total, failed = total+n, failed+f
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	for _, s := range socks {
-		s.Close()
-	}
-	if len(lat) == 0 {
-		return "DNS: no answers"
-	}
-	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
-	return fmt.Sprintf("\nDNS (service name, from a container's netns to its gateway): at 2k qps avg %v, p50 %v, p99 %v, max %v (%d queries); "+
-		"flat out with %d sockets %d qps (%d failed).",
-		(sum / time.Duration(len(lat))).Round(time.Microsecond), pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
-		lat[len(lat)-1].Round(time.Microsecond), len(lat), conns, total/3, failed)
 }
 
 // buildBench builds a 2-service project (FROM local base + RUN + COPY):
