@@ -33,7 +33,7 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
-	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", or "updown" (the up -d/down rows, with -baseline)`)
+	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", "floor" (one bare containerd run), or "updown" (the up -d/down rows, with -baseline)`)
 	base    = flag.String("baseline", "", "with -only updown: a second gocompose binary (an older build) measured in the same run, in alternating blocks")
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
@@ -44,6 +44,13 @@ type row struct {
 	samples    []time.Duration
 	floor      time.Duration
 	floorLabel string
+	// more are further floors the row is also compared with.
+	more []floorRef
+}
+
+type floorRef struct {
+	d     time.Duration
+	label string
 }
 
 func (r row) median() time.Duration {
@@ -93,6 +100,13 @@ func main() {
 		mustRunIn(dir, *bin, "down", "-t", "1")
 		return
 	}
+	if *only == "floor" {
+		for _, n := range parseSizes(*sizes) {
+			u, d := bareContainers(ctx, client, n, true)
+			fmt.Printf("bare containerd, %d containers, 8 at once: create+start %v, remove %v\n", n, u, d)
+		}
+		return
+	}
 	if *only == "attach" {
 		printTable(attachBench(ctx))
 		return
@@ -109,11 +123,12 @@ func main() {
 	floor := ctrRun[len(ctrRun)/2]
 
 	for _, n := range parseSizes(*sizes) {
-		seq := measure(func() { bareContainers(ctx, client, n, false) })
-		par := measure(func() { bareContainers(ctx, client, n, true) })
+		_, _ = measureBare(ctx, client, n, false) // the sequential floor is the parallel one's context
+		bareUp, bareDown := measureBare(ctx, client, n, true)
 		rows = append(rows,
-			row{name: fmt.Sprintf("floor: bare containerd create+start+remove %d, sequential", n), samples: seq},
-			row{name: fmt.Sprintf("floor: bare containerd create+start+remove %d, parallel", n), samples: par})
+			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
+			row{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown})
+		upFloor, downFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median()
 		for _, chain := range []bool{true, false} {
 			kind := "independent"
 			if chain {
@@ -129,8 +144,10 @@ func main() {
 				}
 			}
 			rows = append(rows,
-				row{name: fmt.Sprintf("gocompose `up -d`, %d services, %s", n, kind), samples: ups, floor: floor, floorLabel: "ctr run"},
-				row{name: fmt.Sprintf("gocompose `down`, %d services, %s", n, kind), samples: downs, floor: floor, floorLabel: "ctr run"})
+				row{name: fmt.Sprintf("gocompose `up -d`, %d services, %s", n, kind), samples: ups, floor: upFloor, floorLabel: "bare create+start",
+					more: []floorRef{{floor, "ctr run"}}},
+				row{name: fmt.Sprintf("gocompose `down`, %d services, %s", n, kind), samples: downs, floor: downFloor, floorLabel: "bare remove",
+					more: []floorRef{{floor, "ctr run"}}})
 		}
 	}
 
@@ -216,12 +233,16 @@ func project(n int, chain, fetch bool) string {
 	return dir
 }
 
-// bareContainers is the floor: the same busybox httpd containers created,
-// started and removed through the containerd client, no CNI.
-func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel bool) {
+// bareContainers is the floor: the same busybox httpd containers created
+// and started, then removed, through the containerd client, no CNI; in
+// parallel (8 at once) or one after another. It returns how long each
+// half took.
+func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel bool) (up, down time.Duration) {
 	image, err := c.GetImage(ctx, testimage.Ref)
 	check(err)
-	one := func(i int) {
+	ctrs := make([]containerd.Container, n)
+	tasks := make([]containerd.Task, n)
+	create := func(i int) {
 		id := fmt.Sprintf("bench-bare-%d-%d", i, time.Now().UnixNano())
 		ctr, err := c.NewContainer(ctx, id, containerd.WithImage(image), containerd.WithNewSnapshot(id, image),
 			containerd.WithNewSpec(oci.WithImageConfig(image), oci.WithProcessArgs("sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 & wait")))
@@ -229,24 +250,42 @@ func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel b
 		t, err := ctr.NewTask(ctx, cio.NullIO)
 		check(err)
 		check(t.Start(ctx))
-		_, err = t.Delete(ctx, containerd.WithProcessKill)
+		ctrs[i], tasks[i] = ctr, t
+	}
+	remove := func(i int) {
+		_, err := tasks[i].Delete(ctx, containerd.WithProcessKill)
 		check(err)
-		check(ctr.Delete(ctx, containerd.WithSnapshotCleanup))
+		check(ctrs[i].Delete(ctx, containerd.WithSnapshotCleanup))
 	}
-	if !parallel {
-		for i := 0; i < n; i++ {
-			one(i)
-		}
-		return
+	each := func(fn func(int)) time.Duration {
+		return timed(func() {
+			if !parallel {
+				for i := 0; i < n; i++ {
+					fn(i)
+				}
+				return
+			}
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 8)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() { defer wg.Done(); defer func() { <-sem }(); fn(i) }()
+			}
+			wg.Wait()
+		})
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() { defer wg.Done(); defer func() { <-sem }(); one(i) }()
+	return each(create), each(remove)
+}
+
+// measureBare runs bareContainers after one warm-up, -runs times.
+func measureBare(ctx context.Context, c *containerd.Client, n int, parallel bool) (ups, downs []time.Duration) {
+	bareContainers(ctx, c, n, parallel)
+	for i := 0; i < *runs; i++ {
+		u, d := bareContainers(ctx, c, n, parallel)
+		ups, downs = append(ups, u), append(downs, d)
 	}
-	wg.Wait()
+	return ups, downs
 }
 
 func measure(fn func()) []time.Duration {
@@ -330,10 +369,13 @@ func printTable(rows []row) {
 	for _, r := range rows {
 		s := slices.Clone(r.samples)
 		slices.Sort(s)
-		ratio := ""
-		if r.floor > 0 {
-			ratio = fmt.Sprintf("%.1f× %s", float64(r.median())/float64(r.floor), r.floorLabel)
+		var ratios []string
+		for _, f := range append([]floorRef{{r.floor, r.floorLabel}}, r.more...) {
+			if f.d > 0 {
+				ratios = append(ratios, fmt.Sprintf("%.2f× %s", float64(r.median())/float64(f.d), f.label))
+			}
 		}
+		ratio := strings.Join(ratios, ", ")
 		fmt.Printf("| %s | %.3f s | %.3f–%.3f s | %s |\n", r.name, r.median().Seconds(), s[0].Seconds(), s[len(s)-1].Seconds(), ratio)
 	}
 }
@@ -356,9 +398,11 @@ func upDownCompare(ctx context.Context, client *containerd.Client) []row {
 	}
 	var rows []row
 	for _, n := range parseSizes(*sizes) {
-		par := measure(func() { bareContainers(ctx, client, n, true) })
-		rows = append(rows, row{name: fmt.Sprintf("floor: bare containerd create+start+remove %d, parallel", n), samples: par})
-		floor := row{samples: par}.median()
+		bareUp, bareDown := measureBare(ctx, client, n, true)
+		rows = append(rows,
+			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
+			row{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown})
+		upFloor, downFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median()
 		for _, chain := range []bool{true, false} {
 			kind := "independent"
 			if chain {
@@ -379,8 +423,8 @@ func upDownCompare(ctx context.Context, client *containerd.Client) []row {
 			}
 			for _, b := range bins {
 				rows = append(rows,
-					row{name: fmt.Sprintf("%s `up -d`, %d services, %s", b.label, n, kind), samples: ups[b.label], floor: floor, floorLabel: "bare parallel"},
-					row{name: fmt.Sprintf("%s `down`, %d services, %s", b.label, n, kind), samples: downs[b.label], floor: floor, floorLabel: "bare parallel"})
+					row{name: fmt.Sprintf("%s `up -d`, %d services, %s", b.label, n, kind), samples: ups[b.label], floor: upFloor, floorLabel: "bare create+start"},
+					row{name: fmt.Sprintf("%s `down`, %d services, %s", b.label, n, kind), samples: downs[b.label], floor: downFloor, floorLabel: "bare remove"})
 			}
 		}
 	}

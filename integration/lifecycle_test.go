@@ -110,6 +110,23 @@ func TestThreeServiceLifecycle(t *testing.T) {
 	if l := gc(t, dir, "logs", "--no-log-prefix", "--tail", "1", "web").stdout; l != "web says hello\n" {
 		t.Errorf("logs --no-log-prefix --tail 1 web = %q", l)
 	}
+	// The shim's log driver is the small gocompose-logger beside the
+	// binary: one per container, a few MiB each.
+	loggers := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "_gocompose_logger\x00"+filepath.Join(root, "logs")) {
+			continue
+		}
+		if exe := strings.SplitN(string(b), "\x00", 2)[0]; filepath.Base(exe) != "gocompose-logger" {
+			t.Errorf("a log driver runs %s, not gocompose-logger", exe)
+		}
+		loggers++
+	}
+	if loggers != 3 {
+		t.Errorf("%d log drivers for the project's 3 containers", loggers)
+	}
 
 	// exec: output, environment, exit code, user and workdir.
 	if out := gc(t, dir, "exec", "-T", "web", "sh", "-c", "echo $GREETING").stdout; out != "hi there\n" {

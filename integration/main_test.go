@@ -68,7 +68,8 @@ func run(m *testing.M) (code int) {
 	skipReason = prerequisites()
 	if skipReason == "" {
 		bin = filepath.Join(tmp, "gocompose")
-		build := exec.Command("go", "build", "-o", bin, "../cmd/gocompose")
+		// gocompose and, beside it, the log driver the shim runs.
+		build := exec.Command("go", "build", "-o", tmp, "../cmd/gocompose", "../cmd/gocompose-logger")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build gocompose:", err)

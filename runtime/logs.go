@@ -1,29 +1,26 @@
 package runtime
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/containerd/containerd/v2/core/runtime/v2/logging"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/paths"
+	"github.com/gocompose/gocompose/logdriver"
 	"github.com/gocompose/gocompose/model"
 )
 
-// LoggerArg is the first argument the containerd shim passes to gocompose
-// when it runs it as the container's binary log driver.
-const LoggerArg = "_gocompose_logger"
+// LoggerArg is the first argument the containerd shim passes to the log
+// driver (gocompose-logger, or gocompose itself).
+const LoggerArg = logdriver.Arg
 
 // LogConfigFrom reads logging.options max-size/max-file.
 func LogConfigFrom(opts map[string]string) (model.Log, error) {
@@ -46,15 +43,11 @@ func LogConfigFrom(opts map[string]string) (model.Log, error) {
 }
 
 // LogEntry is one json-file line, in Docker's format.
-type LogEntry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
-}
+type LogEntry = logdriver.Entry
 
 func logDir(ns, id string) string { return logDirIn(paths.Logs(), ns, id) }
 
-func logDirIn(logs, ns, id string) string { return filepath.Join(logs, ns, id) }
+func logDirIn(logs, ns, id string) string { return logdriver.Dir(logs, ns, id) }
 
 // LogPath is the current json-file log of a container.
 func LogPath(ns, id string) string { return filepath.Join(logDir(ns, id), "json.log") }
@@ -67,10 +60,11 @@ func writeLogConfig(ns, id string, c model.Log) error {
 	return os.WriteFile(filepath.Join(logDir(ns, id), "config.json"), b, 0o600)
 }
 
-// taskIO returns the IO creator that makes the shim run gocompose itself as
-// the log driver, so logs are written while no gocompose command runs.
+// taskIO returns the IO creator that makes the shim run the log driver
+// beside the container, so logs are written while no gocompose command
+// runs.
 func taskIO(tty bool) (cio.Creator, error) {
-	exe, err := os.Executable()
+	exe, err := LoggerPath()
 	if err != nil {
 		return nil, err
 	}
@@ -81,128 +75,27 @@ func taskIO(tty bool) (cio.Creator, error) {
 	return cio.BinaryIO(exe, args), nil
 }
 
-// RunLogger is the log driver's main: the shim hands it the container's
-// stdout and stderr; it writes json-file lines under logs (the directory
-// given when the task was created) until both close.
-func RunLogger(logs string) {
-	logging.Run(func(_ context.Context, cfg *logging.Config, ready func() error) error {
-		w, err := openLogWriter(logDirIn(logs, cfg.Namespace, cfg.ID))
-		if err != nil {
-			return err
-		}
-		defer w.close()
-		if err := ready(); err != nil {
-			return err
-		}
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); w.copy("stdout", cfg.Stdout) }()
-		go func() { defer wg.Done(); w.copy("stderr", cfg.Stderr) }()
-		wg.Wait()
-		return nil
-	})
-}
+// LoggerName is the small log driver binary's name; installed beside
+// gocompose, it is what the shim runs per container.
+const LoggerName = "gocompose-logger"
 
-// logWriter appends json lines and rotates by size.
-type logWriter struct {
-	mu   sync.Mutex // guards f and size
-	path string
-	cfg  model.Log
-	f    *os.File
-	size int64
-}
-
-func openLogWriter(dir string) (*logWriter, error) {
-	w := &logWriter{path: filepath.Join(dir, "json.log")}
-	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
-		_ = json.Unmarshal(b, &w.cfg)
-	}
-	if err := os.MkdirAll(filepath.Dir(w.path), 0o700); err != nil {
-		return nil, err
-	}
-	if err := w.open(); err != nil {
-		return nil, err
-	}
-	return w, nil
-}
-
-func (w *logWriter) open() error {
-	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+// LoggerPath is the log driver the shim runs: gocompose-logger beside this
+// executable when it is there, else this executable itself (RunLogger).
+func LoggerPath() (string, error) {
+	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return "", err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
+	small := filepath.Join(filepath.Dir(exe), LoggerName)
+	if st, err := os.Stat(small); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return small, nil
 	}
-	w.f, w.size = f, st.Size()
-	return nil
+	return exe, nil
 }
 
-func (w *logWriter) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f != nil {
-		w.f.Close()
-	}
-}
-
-// maxLine is where long lines are split, as Docker does.
-const maxLine = 16 * 1024
-
-func (w *logWriter) copy(stream string, r io.Reader) {
-	if r == nil {
-		return
-	}
-	br := bufio.NewReaderSize(r, maxLine)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			w.write(stream, line)
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
-}
-
-func (w *logWriter) write(stream string, line []byte) {
-	b, err := json.Marshal(LogEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
-	if err != nil {
-		return
-	}
-	b = append(b, '\n')
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.cfg.MaxSize > 0 && w.size+int64(len(b)) > w.cfg.MaxSize && w.size > 0 {
-		w.rotate()
-	}
-	n, _ := w.f.Write(b)
-	w.size += int64(n)
-}
-
-// rotate shifts json.log -> json.log.1 -> ... keeping max_file files in all.
-func (w *logWriter) rotate() {
-	keep := w.cfg.MaxFile
-	if keep < 1 {
-		keep = 1
-	}
-	w.f.Close()
-	if keep == 1 {
-		_ = os.Truncate(w.path, 0)
-	} else {
-		_ = os.Remove(fmt.Sprintf("%s.%d", w.path, keep-1))
-		for i := keep - 2; i >= 1; i-- {
-			_ = os.Rename(fmt.Sprintf("%s.%d", w.path, i), fmt.Sprintf("%s.%d", w.path, i+1))
-		}
-		_ = os.Rename(w.path, w.path+".1")
-	}
-	if err := w.open(); err != nil {
-		// keep writing somewhere rather than crash the driver
-		w.f, _ = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	}
-}
+// RunLogger is the log driver's main when gocompose runs as the driver
+// itself (no gocompose-logger installed beside it).
+func RunLogger(logs string) { logdriver.Run(logs) }
 
 // LogOptions select and shape what ReadLogs returns.
 type LogOptions struct {

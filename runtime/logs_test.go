@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gocompose/gocompose/logdriver"
 	"github.com/gocompose/gocompose/model"
 )
 
@@ -36,7 +37,7 @@ func TestLogWriterFormatAndRotation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, err := openLogWriter(dir)
+	w, err := logdriver.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +45,9 @@ func TestLogWriterFormatAndRotation(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		fmt.Fprintf(&in, "line %02d\n", i)
 	}
-	w.copy("stdout", &in)
-	w.copy("stderr", strings.NewReader("oops\n"))
-	w.close()
+	w.Copy("stdout", &in)
+	w.Copy("stderr", strings.NewReader("oops\n"))
+	w.Close()
 
 	files, _ := filepath.Glob(filepath.Join(dir, "json.log*"))
 	if len(files) != 3 {
@@ -67,11 +68,11 @@ func TestLogWriterFormatAndRotation(t *testing.T) {
 		t.Errorf("last entry %+v", last)
 	}
 
-	long := strings.Repeat("x", maxLine+10) + "\n"
+	long := strings.Repeat("x", logdriver.MaxLine+10) + "\n"
 	dir2 := t.TempDir()
-	w2, _ := openLogWriter(dir2)
-	w2.copy("stdout", strings.NewReader(long))
-	w2.close()
+	w2, _ := logdriver.Open(dir2)
+	w2.Copy("stdout", strings.NewReader(long))
+	w2.Close()
 	b, _ = os.ReadFile(filepath.Join(dir2, "json.log"))
 	if n := strings.Count(string(b), "\n"); n != 2 {
 		t.Errorf("a %d-byte line became %d entries, want 2", len(long), n)

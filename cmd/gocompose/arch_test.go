@@ -4,7 +4,9 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +42,7 @@ func imports(t *testing.T, pkg string) map[string]bool {
 
 // The import directions the README's Layout section states.
 func TestImportDirections(t *testing.T) {
-	for _, pkg := range []string{"model", "scheduler", "spec", "dns", "doctor", "bundle", "display"} {
+	for _, pkg := range []string{"model", "scheduler", "spec", "dns", "doctor", "bundle", "display", "logdriver"} {
 		for im := range imports(t, pkg) {
 			t.Errorf("%s imports %s: it imports no gocompose package", pkg, im)
 		}
@@ -76,5 +78,22 @@ func TestImportDirections(t *testing.T) {
 				t.Errorf("%s imports %s", e.Name(), im)
 			}
 		}
+	}
+}
+
+// gocompose-logger runs once per container: it links the standard library,
+// containerd's logging package and x/sys only, so it stays small.
+func TestLoggerLinksLittle(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../gocompose-logger").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := []string{"github.com/containerd/containerd/v2/core/runtime/v2/logging", "golang.org/x/sys/unix",
+		module + "logdriver", module + "cmd/gocompose-logger"}
+	for _, p := range strings.Fields(string(out)) {
+		if first, _, _ := strings.Cut(p, "/"); !strings.Contains(first, ".") || slices.Contains(allowed, p) {
+			continue
+		}
+		t.Errorf("gocompose-logger links %s", p)
 	}
 }
