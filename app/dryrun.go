@@ -331,8 +331,9 @@ func (n *dryNet) Attach(_ context.Context, _, _ string, as []network.Attachment)
 	return out, nil
 }
 
-func (n *dryNet) Detach(context.Context, string, string, []network.Attachment) error { return nil }
-func (n *dryNet) DetachCached(context.Context, string, string) error                 { return nil }
+func (n *dryNet) Detach(context.Context, string, string, []network.Attachment) error  { return nil }
+func (n *dryNet) Release(context.Context, string, string, []network.Attachment) error { return nil }
+func (n *dryNet) DetachCached(context.Context, string, string) error                  { return nil }
 func (n *dryNet) ReleaseStale(context.Context, string, string, []network.Attachment) error {
 	return nil
 }

@@ -669,6 +669,10 @@ func (f *fakeNet) Detach(_ context.Context, id, _ string, _ []network.Attachment
 	return nil
 }
 
+func (f *fakeNet) Release(ctx context.Context, id, netns string, as []network.Attachment) error {
+	return f.Detach(ctx, id, netns, as)
+}
+
 func (f *fakeNet) DetachCached(ctx context.Context, id, netns string) error {
 	return f.Detach(ctx, id, netns, nil)
 }

@@ -35,6 +35,8 @@ type Networker interface {
 	Remove(ctx context.Context, namespace, name string) error
 	Attach(ctx context.Context, containerID, netns string, as []network.Attachment) ([]network.Result, error)
 	Detach(ctx context.Context, containerID, netns string, as []network.Attachment) error
+	// Release is Detach for a namespace deleted right after.
+	Release(ctx context.Context, containerID, netns string, as []network.Attachment) error
 	DetachCached(ctx context.Context, containerID, netns string) error
 	ReleaseStale(ctx context.Context, containerID, netns string, as []network.Attachment) error
 	Restore(n *network.Network) error
@@ -535,7 +537,7 @@ func (a *App) teardownNetwork(ctx context.Context, id string, lbls map[string]st
 	if err != nil {
 		return fmt.Errorf("container %s: %w", id, err)
 	}
-	err = a.Net.Detach(ctx, id, netns, as)
+	err = a.Net.Release(ctx, id, netns, as)
 	if derr := a.Net.DeleteNetNS(netns); derr != nil {
 		err = errors.Join(err, derr)
 	}

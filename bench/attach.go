@@ -56,6 +56,22 @@ func attachBench(ctx context.Context) []row {
 			gcAdd, gcDel = append(gcAdd, perContainer(add)), append(gcDel, perContainer(del))
 		}
 	}
+	// Release: detach for a namespace deleted right after (what down
+	// does): the namespace's end takes its interfaces.
+	var gcRel []time.Duration
+	for i := 0; i <= *runs; i++ {
+		_, rel := timed2(func(j int) {
+			_, err := mgr.Attach(ctx, fmt.Sprintf("gc-%d", j), nsPaths[j], []network.Attachment{{Network: n, IfName: "eth0", DefaultRoute: true}})
+			check(err)
+		}, func(j int) {
+			check(mgr.Release(ctx, fmt.Sprintf("gc-%d", j), nsPaths[j], []network.Attachment{{Network: n, IfName: "eth0", DefaultRoute: true}}))
+			check(network.DeleteNetNS(nsPaths[j]))
+			check(network.NewNetNS(nsPaths[j]))
+		})
+		if i > 0 {
+			gcRel = append(gcRel, perContainer(rel))
+		}
+	}
 
 	// The CNI plugins with the firewall plugin per container, on a bridge
 	// of their own.
@@ -112,6 +128,7 @@ func attachBench(ctx context.Context) []row {
 		row{name: "CNI plugins detach, per container", samples: plDel, floor: bareDel, floorLabel: "netlink"},
 		row{name: "gocompose network attach, per container", samples: gcAdd, floor: bareAdd, floorLabel: "netlink"},
 		row{name: "gocompose network detach, per container", samples: gcDel, floor: bareDel, floorLabel: "netlink"},
+		row{name: "gocompose network release + namespace delete (down), per container", samples: gcRel, floor: bareDel, floorLabel: "netlink detach"},
 	)
 	return rows
 }

@@ -376,6 +376,11 @@ func printTable(rows []row) {
 			}
 		}
 		ratio := strings.Join(ratios, ", ")
+		if r.median() < 100*time.Millisecond {
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			fmt.Printf("| %s | %.2f ms | %.2f–%.2f ms | %s |\n", r.name, ms(r.median()), ms(s[0]), ms(s[len(s)-1]), ratio)
+			continue
+		}
 		fmt.Printf("| %s | %.3f s | %.3f–%.3f s | %s |\n", r.name, r.median().Seconds(), s[0].Seconds(), s[len(s)-1].Seconds(), ratio)
 	}
 }

@@ -81,7 +81,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 		return n, false, nil
 	}
 	n := &Network{Name: s.Name, Namespace: s.Namespace, Project: s.Project, Internal: s.Internal,
-		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange, SubnetMasq: !s.Internal, NetworkFirewall: true}
+		MTU: s.MTU, Labels: s.Labels, Attachable: s.Attachable, IPRange: s.IPRange, SubnetMasq: !s.Internal, NetworkFirewall: true, InProcessAttach: true}
 	n.Bridge = s.BridgeName
 	if n.Bridge == "" {
 		n.Bridge = BridgeName(s.Namespace, s.Name)
@@ -132,11 +132,41 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 		_ = m.rules().Remove(context.WithoutCancel(ctx), n)
 		return nil, false, fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	if err := m.Store.put(n); err != nil {
+	if err := m.writeConflist(n); err != nil {
 		_ = m.rules().Remove(context.WithoutCancel(ctx), n)
 		return nil, false, err
 	}
+	if err := m.Store.put(n); err != nil {
+		_ = m.rules().Remove(context.WithoutCancel(ctx), n)
+		_ = os.Remove(m.conflistPath(n.Name))
+		return nil, false, err
+	}
 	return n, true, nil
+}
+
+// ConflistDir holds each network's conflist (as a container that
+// publishes ports and takes its default route there gets it), for
+// CNI-aware tools: `cnitool` or another runtime can attach to a gocompose
+// network from it.
+func (m *Manager) ConflistDir() string { return filepath.Join(m.Root, "cni", "net.d") }
+
+func (m *Manager) conflistPath(name string) string {
+	return filepath.Join(m.ConflistDir(), name+".conflist")
+}
+
+func (m *Manager) writeConflist(n *Network) error {
+	b, err := Conflist(n, m.ipamDir(), true, true)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.ConflistDir(), 0o755); err != nil {
+		return err
+	}
+	tmp := m.conflistPath(n.Name) + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, m.conflistPath(n.Name))
 }
 
 // Restore re-makes the network-wide host state a reboot loses (the
@@ -249,6 +279,9 @@ func (m *Manager) Remove(ctx context.Context, namespace, name string) error {
 	if err := os.RemoveAll(filepath.Join(m.ipamDir(), n.Name)); err != nil {
 		return err
 	}
+	if err := os.Remove(m.conflistPath(n.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	return m.Store.remove(namespace, name)
 }
 
@@ -348,15 +381,11 @@ func (m *Manager) Attach(ctx context.Context, containerID, netns string, as []At
 		if err != nil {
 			return nil, err
 		}
-		res, err := cni.AddNetworkList(ctx, list, m.runtimeConf(containerID, netns, a))
+		r, err := m.add(ctx, cni, containerID, netns, a, list)
 		if err != nil {
 			return nil, fmt.Errorf("attach to network %s: %w", a.Network.Name, err)
 		}
 		done = append(done, a)
-		r, err := types100.NewResultFromResult(res)
-		if err != nil {
-			return nil, fmt.Errorf("attach to network %s: %w", a.Network.Name, err)
-		}
 		out := Result{Network: a.Network.Name, IfName: a.IfName, Gateway: a.Network.Gateway}
 		for _, ip := range r.IPs {
 			if addr, ok := netip.AddrFromSlice(ip.Address.IP.To4()); ok {
@@ -367,6 +396,54 @@ func (m *Manager) Attach(ctx context.Context, containerID, netns string, as []At
 		results = append(results, out)
 	}
 	return results, nil
+}
+
+// add runs one attachment: in-process for networks recorded so (with
+// portmap as a plugin after it when ports are published), else the whole
+// conflist through libcni.
+func (m *Manager) add(ctx context.Context, cni *libcni.CNIConfig, containerID, netns string, a Attachment, list *libcni.NetworkConfigList) (*types100.Result, error) {
+	rt := m.runtimeConf(containerID, netns, a)
+	if !a.Network.InProcessAttach {
+		res, err := cni.AddNetworkList(ctx, list, rt)
+		if err != nil {
+			return nil, err
+		}
+		return types100.NewResultFromResult(res)
+	}
+	res, err := addInProcess(containerID, netns, a, list)
+	if err != nil {
+		return nil, err
+	}
+	pm, err := portmapConf(list, res)
+	if err != nil || pm == nil {
+		return res, err
+	}
+	if _, err := cni.AddNetwork(ctx, pm, rt); err != nil {
+		_ = delInProcess(containerID, netns, a, list, false)
+		return nil, fmt.Errorf("portmap: %w", err)
+	}
+	return res, nil
+}
+
+// del undoes add; linksGo says the namespace is deleted next, which takes
+// the interfaces with it.
+func (m *Manager) del(ctx context.Context, cni *libcni.CNIConfig, containerID, netns string, a Attachment, list *libcni.NetworkConfigList, linksGo bool) error {
+	rt := m.runtimeConf(containerID, netns, a)
+	if !a.Network.InProcessAttach {
+		return cni.DelNetworkList(ctx, list, rt)
+	}
+	var errs []error
+	if pm, err := portmapConf(list, nil); err != nil {
+		errs = append(errs, err)
+	} else if pm != nil {
+		if err := cni.DelNetwork(ctx, pm, rt); err != nil {
+			errs = append(errs, fmt.Errorf("portmap: %w", err))
+		}
+	}
+	if err := delInProcess(containerID, netns, a, list, linksGo); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // loopbackUp brings lo up in the namespace in-process (netlink), as the CNI
@@ -396,6 +473,17 @@ func loopbackUp(path string) error {
 // the addresses and port mappings. Missing pieces are not errors, so it can
 // finish a teardown that was interrupted.
 func (m *Manager) Detach(ctx context.Context, containerID, netns string, as []Attachment) error {
+	return m.detach(ctx, containerID, netns, as, false)
+}
+
+// Release is Detach for a namespace that is deleted next: interfaces made
+// in-process are left to go with it (deleting a veth costs the kernel
+// tens of milliseconds; a namespace's end takes all of them at once).
+func (m *Manager) Release(ctx context.Context, containerID, netns string, as []Attachment) error {
+	return m.detach(ctx, containerID, netns, as, true)
+}
+
+func (m *Manager) detach(ctx context.Context, containerID, netns string, as []Attachment, linksGo bool) error {
 	cni := m.cni()
 	var errs []error
 	// Attach ran the loopback plugin before lo was brought up in-process;
@@ -410,7 +498,7 @@ func (m *Manager) Detach(ctx context.Context, containerID, netns string, as []At
 			errs = append(errs, err)
 			continue
 		}
-		if err := cni.DelNetworkList(ctx, list, m.runtimeConf(containerID, netns, a)); err != nil {
+		if err := m.del(ctx, cni, containerID, netns, a, list, linksGo); err != nil {
 			errs = append(errs, fmt.Errorf("detach from network %s: %w", a.Network.Name, err))
 		}
 	}
@@ -429,18 +517,68 @@ func (m *Manager) DetachCached(ctx context.Context, containerID, netns string) e
 	}
 	var errs []error
 	for _, a := range atts {
-		list, err := libcni.ConfListFromBytes(a.Config)
+		rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs}
+		// A whole conflist (plugins run), or the portmap entry alone (run
+		// after an in-process attach).
+		if list, err := libcni.ConfListFromBytes(a.Config); err == nil {
+			err = cni.DelNetworkList(ctx, list, rt)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("container %s: detach from network %s: %w", containerID, a.Network, err))
+			}
+			continue
+		}
+		conf, err := libcni.ConfFromBytes(a.Config)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("container %s: cached network %s: %w", containerID, a.Network, err))
 			continue
 		}
-		rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs}
-		if err := cni.DelNetworkList(ctx, list, rt); err != nil {
+		if err := cni.DelNetwork(ctx, conf, rt); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: detach from network %s: %w", containerID, a.Network, err))
 		}
 	}
+	// In-process attachments leave no cache: their leases say whose they are.
+	if err := m.releaseLeasesOf(containerID); err != nil {
+		errs = append(errs, err)
+	}
 	if err := os.Remove(filepath.Join(m.cacheDir(), "results", "gocompose-lo-"+containerID+"-lo")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// releaseLeasesOf releases every address host-local's store holds for the
+// container, on any network (the lease files name the container and the
+// interface).
+func (m *Manager) releaseLeasesOf(containerID string) error {
+	nets, err := os.ReadDir(m.ipamDir())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	for _, n := range nets {
+		if !n.IsDir() {
+			continue
+		}
+		leases, _ := os.ReadDir(filepath.Join(m.ipamDir(), n.Name()))
+		for _, l := range leases {
+			if _, err := netip.ParseAddr(l.Name()); err != nil {
+				continue // last_reserved_ip and lock files
+			}
+			b, err := os.ReadFile(filepath.Join(m.ipamDir(), n.Name(), l.Name()))
+			if err != nil {
+				continue
+			}
+			id, ifname, _ := strings.Cut(string(b), "\r\n")
+			if strings.TrimSpace(id) != containerID {
+				continue
+			}
+			if err := releaseLease(m.ipamDir(), n.Name(), containerID, strings.TrimSpace(ifname)); err != nil {
+				errs = append(errs, fmt.Errorf("container %s: network %s: %w", containerID, n.Name(), err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -43,6 +43,11 @@ type Network struct {
 	// firewall plugin run per container (records made before it still run
 	// the plugin, so their containers' rules are removed as they were made).
 	NetworkFirewall bool `json:"network_firewall,omitempty"`
+	// InProcessAttach says containers are attached in-process (the bridge
+	// and host-local plugins' work done with their Go packages and
+	// netlink) rather than by running the plugins; leases are the same
+	// files either way.
+	InProcessAttach bool `json:"in_process_attach,omitempty"`
 }
 
 // Spec is what a compose file asks for a network.

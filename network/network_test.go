@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -156,7 +158,7 @@ func TestEnsureMakesRulesOnce(t *testing.T) {
 	m.Rules = rules
 	spec := Spec{Name: "web_default", Namespace: "ns", Subnet: "172.31.9.0/24"}
 	n, created, err := m.Ensure(t.Context(), spec)
-	if err != nil || !created || !n.NetworkFirewall || !n.SubnetMasq {
+	if err != nil || !created || !n.NetworkFirewall || !n.SubnetMasq || !n.InProcessAttach {
 		t.Fatalf("Ensure: %+v %v %v", n, created, err)
 	}
 	if _, _, err := m.Ensure(t.Context(), spec); err != nil {
@@ -170,11 +172,19 @@ func TestEnsureMakesRulesOnce(t *testing.T) {
 	if !slices.Equal(rules.calls, want) {
 		t.Errorf("calls %q, want %q", rules.calls, want)
 	}
+	// The conflist is on disk for CNI-aware tools, and goes with the network.
+	conf, err := os.ReadFile(filepath.Join(m.ConflistDir(), "web_default.conflist"))
+	if err != nil || !strings.Contains(string(conf), `"bridge": "`+n.Bridge+`"`) || strings.Contains(string(conf), "firewall") {
+		t.Errorf("conflist on disk: %v\n%s", err, conf)
+	}
 	if err := m.Remove(t.Context(), "ns", "web_default"); err != nil || rules.rules[n.Bridge] {
 		t.Errorf("Remove: %v, rules left %v", err, rules.rules)
 	}
 	if _, err := m.Get("ns", "web_default"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("record after Remove: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.ConflistDir(), "web_default.conflist")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("conflist after Remove: %v", err)
 	}
 
 	rules.calls = nil
