@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -202,9 +203,25 @@ func (s *supervisor) rebuildLoop(ctx context.Context) {
 	}
 }
 
+// eventSettle is how long a burst of container events may go on before
+// the one rebuild it asks for: an up of 30 containers sends over 60, and
+// commands ask for the rebuilds they need themselves (reload).
+const eventSettle = 100 * time.Millisecond
+
 // watchEvents rebuilds when containers are created, updated or deleted by
 // anyone, so records stay right even without a reload request.
 func (s *supervisor) watchEvents(ctx context.Context) {
+	// A burst's first event arms the timer; its firing queues one rebuild.
+	var settling atomic.Bool
+	settle := time.AfterFunc(time.Hour, func() {
+		settling.Store(false)
+		select {
+		case s.reqs <- make(chan error, 1):
+		default: // a rebuild is already queued
+		}
+	})
+	settle.Stop()
+	defer settle.Stop()
 	for ctx.Err() == nil {
 		ch, errs := s.client.EventService().Subscribe(ctx,
 			`topic=="/containers/create"`, `topic=="/containers/update"`, `topic=="/containers/delete"`,
@@ -220,9 +237,8 @@ func (s *supervisor) watchEvents(ctx context.Context) {
 						}
 					}
 				}
-				select {
-				case s.reqs <- make(chan error, 1):
-				default: // a rebuild is already queued
+				if settling.CompareAndSwap(false, true) {
+					settle.Reset(eventSettle)
 				}
 			case err := <-errs:
 				if ctx.Err() == nil {
