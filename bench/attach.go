@@ -100,7 +100,7 @@ func attachBench(ctx context.Context) []row {
 	if l, err := netlink.LinkByName(plug.Bridge); err == nil {
 		_ = netlink.LinkDel(l)
 	}
-	check(network.RemoveIsolationRules(plug.Bridge))
+	check(network.HostRules{LockDir: root}.Remove(ctx, &plug))
 
 	// Bare netlink: a veth into the namespace, its address and default
 	// route, the host end on a bridge.

@@ -32,17 +32,6 @@ func ruleSpec(line string) (chain string, args []string, ok bool) {
 	return f[1], f[2:], true
 }
 
-// ensureRule appends the rule to table's chain unless it is there.
-func ensureRule(table, chain string, rule ...string) error {
-	ipt, err := firewall()
-	if err != nil {
-		return err
-	}
-	if err := ipt.AppendUnique(table, chain, rule...); err != nil {
-		return fmt.Errorf("iptables -t %s -A %s %s: %w", table, chain, strings.Join(rule, " "), err)
-	}
-	return nil
-}
 
 // deleteRule deletes every copy of the rule from table's chain; an absent
 // rule or chain is not an error.
@@ -68,28 +57,6 @@ func deleteRule(table, chain string, rule ...string) error {
 	}
 }
 
-// rulesNaming lists table's rules in chain that mention word as one of
-// their arguments; a missing chain has none.
-func rulesNaming(table, chain, word string) ([][]string, error) {
-	ipt, err := firewall()
-	if err != nil {
-		return nil, err
-	}
-	if exists, err := ipt.ChainExists(table, chain); err != nil || !exists {
-		return nil, err
-	}
-	lines, err := ipt.List(table, chain)
-	if err != nil {
-		return nil, fmt.Errorf("iptables -t %s -S %s: %w", table, chain, err)
-	}
-	var out [][]string
-	for _, l := range lines {
-		if c, args, ok := ruleSpec(l); ok && c == chain && slices.Contains(args, word) {
-			out = append(out, args)
-		}
-	}
-	return out, nil
-}
 
 // CheckFirewall says whether the host's iptables answers (its nat table
 // listed), for `doctor`.
@@ -128,43 +95,50 @@ func (h HostRules) locked(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// Ensure writes whatever of the network's rules is missing.
+// Ensure writes whatever of the network's rules is missing: one
+// iptables-save, and one iptables-restore when something is.
 func (h HostRules) Ensure(ctx context.Context, n *Network) error {
-	if n.NetworkFirewall {
-		if err := h.locked(ctx, func() error { return ensureNetworkRules(n) }); err != nil {
+	return h.locked(ctx, func() error {
+		t, err := saveTables("filter", "nat")
+		if err != nil {
 			return err
 		}
-	}
-	return ensureMasquerade(n)
+		s := script{}
+		ensureScript(s, t, n)
+		return s.restore()
+	})
 }
 
 // Has says whether the network's rules are in place (its masquerade rule
 // and last forwarding rule: a reboot takes them all at once).
 func (h HostRules) Has(n *Network) (bool, error) {
-	if n.SubnetMasq {
-		ipt, err := firewall()
-		if err != nil {
-			return false, err
-		}
-		ok, err := ipt.Exists("nat", "POSTROUTING", masqueradeRule(n)...)
-		if err != nil || !ok {
-			return false, err
-		}
+	t, err := saveTables("filter", "nat")
+	if err != nil {
+		return false, err
+	}
+	if n.SubnetMasq && !t["nat"].has("POSTROUTING", masqueradeRule(n)) {
+		return false, nil
 	}
 	if !n.NetworkFirewall {
 		return true, nil
 	}
-	return hasNetworkRules(n)
+	fr := forwardRules(n)
+	return t["filter"].has(fr[len(fr)-1].chain, fr[len(fr)-1].args), nil
 }
 
 // Remove deletes the network's rules: masquerade, forwarding, and the
 // isolation rules naming its bridge whoever wrote them (the firewall
-// plugin does not remove its own).
+// plugin does not remove its own), then the chains no network needs.
 func (h HostRules) Remove(ctx context.Context, n *Network) error {
-	if err := h.locked(ctx, func() error { return removeNetworkRules(n) }); err != nil {
-		return err
-	}
-	return removeMasquerade(n)
+	return h.locked(ctx, func() error {
+		t, err := saveTables("filter", "nat")
+		if err != nil {
+			return err
+		}
+		s := script{}
+		removeScript(s, t, n)
+		return s.restore()
+	})
 }
 
 // The filter rules of a network made with NetworkFirewall, written once when
@@ -230,152 +204,6 @@ var returns = []chainRule{
 	{isolationStage2, slices.Concat(comment(isolationNote), []string{"-j", "RETURN"})},
 }
 
-// hasNetworkRules says whether the network's last forwarding rule is there.
-func hasNetworkRules(n *Network) (bool, error) {
-	ipt, err := firewall()
-	if err != nil {
-		return false, err
-	}
-	fr := forwardRules(n)
-	last := fr[len(fr)-1]
-	ok, err := ipt.Exists("filter", last.chain, last.args...)
-	if err != nil {
-		// A missing chain is missing rules.
-		if exists, cerr := ipt.ChainExists("filter", last.chain); cerr == nil && !exists {
-			return false, nil
-		}
-		return false, fmt.Errorf("iptables -t filter -C %s: %w", last.chain, err)
-	}
-	return ok, nil
-}
 
-// ensureNetworkRules writes the chains, jumps and the network's rules that
-// are missing. Callers hold the firewall lock.
-func ensureNetworkRules(n *Network) error {
-	ipt, err := firewall()
-	if err != nil {
-		return err
-	}
-	for _, c := range []string{isolationStage1, isolationStage2, forwardChain} {
-		exists, err := ipt.ChainExists("filter", c)
-		if err != nil {
-			return fmt.Errorf("iptables -t filter -S %s: %w", c, err)
-		}
-		if !exists {
-			if err := ipt.NewChain("filter", c); err != nil {
-				return fmt.Errorf("iptables -t filter -N %s: %w", c, err)
-			}
-		}
-	}
-	for _, r := range returns {
-		if err := ensureRule("filter", r.chain, r.args...); err != nil {
-			return err
-		}
-	}
-	// FORWARD: the isolation jump first, then forwarding. A forwarding
-	// jump inserted now goes first, so the isolation jump moves back in
-	// front of it.
-	fwd, err := ipt.Exists("filter", jumps[1].chain, jumps[1].args...)
-	if err != nil {
-		return fmt.Errorf("iptables -t filter -C FORWARD: %w", err)
-	}
-	if !fwd {
-		if err := ipt.Insert("filter", jumps[1].chain, 1, jumps[1].args...); err != nil {
-			return fmt.Errorf("iptables -t filter -I FORWARD: %w", err)
-		}
-		if err := deleteRule("filter", jumps[0].chain, jumps[0].args...); err != nil {
-			return err
-		}
-	}
-	if err := ipt.InsertUnique("filter", jumps[0].chain, 1, jumps[0].args...); err != nil {
-		return fmt.Errorf("iptables -t filter -I FORWARD: %w", err)
-	}
-	// Isolation rules go before the chains' RETURN.
-	for _, r := range isolationRules(n) {
-		if err := ipt.InsertUnique("filter", r.chain, 1, r.args...); err != nil {
-			return fmt.Errorf("iptables -t filter -I %s %s: %w", r.chain, strings.Join(r.args, " "), err)
-		}
-	}
-	for _, r := range forwardRules(n) {
-		if err := ensureRule("filter", r.chain, r.args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
-// removeNetworkRules deletes the network's filter rules (the isolation
-// rules whatever wrote them), then the chains and jumps once no network has
-// rules in them, so the host is left as it was before the first network.
-// Callers hold the firewall lock.
-func removeNetworkRules(n *Network) error {
-	if err := RemoveIsolationRules(n.Bridge); err != nil {
-		return err
-	}
-	for _, r := range forwardRules(n) {
-		if err := deleteRule("filter", r.chain, r.args...); err != nil {
-			return err
-		}
-	}
-	return removeEmptyChains()
-}
 
-// removeEmptyChains deletes GOCOMPOSE-FORWARD when it holds no rule, and
-// the isolation chains when they hold nothing but their RETURN, with
-// FORWARD's jumps to them.
-func removeEmptyChains() error {
-	ipt, err := firewall()
-	if err != nil {
-		return err
-	}
-	empty := func(chain string, allowed ...chainRule) (bool, bool, error) {
-		exists, err := ipt.ChainExists("filter", chain)
-		if err != nil || !exists {
-			return false, false, err
-		}
-		lines, err := ipt.List("filter", chain)
-		if err != nil {
-			return true, false, fmt.Errorf("iptables -t filter -S %s: %w", chain, err)
-		}
-		for _, l := range lines {
-			c, args, ok := ruleSpec(l)
-			if !ok || c != chain {
-				continue
-			}
-			if !slices.ContainsFunc(allowed, func(r chainRule) bool { return slices.Equal(r.args, args) }) {
-				return true, false, nil
-			}
-		}
-		return true, true, nil
-	}
-	drop := func(jump chainRule, chains ...string) error {
-		if err := deleteRule("filter", jump.chain, jump.args...); err != nil {
-			return err
-		}
-		for _, c := range chains {
-			if err := ipt.ClearAndDeleteChain("filter", c); err != nil {
-				return fmt.Errorf("iptables -t filter -X %s: %w", c, err)
-			}
-		}
-		return nil
-	}
-	if exists, isEmpty, err := empty(forwardChain); err != nil {
-		return err
-	} else if exists && isEmpty {
-		if err := drop(jumps[1], forwardChain); err != nil {
-			return err
-		}
-	}
-	e1, empty1, err := empty(isolationStage1, returns[0])
-	if err != nil {
-		return err
-	}
-	e2, empty2, err := empty(isolationStage2, returns[1])
-	if err != nil {
-		return err
-	}
-	if e1 && e2 && empty1 && empty2 {
-		return drop(jumps[0], isolationStage1, isolationStage2)
-	}
-	return nil
-}

@@ -197,32 +197,11 @@ func (m *Manager) rules() Rules {
 // reach beyond the host, as Docker makes per bridge: traffic from the
 // subnet leaving by another interface, multicast excepted.
 func masqueradeRule(n *Network) []string {
-	return []string{"-s", n.Subnet.String(), "!", "-o", n.Bridge, "!", "-d", "224.0.0.0/4",
+	return []string{"-s", n.Subnet.String(), "!", "-d", "224.0.0.0/4", "!", "-o", n.Bridge,
 		"-m", "comment", "--comment", "gocompose " + n.Bridge, "-j", "MASQUERADE"}
 }
 
-// ensureMasquerade adds the network's masquerade rule unless it is there
-// (a reboot empties the nat table; the record stays).
-func ensureMasquerade(n *Network) error {
-	if !n.SubnetMasq {
-		return nil
-	}
-	if err := ensureRule("nat", "POSTROUTING", masqueradeRule(n)...); err != nil {
-		return fmt.Errorf("network %s: %w", n.Name, err)
-	}
-	return nil
-}
 
-// removeMasquerade deletes the network's masquerade rule, if present.
-func removeMasquerade(n *Network) error {
-	if !n.SubnetMasq {
-		return nil
-	}
-	if err := deleteRule("nat", "POSTROUTING", masqueradeRule(n)...); err != nil {
-		return fmt.Errorf("network %s: %w", n.Name, err)
-	}
-	return nil
-}
 
 // usedSubnets are those of our networks plus every IPv4 route on the host.
 func (m *Manager) usedSubnets() ([]netip.Prefix, error) {
@@ -285,22 +264,6 @@ func (m *Manager) Remove(ctx context.Context, namespace, name string) error {
 	return m.Store.remove(namespace, name)
 }
 
-// RemoveIsolationRules deletes exactly the CNI-ISOLATION rules that name
-// this bridge; the firewall plugin does not remove them itself.
-func RemoveIsolationRules(bridge string) error {
-	for _, chain := range []string{"CNI-ISOLATION-STAGE-1", "CNI-ISOLATION-STAGE-2"} {
-		rules, err := rulesNaming("filter", chain, bridge)
-		if err != nil {
-			return err
-		}
-		for _, r := range rules {
-			if err := deleteRule("filter", chain, r...); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
 
 // ServePorts makes the container's published ports win over other
 // containers' mappings of the same ports (see the package function).
