@@ -32,7 +32,6 @@ func ruleSpec(line string) (chain string, args []string, ok bool) {
 	return f[1], f[2:], true
 }
 
-
 // deleteRule deletes every copy of the rule from table's chain; an absent
 // rule or chain is not an error.
 func deleteRule(table, chain string, rule ...string) error {
@@ -56,7 +55,6 @@ func deleteRule(table, chain string, rule ...string) error {
 		}
 	}
 }
-
 
 // CheckFirewall says whether the host's iptables answers (its nat table
 // listed), for `doctor`.
@@ -203,7 +201,3 @@ var returns = []chainRule{
 	{isolationStage1, slices.Concat(comment(isolationNote), []string{"-j", "RETURN"})},
 	{isolationStage2, slices.Concat(comment(isolationNote), []string{"-j", "RETURN"})},
 }
-
-
-
-

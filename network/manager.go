@@ -201,8 +201,6 @@ func masqueradeRule(n *Network) []string {
 		"-m", "comment", "--comment", "gocompose " + n.Bridge, "-j", "MASQUERADE"}
 }
 
-
-
 // usedSubnets are those of our networks plus every IPv4 route on the host.
 func (m *Manager) usedSubnets() ([]netip.Prefix, error) {
 	var used []netip.Prefix
@@ -263,7 +261,6 @@ func (m *Manager) Remove(ctx context.Context, namespace, name string) error {
 	}
 	return m.Store.remove(namespace, name)
 }
-
 
 // ServePorts makes the container's published ports win over other
 // containers' mappings of the same ports (see the package function).
