@@ -107,7 +107,13 @@ func dnsBench(ctx context.Context, c *containerd.Client) string {
 	b.WriteString("| DNS server, asked from a container's netns | CPU per query at 20k qps | answered qps (paced) | max qps, 8 sockets | ratio to floor |\n|---|---:|---:|---:|---:|\n")
 	var floorQPS float64
 	for i, s := range servers {
-		cpu, answered, qps := dnsRun(netns, s)
+		// The median of -runs measurements of each figure.
+		var cpus, paced, maxes []float64
+		for range *runs {
+			cpu, answered, qps := dnsRun(netns, s)
+			cpus, paced, maxes = append(cpus, cpu), append(paced, answered), append(maxes, qps)
+		}
+		cpu, answered, qps := medianOf(cpus), medianOf(paced), medianOf(maxes)
 		ratio := ""
 		if i == 0 {
 			floorQPS = qps
@@ -223,4 +229,10 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.Atoi(f[11])
 	st, _ := strconv.Atoi(f[12])
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func medianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
