@@ -20,6 +20,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	clog "github.com/containerd/log"
 	"github.com/gocompose/gocompose/build"
@@ -123,12 +124,15 @@ func main() {
 	floor := ctrRun[len(ctrRun)/2]
 
 	for _, n := range parseSizes(*sizes) {
-		_, _ = measureBare(ctx, client, n, false) // the sequential floor is the parallel one's context
 		bareUp, bareDown := measureBare(ctx, client, n, true)
+		// The same with the seccomp profile gocompose (and Docker) give
+		// every container: runc compiles it into a filter per container.
+		secUp, _ := measureBare(ctx, client, n, true, seccomp.WithDefaultProfile())
 		rows = append(rows,
 			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
+			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel, with Docker's seccomp profile", n), samples: secUp},
 			row{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown})
-		upFloor, downFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median()
+		upFloor, downFloor, secFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median(), row{samples: secUp}.median()
 		for _, chain := range []bool{true, false} {
 			kind := "independent"
 			if chain {
@@ -145,7 +149,7 @@ func main() {
 			}
 			rows = append(rows,
 				row{name: fmt.Sprintf("gocompose `up -d`, %d services, %s", n, kind), samples: ups, floor: upFloor, floorLabel: "bare create+start",
-					more: []floorRef{{floor, "ctr run"}}},
+					more: []floorRef{{secFloor, "with seccomp"}, {floor, "ctr run"}}},
 				row{name: fmt.Sprintf("gocompose `down`, %d services, %s", n, kind), samples: downs, floor: downFloor, floorLabel: "bare remove",
 					more: []floorRef{{floor, "ctr run"}}})
 		}
@@ -237,7 +241,7 @@ func project(n int, chain, fetch bool) string {
 // and started, then removed, through the containerd client, no CNI; in
 // parallel (8 at once) or one after another. It returns how long each
 // half took.
-func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel bool) (up, down time.Duration) {
+func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel bool, opts ...oci.SpecOpts) (up, down time.Duration) {
 	image, err := c.GetImage(ctx, testimage.Ref)
 	check(err)
 	ctrs := make([]containerd.Container, n)
@@ -245,7 +249,7 @@ func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel b
 	create := func(i int) {
 		id := fmt.Sprintf("bench-bare-%d-%d", i, time.Now().UnixNano())
 		ctr, err := c.NewContainer(ctx, id, containerd.WithImage(image), containerd.WithNewSnapshot(id, image),
-			containerd.WithNewSpec(oci.WithImageConfig(image), oci.WithProcessArgs("sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 & wait")))
+			containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfig(image), oci.WithProcessArgs("sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 & wait")}, opts...)...))
 		check(err)
 		t, err := ctr.NewTask(ctx, cio.NullIO)
 		check(err)
@@ -279,10 +283,10 @@ func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel b
 }
 
 // measureBare runs bareContainers after one warm-up, -runs times.
-func measureBare(ctx context.Context, c *containerd.Client, n int, parallel bool) (ups, downs []time.Duration) {
-	bareContainers(ctx, c, n, parallel)
+func measureBare(ctx context.Context, c *containerd.Client, n int, parallel bool, opts ...oci.SpecOpts) (ups, downs []time.Duration) {
+	bareContainers(ctx, c, n, parallel, opts...)
 	for i := 0; i < *runs; i++ {
-		u, d := bareContainers(ctx, c, n, parallel)
+		u, d := bareContainers(ctx, c, n, parallel, opts...)
 		ups, downs = append(ups, u), append(downs, d)
 	}
 	return ups, downs
@@ -404,10 +408,12 @@ func upDownCompare(ctx context.Context, client *containerd.Client) []row {
 	var rows []row
 	for _, n := range parseSizes(*sizes) {
 		bareUp, bareDown := measureBare(ctx, client, n, true)
+		secUp, _ := measureBare(ctx, client, n, true, seccomp.WithDefaultProfile())
 		rows = append(rows,
 			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
+			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel, with Docker's seccomp profile", n), samples: secUp},
 			row{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown})
-		upFloor, downFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median()
+		upFloor, downFloor, secFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median(), row{samples: secUp}.median()
 		for _, chain := range []bool{true, false} {
 			kind := "independent"
 			if chain {
@@ -428,7 +434,8 @@ func upDownCompare(ctx context.Context, client *containerd.Client) []row {
 			}
 			for _, b := range bins {
 				rows = append(rows,
-					row{name: fmt.Sprintf("%s `up -d`, %d services, %s", b.label, n, kind), samples: ups[b.label], floor: upFloor, floorLabel: "bare create+start"},
+					row{name: fmt.Sprintf("%s `up -d`, %d services, %s", b.label, n, kind), samples: ups[b.label], floor: upFloor, floorLabel: "bare create+start",
+						more: []floorRef{{secFloor, "with seccomp"}}},
 					row{name: fmt.Sprintf("%s `down`, %d services, %s", b.label, n, kind), samples: downs[b.label], floor: downFloor, floorLabel: "bare remove"})
 			}
 		}
