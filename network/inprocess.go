@@ -239,7 +239,7 @@ func releaseLease(dataDir, network, containerID, ifname string) error {
 
 // portmapConf is the conflist's portmap entry as a network of its own,
 // with the bridge's result as its previous result, for running it alone.
-func portmapConf(list *libcni.NetworkConfigList, prev *current.Result) (*libcni.NetworkConfig, error) {
+func portmapConf(list *libcni.NetworkConfigList, prev *current.Result) (*libcni.PluginConfig, error) {
 	for _, p := range list.Plugins {
 		if p.Network.Type != "portmap" {
 			continue
@@ -256,7 +256,7 @@ func portmapConf(list *libcni.NetworkConfigList, prev *current.Result) (*libcni.
 		if err != nil {
 			return nil, err
 		}
-		return libcni.ConfFromBytes(b)
+		return libcni.NetworkPluginConfFromBytes(b)
 	}
 	return nil, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -118,6 +120,50 @@ func TestInProcessAttachSharesHostLocalLeases(t *testing.T) {
 	for _, l := range leases {
 		if _, err := netip.ParseAddr(l.Name()); err == nil {
 			t.Errorf("lease %s left after release", l.Name())
+		}
+	}
+}
+
+// A container attached in-process with published ports, whose record is
+// gone (a command killed half-way), is cleared from what CNI cached
+// (portmap's rules) and from its leases.
+func TestDetachCachedClearsInProcessAttachments(t *testing.T) {
+	needsRoot(t)
+	ctx := context.Background()
+	m := NewManager(t.TempDir(), nil)
+	m.Rules = &fakeRules{}
+	n, _, err := m.Ensure(ctx, Spec{Name: "inproc_ports", Namespace: "gocompose-unit", Subnet: "10.217.1.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Remove(context.Background(), n.Namespace, n.Name) })
+	path := filepath.Join(t.TempDir(), "ns")
+	if err := NewNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteNetNS(path) })
+	att := []Attachment{{Network: n, IfName: "eth0", DefaultRoute: true,
+		Ports: []PortMapping{{HostPort: 18955, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}}}}
+	if _, err := m.Attach(ctx, "gcunit-c3", path, att); err != nil {
+		t.Fatal(err)
+	}
+	nat := func() string {
+		b, _ := exec.Command("iptables-save", "-t", "nat").Output()
+		return string(b)
+	}
+	if !strings.Contains(nat(), `id: \"gcunit-c3\"`) {
+		t.Fatalf("no port mapping for the container:\n%s", nat())
+	}
+	if err := m.DetachCached(ctx, "gcunit-c3", path); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(nat(), "gcunit-c3") {
+		t.Errorf("port mapping left after DetachCached:\n%s", nat())
+	}
+	leases, _ := os.ReadDir(filepath.Join(m.ipamDir(), n.Name))
+	for _, l := range leases {
+		if _, err := netip.ParseAddr(l.Name()); err == nil {
+			t.Errorf("lease %s left after DetachCached", l.Name())
 		}
 	}
 }

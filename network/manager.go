@@ -480,14 +480,15 @@ func (m *Manager) DetachCached(ctx context.Context, containerID, netns string) e
 		rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs}
 		// A whole conflist (plugins run), or the portmap entry alone (run
 		// after an in-process attach).
-		if list, err := libcni.ConfListFromBytes(a.Config); err == nil {
+		// (A plugin's config parses as a list with no plugins.)
+		if list, err := libcni.ConfListFromBytes(a.Config); err == nil && len(list.Plugins) > 0 {
 			err = cni.DelNetworkList(ctx, list, rt)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("container %s: detach from network %s: %w", containerID, a.Network, err))
 			}
 			continue
 		}
-		conf, err := libcni.ConfFromBytes(a.Config)
+		conf, err := libcni.NetworkPluginConfFromBytes(a.Config)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("container %s: cached network %s: %w", containerID, a.Network, err))
 			continue
