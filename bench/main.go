@@ -114,6 +114,7 @@ func main() {
 	}
 	if *only == "updown" {
 		printTable(upDownCompare(ctx, client))
+		rssCompare()
 		return
 	}
 	var rows []row
@@ -441,4 +442,22 @@ func upDownCompare(ctx context.Context, client *containerd.Client) []row {
 		}
 	}
 	return rows
+}
+
+// rssCompare prints, for this binary and the -baseline one, the CLI's peak
+// RSS for `up -d` of 30 independent services and the supervisor's VmHWM
+// with them running (each build's own supervisor, started by its up).
+func rssCompare() {
+	bins := []struct{ label, path string }{{"gocompose", *bin}}
+	if *base != "" {
+		bins = append(bins, struct{ label, path string }{"baseline", *base})
+	}
+	dir := project(30, false, false)
+	for _, b := range bins {
+		mustRunIn(dir, b.path, "down", "-t", "1")
+		cli := runRSS(dir, b.path, "up", "-d")
+		sup := supervisorRSS()
+		mustRunIn(dir, b.path, "down", "-t", "1")
+		fmt.Printf("%s: peak RSS of the CLI, `up -d` of 30 services %.1f MiB; supervisor with 30 containers %.1f MiB (VmHWM)\n", b.label, cli, sup)
+	}
 }
