@@ -176,6 +176,7 @@ func main() {
 	dnsRes := dnsBench(ctx, client)
 	mustRunIn(dir, *bin, "down", "-t", "1")
 
+	attachRows := attachBench(ctx)
 	buildRows := buildBench()
 	rows = append(rows, buildRows...)
 	rows = append(rows, imageBench(ctx, client)...)
@@ -183,6 +184,8 @@ func main() {
 	_ = build.Daemon{Containerd: *address, Namespace: ns, State: paths.State()}.Stop()
 
 	printTable(rows)
+	fmt.Println()
+	printTable(attachRows)
 	fmt.Printf("\nPeak RSS: CLI `up -d` of 30 services %.1f MiB; supervisor with 30 containers %.1f MiB (VmHWM).\n", cliRSS, supRSS)
 	fmt.Println(dnsRes)
 	fmt.Printf("\nMachine: %d CPUs, %s, %s.\n", runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), containerdVersion(ctx, client))
