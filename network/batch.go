@@ -182,16 +182,21 @@ func removeScript(s script, t tables, n *Network) {
 			left[c]++
 		}
 	}
-	if f.chains[forwardChain] && left[forwardChain] == 0 {
-		if f.has("FORWARD", jumps[1].args) {
-			s.add("filter", append([]string{"-D", "FORWARD"}, jumps[1].args...)...)
+	// Every copy of a jump goes: builds that ran the firewall plugin per
+	// container could leave a second one beside gocompose's.
+	dropJumps := func(j chainRule) {
+		for _, r := range f.rules["FORWARD"] {
+			if slices.Equal(r, j.args) {
+				s.add("filter", append([]string{"-D", "FORWARD"}, j.args...)...)
+			}
 		}
+	}
+	if f.chains[forwardChain] && left[forwardChain] == 0 {
+		dropJumps(jumps[1])
 		s.add("filter", "-X", forwardChain)
 	}
 	if f.chains[isolationStage1] && f.chains[isolationStage2] && left[isolationStage1] == 0 && left[isolationStage2] == 0 {
-		if f.has("FORWARD", jumps[0].args) {
-			s.add("filter", append([]string{"-D", "FORWARD"}, jumps[0].args...)...)
-		}
+		dropJumps(jumps[0])
 		s.add("filter", "-F", isolationStage1)
 		s.add("filter", "-F", isolationStage2)
 		s.add("filter", "-X", isolationStage1)

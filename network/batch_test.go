@@ -94,6 +94,21 @@ func TestRemoveScript(t *testing.T) {
 	if len(s["nat"]) != 1 || !strings.HasPrefix(s["nat"][0], "-D POSTROUTING") {
 		t.Errorf("nat script %q", s["nat"])
 	}
+	// A second isolation jump (the firewall plugin of an older build put
+	// one beside ours) goes too, or the chain could not be deleted.
+	dup := strings.Replace(savedFilter, "-A FORWARD -m comment --comment \"gocompose forwarding\"",
+		"-A FORWARD -m comment --comment \"CNI firewall plugin rules (ingressPolicy: same-bridge)\" -j CNI-ISOLATION-STAGE-1\n-A FORWARD -m comment --comment \"gocompose forwarding\"", 1)
+	s = script{}
+	removeScript(s, tables{"filter": parseTable(dup), "nat": parseTable(savedNat)}, netA())
+	jumpDeletes := 0
+	for _, l := range s["filter"] {
+		if strings.HasPrefix(l, "-D FORWARD") && strings.Contains(l, "CNI-ISOLATION-STAGE-1") {
+			jumpDeletes++
+		}
+	}
+	if jumpDeletes != 2 {
+		t.Errorf("%d of the 2 isolation jumps deleted:\n%s", jumpDeletes, strings.Join(s["filter"], "\n"))
+	}
 	// With b's rules there too, only a's go.
 	twoFilter := strings.Replace(savedFilter, "COMMIT", `-A GOCOMPOSE-FORWARD -i gc-bbbbbbbbbbbb -m comment --comment "gocompose gc-bbbbbbbbbbbb" -j ACCEPT
 -A CNI-ISOLATION-STAGE-2 -o gc-bbbbbbbbbbbb -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge)" -j DROP
