@@ -33,16 +33,13 @@ func needsRoot(t *testing.T) {
 	t.Skip(reason)
 }
 
-// An in-process attach gives the namespace what the bridge and host-local
-// plugins would (address, default route, a port on the bridge) and a lease
-// host-local itself can release; a lease host-local made is released by
-// the in-process detach.
-func TestInProcessAttachSharesHostLocalLeases(t *testing.T) {
-	needsRoot(t)
-	ctx := context.Background()
+// inProcessFixture makes a network (rules faked) and an empty namespace,
+// both removed after the test.
+func inProcessFixture(t *testing.T, name, subnet string) (*Manager, *Network, string) {
+	t.Helper()
 	m := NewManager(t.TempDir(), nil)
 	m.Rules = &fakeRules{}
-	n, _, err := m.Ensure(ctx, Spec{Name: "inproc_test", Namespace: "gocompose-unit", Subnet: "10.217.0.0/24"})
+	n, _, err := m.Ensure(context.Background(), Spec{Name: name, Namespace: "gocompose-unit", Subnet: subnet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +49,17 @@ func TestInProcessAttachSharesHostLocalLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = DeleteNetNS(path) })
+	return m, n, path
+}
+
+// An in-process attach gives the namespace what the bridge and host-local
+// plugins would (address, default route, a port on the bridge) and a lease
+// host-local itself can release; a lease host-local made is released by
+// the in-process detach.
+func TestInProcessAttachSharesHostLocalLeases(t *testing.T) {
+	needsRoot(t)
+	ctx := context.Background()
+	m, n, path := inProcessFixture(t, "inproc_test", "10.217.0.0/24")
 	att := []Attachment{{Network: n, IfName: "eth0", DefaultRoute: true}}
 	res, err := m.Attach(ctx, "c1", path, att)
 	if err != nil {
@@ -130,18 +138,7 @@ func TestInProcessAttachSharesHostLocalLeases(t *testing.T) {
 func TestDetachCachedClearsInProcessAttachments(t *testing.T) {
 	needsRoot(t)
 	ctx := context.Background()
-	m := NewManager(t.TempDir(), nil)
-	m.Rules = &fakeRules{}
-	n, _, err := m.Ensure(ctx, Spec{Name: "inproc_ports", Namespace: "gocompose-unit", Subnet: "10.217.1.0/24"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Remove(context.Background(), n.Namespace, n.Name) })
-	path := filepath.Join(t.TempDir(), "ns")
-	if err := NewNetNS(path); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = DeleteNetNS(path) })
+	m, n, path := inProcessFixture(t, "inproc_ports", "10.217.1.0/24")
 	att := []Attachment{{Network: n, IfName: "eth0", DefaultRoute: true,
 		Ports: []PortMapping{{HostPort: 18955, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}}}}
 	if _, err := m.Attach(ctx, "gcunit-c3", path, att); err != nil {
