@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ip"
 	"github.com/containernetworking/plugins/pkg/ipam"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/allocator"
 	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
 	"github.com/vishvananda/netlink"
@@ -109,6 +110,11 @@ func addInProcess(containerID, netnsPath string, a Attachment, list *libcni.Netw
 			return err
 		}
 		hostIf = h
+		// As the bridge plugin: announce the address when it comes up
+		// (peers holding an ARP entry for it from an earlier container
+		// learn the new MAC), and no IPv6 duplicate detection.
+		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv4/conf/%s/arp_notify", a.IfName), "1")
+		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv6/conf/%s/accept_dad", a.IfName), "0")
 		ipc.Interface = current.Int(1)
 		result = &current.Result{
 			CNIVersion: list.CNIVersion,
@@ -159,6 +165,8 @@ func ensureBridge(bc bridgeConf, ipc *current.IPConfig) (netlink.Link, error) {
 		if br, err = netlink.LinkByName(bc.Bridge); err != nil {
 			return nil, fmt.Errorf("bridge %s: %w", bc.Bridge, err)
 		}
+		// Its routes are ours, as the bridge plugin has it.
+		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv6/conf/%s/accept_ra", bc.Bridge), "0")
 	}
 	if _, ok := br.(*netlink.Bridge); !ok {
 		return nil, fmt.Errorf("%s is a %s, not a bridge", bc.Bridge, br.Type())
@@ -185,6 +193,13 @@ func ensureBridge(bc bridgeConf, ipc *current.IPConfig) (netlink.Link, error) {
 	if !has {
 		if err := netlink.AddrAdd(br, &netlink.Addr{IPNet: gw}); err != nil && !errors.Is(err, syscall.EEXIST) {
 			return nil, fmt.Errorf("bridge %s: add %s: %w", bc.Bridge, gw, err)
+		}
+		// Pin the bridge's MAC to the one it has, as the bridge plugin does:
+		// left alone, a bridge takes its lowest port's and changes as
+		// containers come and go, and their ARP entries for the gateway
+		// (their DNS server) go stale for seconds.
+		if err := netlink.LinkSetHardwareAddr(br, br.Attrs().HardwareAddr); err != nil {
+			return nil, fmt.Errorf("bridge %s: pin its MAC: %w", bc.Bridge, err)
 		}
 	}
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err != nil || len(b) == 0 || b[0] != '1' {

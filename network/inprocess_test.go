@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/vishvananda/netlink"
@@ -162,5 +163,62 @@ func TestDetachCachedClearsInProcessAttachments(t *testing.T) {
 		if _, err := netip.ParseAddr(l.Name()); err == nil {
 			t.Errorf("lease %s left after DetachCached", l.Name())
 		}
+	}
+}
+
+// The bridge keeps its MAC as containers come and go (the bridge plugin
+// pins it too): otherwise it takes its lowest port's, and every container's
+// ARP entry for the gateway, its DNS server, goes stale for seconds.
+func TestBridgeKeepsItsMACAsContainersComeAndGo(t *testing.T) {
+	needsRoot(t)
+	ctx := context.Background()
+	m, n, first := inProcessFixture(t, "inproc_mac", "10.217.2.0/24")
+	att := []Attachment{{Network: n, IfName: "eth0", DefaultRoute: true}}
+	if _, err := m.Attach(ctx, "m1", first, att); err != nil {
+		t.Fatal(err)
+	}
+	mac := func() string {
+		br, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return br.Attrs().HardwareAddr.String()
+	}
+	before := mac()
+	second := filepath.Join(t.TempDir(), "ns2")
+	if err := NewNetNS(second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteNetNS(second) })
+	if _, err := m.Attach(ctx, "m2", second, att); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Release(ctx, "m1", first, att); err != nil {
+		t.Fatal(err)
+	}
+	if err := DeleteNetNS(first); err != nil {
+		t.Fatal(err)
+	}
+	// The first container's veth goes with its namespace, asynchronously.
+	ports := func() int {
+		links, _ := netlink.LinkList()
+		count := 0
+		for _, l := range links {
+			if l.Attrs().MasterIndex > 0 {
+				if br, err := netlink.LinkByName(n.Bridge); err == nil && l.Attrs().MasterIndex == br.Attrs().Index {
+					count++
+				}
+			}
+		}
+		return count
+	}
+	for i := 0; i < 100 && ports() != 1; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p := ports(); p != 1 {
+		t.Fatalf("%d ports on the bridge after the first container left", p)
+	}
+	if after := mac(); after != before {
+		t.Errorf("bridge MAC changed from %s to %s as a container left", before, after)
 	}
 }

@@ -29,15 +29,27 @@ func NewNetNS(path string) error {
 	f.Close()
 	errCh := make(chan error, 1)
 	go func() {
-		// This thread's namespace changes; it is never unlocked, so Go
-		// ends the thread with the goroutine instead of reusing it.
+		// This thread's namespace changes, then changes back. Should going
+		// back fail, it stays locked, so Go ends the thread with the
+		// goroutine (or, on the main thread, never runs anything on it
+		// again) instead of reusing it in the new namespace.
 		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			errCh <- err
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errCh <- fmt.Errorf("unshare: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		errCh <- unix.Mount(src, path, "none", unix.MS_BIND, "")
+		err = unix.Mount(src, path, "none", unix.MS_BIND, "")
+		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
+			runtime.UnlockOSThread()
+		}
+		errCh <- err
 	}()
 	if err := <-errCh; err != nil {
 		os.Remove(path)
