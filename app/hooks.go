@@ -103,6 +103,15 @@ func (a *App) stopContainer(ctx context.Context, id string, timeout *time.Durati
 	return a.Engine.Stop(ctx, id, timeout)
 }
 
+// stopObserved is stopContainer for a container just listed: one without
+// hooks needs no inspect first (the walk of a down waits on each stop).
+func (a *App) stopObserved(ctx context.Context, c runtime.Container, timeout *time.Duration) error {
+	if c.Labels[labels.Hooks] == "" {
+		return a.Engine.Stop(ctx, c.ID, timeout)
+	}
+	return a.stopContainer(ctx, c.ID, timeout)
+}
+
 // postStart runs the post_start hooks of a container just started.
 func (a *App) postStart(ctx context.Context, id string) error {
 	c, err := a.Engine.Inspect(ctx, id)

@@ -216,7 +216,7 @@ func (a *App) down(ctx context.Context, p *types.Project, o DownOptions) error {
 	err = a.walk(ctx, targets, reverse(p), func(c runtime.Container) error {
 		if running(c) {
 			a.progress("Container", c.ID, "Stopping")
-			if err := a.stopContainer(ctx, c.ID, o.Timeout); err != nil {
+			if err := a.stopObserved(ctx, c, o.Timeout); err != nil {
 				return err
 			}
 			a.progress("Container", c.ID, "Stopped")

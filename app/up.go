@@ -431,7 +431,7 @@ func (a *App) execute(ctx context.Context, p *types.Project, plan *scheduler.Pla
 			if toStart[i] == "" {
 				return nil
 			}
-			return bounded(func() error { return a.start(ctx, toStart[i]) })
+			return bounded(func() error { return a.startWith(ctx, toStart[i], len(svc.PostStart) > 0) })
 		}); err != nil {
 			return err
 		}
@@ -572,13 +572,20 @@ func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op sch
 	return id, nil
 }
 
-func (a *App) start(ctx context.Context, id string) error {
+func (a *App) start(ctx context.Context, id string) error { return a.startWith(ctx, id, true) }
+
+// startWith starts a container; hooks says it may have post_start hooks
+// (false when its resolved service has none, which spares an inspect on
+// the path each dependent waits on).
+func (a *App) startWith(ctx context.Context, id string, hooks bool) error {
 	a.progress("Container", id, "Starting")
 	if err := a.Engine.Start(ctx, id); err != nil {
 		return err
 	}
-	if err := a.postStart(ctx, id); err != nil {
-		return err
+	if hooks {
+		if err := a.postStart(ctx, id); err != nil {
+			return err
+		}
 	}
 	a.progress("Container", id, "Started")
 	return nil
