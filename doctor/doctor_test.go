@@ -37,14 +37,16 @@ func fakeHost(t *testing.T) Host {
 		write("cni/"+p, "#!/bin/sh\n")
 	}
 	write("bin/buildkitd", "#!/bin/sh\n")
+	write("bin/gocompose-logger", "#!/bin/sh\n")
 	return Host{
 		Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Euid: 0,
 		LookPath: func(f string) (string, error) { return "/usr/bin/" + f, nil },
 		CNIPaths: []string{filepath.Join(dir, "cni")}, BuildkitdPaths: []string{filepath.Join(dir, "bin")},
-		DataRoot:   filepath.Join(dir, "var/lib/gocompose"),
-		FreeBytes:  func(string) (uint64, error) { return 100 << 30, nil },
-		Netfilter:  func() error { return nil },
-		Containerd: func(context.Context) (string, string, error) { return "1.6.20", "/run/containerd/containerd.sock", nil },
+		LoggerPaths: []string{filepath.Join(dir, "bin")},
+		DataRoot:    filepath.Join(dir, "var/lib/gocompose"),
+		FreeBytes:   func(string) (uint64, error) { return 100 << 30, nil },
+		Netfilter:   func() error { return nil },
+		Containerd:  func(context.Context) (string, string, error) { return "1.6.20", "/run/containerd/containerd.sock", nil },
 	}
 }
 
@@ -64,7 +66,7 @@ func TestHealthyHostPasses(t *testing.T) {
 			t.Errorf("%s: %s %s", r.Check, r.Status, r.Detail)
 		}
 	}
-	if len(rs) != 13 || Failed(rs) {
+	if len(rs) != 14 || Failed(rs) {
 		t.Errorf("%d results, failed %v", len(rs), Failed(rs))
 	}
 }
@@ -112,6 +114,7 @@ func TestEachCheckFails(t *testing.T) {
 				return "/usr/bin/" + f, nil
 			}
 		}},
+		{"log-driver", Warn, func(h *Host) { h.LoggerPaths = nil }},
 		{"disk", Fail, func(h *Host) { h.FreeBytes = func(string) (uint64, error) { return 100 << 20, nil } }},
 		{"disk", Warn, func(h *Host) { h.FreeBytes = func(string) (uint64, error) { return 2 << 30, nil } }},
 		{"dns-port", Fail, func(h *Host) {
