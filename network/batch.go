@@ -2,7 +2,9 @@ package network
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -22,17 +24,36 @@ type table struct {
 	rules  map[string][][]string
 }
 
-// saveTables runs iptables-save for the given tables.
-func saveTables(names ...string) (tables, error) {
-	out := tables{}
-	for _, name := range names {
-		b, err := exec.Command("iptables-save", "-t", name).Output()
-		if err != nil {
-			return nil, fmt.Errorf("iptables-save -t %s: %w", name, exitErr(err))
-		}
-		out[name] = parseTable(string(b))
+// saveTables runs iptables-save once, for every table; filter and nat are
+// always there (empty when the host has no rules in them).
+func saveTables() (tables, error) {
+	b, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		return nil, fmt.Errorf("iptables-save: %w", exitErr(err))
 	}
-	return out, nil
+	return parseSave(string(b)), nil
+}
+
+// parseSave splits iptables-save output into its tables ("*name" … COMMIT).
+func parseSave(s string) tables {
+	out := tables{}
+	name, start := "", 0
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			name, start = line[1:], i
+		case line == "COMMIT" && name != "":
+			out[name] = parseTable(strings.Join(lines[start:i], "\n"))
+			name = ""
+		}
+	}
+	for _, n := range []string{"filter", "nat"} {
+		if out[n] == nil {
+			out[n] = parseTable("")
+		}
+	}
+	return out
 }
 
 // parseTable reads one table of iptables-save output.
@@ -84,7 +105,7 @@ func quoteArg(a string) string {
 // script runs nothing.
 func (s script) restore() error {
 	var b bytes.Buffer
-	for _, name := range slices.Sorted(mapKeysOf(s)) {
+	for _, name := range slices.Sorted(maps.Keys(s)) {
 		if len(s[name]) == 0 {
 			continue
 		}
@@ -101,18 +122,9 @@ func (s script) restore() error {
 	return nil
 }
 
-func mapKeysOf[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
+// exitErr adds what a failed command printed on stderr.
 func exitErr(err error) error {
-	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && len(ee.Stderr) > 0 {
 		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 	}
 	return err

@@ -132,3 +132,14 @@ func TestQuoteArg(t *testing.T) {
 		}
 	}
 }
+
+// iptables-save's whole output splits into its tables.
+func TestParseSave(t *testing.T) {
+	ts := parseSave("# Generated\n" + savedFilter + "*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n" + savedNat)
+	if !ts["filter"].has("FORWARD", jumps[1].args) || !ts["nat"].has("POSTROUTING", masqueradeRule(netA())) || !ts["mangle"].chains["PREROUTING"] {
+		t.Errorf("tables %v", ts)
+	}
+	if empty := parseSave(""); empty["filter"] == nil || empty["nat"] == nil {
+		t.Error("a host with no rules has no filter or nat table to read")
+	}
+}

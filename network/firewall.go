@@ -97,7 +97,7 @@ func (h HostRules) locked(ctx context.Context, fn func() error) error {
 // iptables-save, and one iptables-restore when something is.
 func (h HostRules) Ensure(ctx context.Context, n *Network) error {
 	return h.locked(ctx, func() error {
-		t, err := saveTables("filter", "nat")
+		t, err := saveTables()
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,10 @@ func (h HostRules) Ensure(ctx context.Context, n *Network) error {
 // Has says whether the network's rules are in place (its masquerade rule
 // and last forwarding rule: a reboot takes them all at once).
 func (h HostRules) Has(n *Network) (bool, error) {
-	t, err := saveTables("filter", "nat")
+	if !n.SubnetMasq && !n.NetworkFirewall {
+		return true, nil // nothing of its own in the tables
+	}
+	t, err := saveTables()
 	if err != nil {
 		return false, err
 	}
@@ -129,7 +132,7 @@ func (h HostRules) Has(n *Network) (bool, error) {
 // plugin does not remove its own), then the chains no network needs.
 func (h HostRules) Remove(ctx context.Context, n *Network) error {
 	return h.locked(ctx, func() error {
-		t, err := saveTables("filter", "nat")
+		t, err := saveTables()
 		if err != nil {
 			return err
 		}

@@ -507,9 +507,38 @@ func (m *Manager) DetachCached(ctx context.Context, containerID, netns string) e
 	return errors.Join(errs...)
 }
 
+// lease is one address host-local's store holds for a container.
+type lease struct {
+	ip     netip.Addr
+	ifName string
+}
+
+// leasesOf reads the leases a network's store holds for the container
+// (each file is named by its address and says container and interface);
+// a network with no store has none.
+func (m *Manager) leasesOf(network, containerID string) []lease {
+	dir := filepath.Join(m.ipamDir(), network)
+	files, _ := os.ReadDir(dir)
+	var out []lease
+	for _, f := range files {
+		ip, err := netip.ParseAddr(f.Name())
+		if err != nil {
+			continue // last_reserved_ip and lock files
+		}
+		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		if err != nil {
+			continue
+		}
+		id, ifName, _ := strings.Cut(string(b), "\n")
+		if strings.TrimSpace(id) == containerID {
+			out = append(out, lease{ip, strings.TrimSpace(ifName)})
+		}
+	}
+	return out
+}
+
 // releaseLeasesOf releases every address host-local's store holds for the
-// container, on any network (the lease files name the container and the
-// interface).
+// container, on any network.
 func (m *Manager) releaseLeasesOf(containerID string) error {
 	nets, err := os.ReadDir(m.ipamDir())
 	if err != nil {
@@ -523,20 +552,8 @@ func (m *Manager) releaseLeasesOf(containerID string) error {
 		if !n.IsDir() {
 			continue
 		}
-		leases, _ := os.ReadDir(filepath.Join(m.ipamDir(), n.Name()))
-		for _, l := range leases {
-			if _, err := netip.ParseAddr(l.Name()); err != nil {
-				continue // last_reserved_ip and lock files
-			}
-			b, err := os.ReadFile(filepath.Join(m.ipamDir(), n.Name(), l.Name()))
-			if err != nil {
-				continue
-			}
-			id, ifname, _ := strings.Cut(string(b), "\r\n")
-			if strings.TrimSpace(id) != containerID {
-				continue
-			}
-			if err := releaseLease(m.ipamDir(), n.Name(), containerID, strings.TrimSpace(ifname)); err != nil {
+		for _, l := range m.leasesOf(n.Name(), containerID) {
+			if err := releaseLease(m.ipamDir(), n.Name(), containerID, l.ifName); err != nil {
 				errs = append(errs, fmt.Errorf("container %s: network %s: %w", containerID, n.Name(), err))
 			}
 		}
@@ -553,19 +570,11 @@ func (m *Manager) releaseLeasesOf(containerID string) error {
 func (m *Manager) ReleaseStale(ctx context.Context, containerID, netns string, as []Attachment) error {
 	var errs []error
 	for _, a := range as {
-		leases, err := os.ReadDir(filepath.Join(m.ipamDir(), a.Network.Name))
-		if err != nil {
-			continue // no lease directory: nothing leased
+		if a.Network.NetworkFirewall {
+			continue // no per-address rules
 		}
-		for _, l := range leases {
-			b, err := os.ReadFile(filepath.Join(m.ipamDir(), a.Network.Name, l.Name()))
-			if err != nil || strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]) != containerID {
-				continue
-			}
-			ip, err := netip.ParseAddr(l.Name())
-			if err != nil || a.Network.NetworkFirewall {
-				continue // host-local's last_reserved_ip and lock files; no per-address rules
-			}
+		for _, l := range m.leasesOf(a.Network.Name, containerID) {
+			ip := l.ip
 			for _, rule := range [][]string{
 				{"CNI-FORWARD", "-d", ip.String() + "/32", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 				{"CNI-FORWARD", "-s", ip.String() + "/32", "-j", "ACCEPT"},
