@@ -103,7 +103,7 @@ func main() {
 	}
 	if *only == "floor" {
 		for _, n := range parseSizes(*sizes) {
-			u, d := bareContainers(ctx, client, n, true)
+			u, d := bareContainers(ctx, client, n)
 			fmt.Printf("bare containerd, %d containers, 8 at once: create+start %v, remove %v\n", n, u, d)
 		}
 		return
@@ -125,15 +125,8 @@ func main() {
 	floor := ctrRun[len(ctrRun)/2]
 
 	for _, n := range parseSizes(*sizes) {
-		bareUp, bareDown := measureBare(ctx, client, n, true)
-		// The same with the seccomp profile gocompose (and Docker) give
-		// every container: runc compiles it into a filter per container.
-		secUp, _ := measureBare(ctx, client, n, true, seccomp.WithDefaultProfile())
-		rows = append(rows,
-			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
-			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel, with Docker's seccomp profile", n), samples: secUp},
-			row{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown})
-		upFloor, downFloor, secFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median(), row{samples: secUp}.median()
+		floors, upFloor, downFloor, secFloor := floorRows(ctx, client, n)
+		rows = append(rows, floors...)
 		for _, chain := range []bool{true, false} {
 			kind := "independent"
 			if chain {
@@ -242,10 +235,9 @@ func project(n int, chain, fetch bool) string {
 }
 
 // bareContainers is the floor: the same busybox httpd containers created
-// and started, then removed, through the containerd client, no CNI; in
-// parallel (8 at once) or one after another. It returns how long each
-// half took.
-func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel bool, opts ...oci.SpecOpts) (up, down time.Duration) {
+// and started, then removed, through the containerd client, no CNI, 8 at
+// once. It returns how long each half took.
+func bareContainers(ctx context.Context, c *containerd.Client, n int, opts ...oci.SpecOpts) (up, down time.Duration) {
 	image, err := c.GetImage(ctx, testimage.Ref)
 	check(err)
 	ctrs := make([]containerd.Container, n)
@@ -267,12 +259,6 @@ func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel b
 	}
 	each := func(fn func(int)) time.Duration {
 		return timed(func() {
-			if !parallel {
-				for i := 0; i < n; i++ {
-					fn(i)
-				}
-				return
-			}
 			var wg sync.WaitGroup
 			sem := make(chan struct{}, 8)
 			for i := 0; i < n; i++ {
@@ -286,11 +272,27 @@ func bareContainers(ctx context.Context, c *containerd.Client, n int, parallel b
 	return each(create), each(remove)
 }
 
+// floorRows measures the floors of the n-service up/down rows: bare
+// containerd creating and starting n containers 8 at once, the same with
+// the seccomp profile gocompose (and Docker) give every container (runc
+// compiles it into a filter per container), and removing them; it returns
+// the rows and their medians.
+func floorRows(ctx context.Context, client *containerd.Client, n int) (rows []row, up, down, withSeccomp time.Duration) {
+	bareUp, bareDown := measureBare(ctx, client, n)
+	secUp, _ := measureBare(ctx, client, n, seccomp.WithDefaultProfile())
+	rows = []row{
+		{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
+		{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel, with Docker's seccomp profile", n), samples: secUp},
+		{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown},
+	}
+	return rows, rows[0].median(), rows[2].median(), rows[1].median()
+}
+
 // measureBare runs bareContainers after one warm-up, -runs times.
-func measureBare(ctx context.Context, c *containerd.Client, n int, parallel bool, opts ...oci.SpecOpts) (ups, downs []time.Duration) {
-	bareContainers(ctx, c, n, parallel, opts...)
+func measureBare(ctx context.Context, c *containerd.Client, n int, opts ...oci.SpecOpts) (ups, downs []time.Duration) {
+	bareContainers(ctx, c, n, opts...)
 	for i := 0; i < *runs; i++ {
-		u, d := bareContainers(ctx, c, n, parallel, opts...)
+		u, d := bareContainers(ctx, c, n, opts...)
 		ups, downs = append(ups, u), append(downs, d)
 	}
 	return ups, downs
@@ -411,13 +413,8 @@ func upDownCompare(ctx context.Context, client *containerd.Client) []row {
 	}
 	var rows []row
 	for _, n := range parseSizes(*sizes) {
-		bareUp, bareDown := measureBare(ctx, client, n, true)
-		secUp, _ := measureBare(ctx, client, n, true, seccomp.WithDefaultProfile())
-		rows = append(rows,
-			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel", n), samples: bareUp},
-			row{name: fmt.Sprintf("floor: bare containerd create+start %d, parallel, with Docker's seccomp profile", n), samples: secUp},
-			row{name: fmt.Sprintf("floor: bare containerd remove %d, parallel", n), samples: bareDown})
-		upFloor, downFloor, secFloor := row{samples: bareUp}.median(), row{samples: bareDown}.median(), row{samples: secUp}.median()
+		floors, upFloor, downFloor, secFloor := floorRows(ctx, client, n)
+		rows = append(rows, floors...)
 		for _, chain := range []bool{true, false} {
 			kind := "independent"
 			if chain {
