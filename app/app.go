@@ -39,6 +39,9 @@ type Engine interface {
 	Start(ctx context.Context, id string) error
 	CreateTask(ctx context.Context, id string) error
 	StartAttached(ctx context.Context, id string, stdio runtime.Stdio) (int, error)
+	// AttachStdio connects to a running stdin_open container's stdio
+	// (runtime.ErrNoStdio when it has none).
+	AttachStdio(ctx context.Context, id string, a runtime.AttachIO) error
 	Stop(ctx context.Context, id string, timeout *time.Duration) error
 	Remove(ctx context.Context, id string, force bool) error
 	Kill(ctx context.Context, id string, sig syscall.Signal) error

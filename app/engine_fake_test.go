@@ -168,6 +168,10 @@ func (c *fakeContainer) exit(code int) {
 	close(c.exited)
 }
 
+func (e *fakeEngine) AttachStdio(ctx context.Context, id string, a runtime.AttachIO) error {
+	return runtime.ErrNoStdio
+}
+
 func (e *fakeEngine) StartAttached(ctx context.Context, id string, stdio runtime.Stdio) (int, error) {
 	if err := e.Start(ctx, id); err != nil {
 		return 0, err

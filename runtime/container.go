@@ -126,7 +126,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
 		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
-		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc),
+		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc),
 		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
@@ -351,7 +351,7 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 	if err != nil {
 		return false, fmt.Errorf("start %s: %w", id, conv(err))
 	}
-	ioc, err := taskIO(spec.Process != nil && spec.Process.Terminal)
+	ioc, err := r.taskIO(id, spec)
 	if err != nil {
 		return false, fmt.Errorf("start %s: %w", id, err)
 	}
@@ -425,7 +425,7 @@ func (r *Runtime) CreateTask(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", id, conv(err))
 	}
-	ioc, err := taskIO(spec.Process != nil && spec.Process.Terminal)
+	ioc, err := r.taskIO(id, spec)
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", id, err)
 	}
@@ -683,6 +683,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 func (r *Runtime) removeFiles(id string) {
 	os.RemoveAll(etcDir(r.namespace, id))
 	os.RemoveAll(logDir(r.namespace, id))
+	os.RemoveAll(StdioDir(r.namespace, id))
 }
 
 // List returns the containers whose labels match every key=value in match.

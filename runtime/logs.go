@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/logdriver"
@@ -62,8 +63,12 @@ func writeLogConfig(ns, id string, c model.Log) error {
 
 // taskIO returns the IO creator that makes the shim run the log driver
 // beside the container, so logs are written while no gocompose command
-// runs.
-func taskIO(tty bool) (cio.Creator, error) {
+// runs; for a stdin_open container, heldIO's driver with a stdin.
+func (r *Runtime) taskIO(id string, spec *oci.Spec) (cio.Creator, error) {
+	tty := spec.Process != nil && spec.Process.Terminal
+	if stdinOpen(spec) {
+		return heldIO(r.namespace, id, tty), nil
+	}
 	exe, err := LoggerPath()
 	if err != nil {
 		return nil, err

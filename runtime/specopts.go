@@ -187,6 +187,15 @@ func withTTY(svc types.ServiceConfig) oci.SpecOpts {
 	return oci.WithTTY
 }
 
+// withStdinOpen marks the spec so that the container's tasks get a stdin
+// (see heldIO).
+func withStdinOpen(svc types.ServiceConfig) oci.SpecOpts {
+	if !svc.StdinOpen {
+		return none
+	}
+	return oci.WithAnnotations(map[string]string{StdinOpenAnnotation: "true"})
+}
+
 // withInit bind-mounts the host's static tini as docker-init; withArgs puts it
 // in front of the command.
 func withInit(svc types.ServiceConfig, tini string) oci.SpecOpts {

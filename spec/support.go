@@ -166,11 +166,6 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return unsupported("networks."+name+".link_local_ips", "")
 		}
 	}
-	if svc.StdinOpen && !svc.Tty {
-		// Containers run detached with output to the log driver; only a
-		// terminal keeps an idle stdin open, as Docker's attached stdin does.
-		return unsupported("stdin_open", "without tty: true, until attach is implemented")
-	}
 	if r := svc.Restart; r != "" && r != types.RestartPolicyNo && r != "always" && r != "unless-stopped" &&
 		r != "on-failure" && !strings.HasPrefix(r, "on-failure:") {
 		return unsupported("restart", r)

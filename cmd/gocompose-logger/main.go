@@ -16,6 +16,9 @@ func main() {
 		logdriver.Run(os.Args[2])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == logdriver.HoldArg {
+		logdriver.HoldMain(os.Args[2:])
+	}
 	fmt.Fprintln(os.Stderr, "gocompose-logger: the log driver the containerd shim runs for gocompose's containers; not for use by hand")
 	os.Exit(2)
 }

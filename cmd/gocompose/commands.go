@@ -987,17 +987,13 @@ func builderCmd(g *globals) *cobra.Command {
 
 func attachCmd(g *globals) *cobra.Command {
 	var o app.AttachOptions
-	var detachKeys string
 	cmd := &cobra.Command{Use: "attach [OPTIONS] SERVICE", Short: "Attach local standard input, output, and error streams to a service's running container", Args: cobra.ExactArgs(1)}
 	fl := cmd.Flags()
 	fl.IntVar(&o.Index, "index", 0, "index of the container if service has multiple replicas.")
 	fl.BoolVar(&o.NoStdin, "no-stdin", false, "Do not attach STDIN")
 	fl.BoolVar(&o.SigProxy, "sig-proxy", true, "Proxy all received signals to the process")
-	fl.StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching from a container (refused: stdin is not attached)")
+	fl.StringVar(&o.DetachKeys, "detach-keys", "", "Override the key sequence for detaching from a container.")
 	cmd.RunE = withProject(g, true, func(ctx context.Context, a *app.App, p *types.Project, args []string) error {
-		if detachKeys != "" {
-			return fmt.Errorf("attach --detach-keys: gocompose attaches output only, so there are no keys to detach with")
-		}
 		return a.Attach(ctx, p, args[0], o)
 	})
 	return cmd

@@ -270,6 +270,9 @@ func main() {
 		runtime.RunLogger(os.Args[2])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == runtime.HoldArg {
+		runtime.RunHold(os.Args[2:])
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// The first Ctrl-C cancels the command, which stops gracefully; after
 	// it the default action is back, so a second one ends the process at

@@ -1,0 +1,281 @@
+package logdriver
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// HoldArg is the first argument of the driver's second mode, for
+// containers whose stdin stays open (stdin_open): gocompose runs it itself
+// (not through the shim, whose log driver protocol has no stdin) with the
+// logs directory, the container's stdio directory, namespace, id and "tty"
+// or "". It reads the container's output from FIFOs in the stdio directory
+// into the json log, holds the stdin FIFO open for the container's life,
+// and serves attach clients on a unix socket there: what they send goes to
+// the container's stdin, and they receive its output as it comes, framed
+// as Docker's attach stream is (see Frame).
+const HoldArg = "_gocompose_stdio"
+
+// The files of a stdio directory.
+const (
+	StdinFile  = "stdin"
+	StdoutFile = "stdout"
+	StderrFile = "stderr"
+	SocketFile = "attach.sock"
+)
+
+// Stream numbers in a frame's header, as in Docker's attach stream.
+const (
+	Stdout byte = 1
+	Stderr byte = 2
+)
+
+// FrameHeader is the size of a frame's header: the stream, three zero
+// bytes and the payload's length (big endian).
+const FrameHeader = 8
+
+// Frame prefixes p with its header.
+func Frame(stream byte, p []byte) []byte {
+	b := make([]byte, FrameHeader+len(p))
+	b[0] = stream
+	binary.BigEndian.PutUint32(b[4:FrameHeader], uint32(len(p)))
+	copy(b[FrameHeader:], p)
+	return b
+}
+
+// ReadFrame reads one frame, returning its stream and payload.
+func ReadFrame(r io.Reader) (byte, []byte, error) {
+	var h [FrameHeader]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	p := make([]byte, binary.BigEndian.Uint32(h[4:]))
+	if _, err := io.ReadFull(r, p); err != nil {
+		return 0, nil, err
+	}
+	return h[0], p, nil
+}
+
+// HoldMain runs Hold from the command line after HoldArg and exits.
+func HoldMain(args []string) {
+	if len(args) != 5 {
+		fmt.Fprintln(os.Stderr, "gocompose-logger: want LOGS DIR NAMESPACE ID tty|\"\"")
+		os.Exit(2)
+	}
+	if err := Hold(args[0], args[1], args[2], args[3], args[4] == "tty", os.NewFile(3, "ready")); err != nil {
+		fmt.Fprintln(os.Stderr, "gocompose-logger:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// connectTimeout bounds how long the driver waits for the shim to open the
+// output FIFOs: a task that failed to be created never does.
+const connectTimeout = time.Minute
+
+// Hold is the second mode's main; ready (fd 3 when run by gocompose) gets
+// one byte once the container's output is connected.
+func Hold(logs, dir, namespace, id string, tty bool, ready *os.File) error {
+	w, err := Open(Dir(logs, namespace, id))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	// Held read-write: the container's stdin never reaches its end while
+	// the driver lives, whoever comes and goes on the socket.
+	stdin, err := os.OpenFile(filepath.Join(dir, StdinFile), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer stdin.Close()
+	h := &holder{clients: map[net.Conn]chan []byte{}}
+	sock := filepath.Join(dir, SocketFile)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return err
+	}
+	// The socket stays: a later driver for the same container may have
+	// made the directory again, and gocompose clears it before each start.
+	l.SetUnlinkOnClose(false)
+	defer l.Close()
+	go h.serve(l, stdin)
+
+	streams := []struct {
+		file string
+		num  byte
+	}{{StdoutFile, Stdout}}
+	if !tty {
+		streams = append(streams, struct {
+			file string
+			num  byte
+		}{StderrFile, Stderr})
+	}
+	opened := make(chan *os.File, len(streams))
+	for _, s := range streams {
+		go func() {
+			f, err := os.OpenFile(filepath.Join(dir, s.file), os.O_RDONLY, 0)
+			if err != nil {
+				f = nil
+			}
+			opened <- f
+		}()
+	}
+	files := make([]*os.File, len(streams))
+	timeout := time.After(connectTimeout)
+	for i := range streams {
+		select {
+		case f := <-opened:
+			if f == nil {
+				return fmt.Errorf("open the container's output in %s", dir)
+			}
+			files[i] = f
+		case <-timeout:
+			return fmt.Errorf("the container's output in %s was not opened within %s", dir, connectTimeout)
+		}
+	}
+	// The opens finish in any order; the names say which stream is which.
+	byName := map[string]*os.File{}
+	for _, f := range files {
+		byName[filepath.Base(f.Name())] = f
+	}
+	if ready != nil {
+		_, _ = ready.Write([]byte{0})
+		ready.Close()
+	}
+	var wg sync.WaitGroup
+	for _, s := range streams {
+		f := byName[s.file]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer f.Close()
+			h.copy(w, s.num, f)
+		}()
+	}
+	wg.Wait()
+	h.closeAll()
+	return nil
+}
+
+// holder fans the container's output out to attach clients.
+type holder struct {
+	mu      sync.Mutex // guards clients
+	clients map[net.Conn]chan []byte
+}
+
+// serve accepts attach clients: their input goes to stdin, output frames
+// to them through a buffered queue, so a slow client cannot stall the
+// container (one that falls 256 frames behind is dropped).
+func (h *holder) serve(l net.Listener, stdin io.Writer) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		q := make(chan []byte, 256)
+		h.mu.Lock()
+		h.clients[c] = q
+		h.mu.Unlock()
+		go func() {
+			for b := range q {
+				if _, err := c.Write(b); err != nil {
+					break
+				}
+			}
+			c.Close()
+		}()
+		go func() {
+			_, _ = io.Copy(stdin, c)
+			// The client's input ended (or it left): its output stays
+			// until it closes the connection.
+		}()
+	}
+}
+
+func (h *holder) broadcast(frame []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c, q := range h.clients {
+		select {
+		case q <- frame:
+		default:
+			delete(h.clients, c)
+			close(q)
+		}
+	}
+}
+
+func (h *holder) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c, q := range h.clients {
+		delete(h.clients, c)
+		close(q)
+	}
+}
+
+// copy sends r's output to clients as it comes and to the log by lines.
+func (h *holder) copy(w *Writer, stream byte, r io.Reader) {
+	name := "stdout"
+	if stream == Stderr {
+		name = "stderr"
+	}
+	lines := &lineSplitter{emit: func(line []byte) { w.write(name, line) }}
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			h.broadcast(Frame(stream, buf[:n]))
+			lines.write(buf[:n])
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintln(os.Stderr, "gocompose-logger:", err)
+			}
+			lines.flush()
+			return
+		}
+	}
+}
+
+// lineSplitter cuts a stream into log lines as Copy does: at each newline,
+// and every MaxLine bytes of a longer line.
+type lineSplitter struct {
+	buf  []byte
+	emit func([]byte)
+}
+
+func (s *lineSplitter) write(p []byte) {
+	s.buf = append(s.buf, p...)
+	for {
+		i := 0
+		for i < len(s.buf) && i < MaxLine && s.buf[i] != '\n' {
+			i++
+		}
+		switch {
+		case i < len(s.buf) && s.buf[i] == '\n':
+			s.emit(s.buf[:i+1])
+			s.buf = s.buf[i+1:]
+		case i == MaxLine:
+			s.emit(s.buf[:MaxLine])
+			s.buf = s.buf[MaxLine:]
+		default:
+			s.buf = append([]byte(nil), s.buf...)
+			return
+		}
+	}
+}
+
+func (s *lineSplitter) flush() {
+	if len(s.buf) > 0 {
+		s.emit(s.buf)
+		s.buf = nil
+	}
+}
