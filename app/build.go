@@ -22,6 +22,8 @@ import (
 // Builder builds one image; cmd wires it to buildkitd.
 type Builder interface {
 	Build(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error)
+	// Check lints the build's Dockerfile and builds nothing.
+	Check(ctx context.Context, req build.Request) (build.CheckResult, error)
 }
 
 // BuildOptions are the flags of `build` (and what `up --build` passes).
@@ -40,6 +42,8 @@ type BuildOptions struct {
 	SSH types.SSHConfig
 	// Provenance overrides build.provenance (build --provenance).
 	Provenance string
+	// Check lints the Dockerfiles instead of building (build --check).
+	Check bool
 }
 
 // ImageName is the image a service runs: image:, else <project>-<service>.
@@ -84,6 +88,9 @@ func (a *App) Build(ctx context.Context, p *types.Project, o BuildOptions) error
 	if len(names) == 0 {
 		a.warn("No services to build")
 		return nil
+	}
+	if o.Check {
+		return a.checkBuilds(ctx, p, names, o)
 	}
 	if err := a.buildServices(ctx, p, names, o); err != nil {
 		return err
@@ -169,6 +176,73 @@ func (a *App) buildServices(ctx context.Context, p *types.Project, names []strin
 }
 
 func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceConfig, o BuildOptions) error {
+	req, err := buildRequest(p, svc, o)
+	if err != nil {
+		return err
+	}
+	var out io.Writer = a.Err
+	mode := o.Progress
+	if (mode == "" || mode == "auto") && a.JSONProgress {
+		mode = "rawjson" // --progress json: BuildKit's own JSON lines
+	}
+	if o.Quiet {
+		mode = "quiet"
+	}
+	if a.Display != nil {
+		a.Display.Pause() // BuildKit shows its own display
+		defer a.Display.Resume()
+	}
+	if _, err := a.Builder.Build(ctx, req, out, mode); err != nil {
+		return fmt.Errorf("service %q failed to build: %w", svc.Name, err)
+	}
+	a.progress("Service", svc.Name, "Built")
+	return nil
+}
+
+// checkBuilds runs BuildKit's Dockerfile checks for each service, printing
+// their report as docker build --check does; any warning makes the exit
+// code 1.
+func (a *App) checkBuilds(ctx context.Context, p *types.Project, names []string, o BuildOptions) error {
+	if a.Builder == nil {
+		return fmt.Errorf("checking builds needs buildkitd")
+	}
+	found := false
+	for _, n := range names {
+		req, err := buildRequest(p, p.Services[n], o)
+		if err != nil {
+			return err
+		}
+		res, err := a.Builder.Check(ctx, req)
+		if err != nil {
+			return fmt.Errorf("service %q: check its build: %w", n, err)
+		}
+		if len(names) > 1 {
+			fmt.Fprintf(a.Out, "[%s]\n", n)
+		}
+		switch {
+		case res.Error != "":
+			found = true
+			fmt.Fprint(a.Out, res.Text)
+			fmt.Fprint(a.Out, res.Error)
+		case res.Warnings == 1:
+			found = true
+			fmt.Fprint(a.Out, "Check complete, 1 warning has been found!\n"+res.Text)
+		case res.Warnings > 1:
+			found = true
+			fmt.Fprintf(a.Out, "Check complete, %d warnings have been found!\n%s", res.Warnings, res.Text)
+		default:
+			fmt.Fprintln(a.Out, "Check complete, no warnings found.")
+		}
+	}
+	if found {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// buildRequest is the build of svc's build section with the command's
+// options.
+func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (build.Request, error) {
 	b := svc.Build
 	req := build.Request{
 		Context: b.Context, Dockerfile: b.Dockerfile, DockerfileInline: b.DockerfileInline,
@@ -207,7 +281,7 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 		if dep, ok := strings.CutPrefix(src, "service:"); ok {
 			ds, ok := p.Services[dep]
 			if !ok {
-				return fmt.Errorf("service %s: additional context %s names unknown service %s", svc.Name, name, dep)
+				return req, fmt.Errorf("service %s: additional context %s names unknown service %s", svc.Name, name, dep)
 			}
 			src = "docker-image://" + ImageName(p, ds)
 		} else if !strings.Contains(src, "://") && !filepath.IsAbs(src) {
@@ -240,25 +314,25 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	for _, ref := range b.Secrets {
 		def, ok := p.Secrets[ref.Source]
 		if !ok {
-			return fmt.Errorf("service %s: build secret %s is not defined", svc.Name, ref.Source)
+			return req, fmt.Errorf("service %s: build secret %s is not defined", svc.Name, ref.Source)
 		}
 		var v []byte
 		switch {
 		case def.File != "":
 			var err error
 			if v, err = os.ReadFile(def.File); err != nil {
-				return fmt.Errorf("service %s: build secret %s: %w", svc.Name, ref.Source, err)
+				return req, fmt.Errorf("service %s: build secret %s: %w", svc.Name, ref.Source, err)
 			}
 		case def.Environment != "":
 			env, ok := p.Environment[def.Environment]
 			if !ok {
-				return fmt.Errorf("service %s: build secret %s: environment variable %s is not set", svc.Name, ref.Source, def.Environment)
+				return req, fmt.Errorf("service %s: build secret %s: environment variable %s is not set", svc.Name, ref.Source, def.Environment)
 			}
 			v = []byte(env)
 		case def.Content != "":
 			v = []byte(def.Content)
 		default:
-			return fmt.Errorf("service %s: build secret %s: external secrets cannot be read", svc.Name, ref.Source)
+			return req, fmt.Errorf("service %s: build secret %s: external secrets cannot be read", svc.Name, ref.Source)
 		}
 		if req.Secrets == nil {
 			req.Secrets = map[string][]byte{}
@@ -275,27 +349,11 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	for _, t := range append([]string{ImageName(p, svc)}, b.Tags...) {
 		n, err := runtime.NormalizeImage(t)
 		if err != nil {
-			return fmt.Errorf("service %s: %w", svc.Name, err)
+			return req, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 		req.Tags = append(req.Tags, n)
 	}
-	var out io.Writer = a.Err
-	mode := o.Progress
-	if (mode == "" || mode == "auto") && a.JSONProgress {
-		mode = "rawjson" // --progress json: BuildKit's own JSON lines
-	}
-	if o.Quiet {
-		mode = "quiet"
-	}
-	if a.Display != nil {
-		a.Display.Pause() // BuildKit shows its own display
-		defer a.Display.Resume()
-	}
-	if _, err := a.Builder.Build(ctx, req, out, mode); err != nil {
-		return fmt.Errorf("service %q failed to build: %w", svc.Name, err)
-	}
-	a.progress("Service", svc.Name, "Built")
-	return nil
+	return req, nil
 }
 
 // Pruner reclaims build cache; the builder implements it.

@@ -37,7 +37,7 @@ func (a *App) DryRun() {
 	}
 	a.DNS = nil
 	if a.Builder != nil {
-		a.Builder = dryBuilder{e: a.Engine.(*dryEngine)}
+		a.Builder = dryBuilder{Builder: a.Builder, e: a.Engine.(*dryEngine)}
 	}
 }
 
@@ -265,8 +265,11 @@ func dryDigest(ref string) string {
 }
 
 // dryBuilder builds nothing; the image counts as built for the rest of the
-// dry run.
-type dryBuilder struct{ e *dryEngine }
+// dry run. Checks, which change nothing, are the real builder's.
+type dryBuilder struct {
+	Builder
+	e *dryEngine
+}
 
 func (b dryBuilder) Build(_ context.Context, req build.Request, _ io.Writer, _ string) (build.Result, error) {
 	b.e.mu.Lock()

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -537,6 +538,10 @@ func (b *fakeBuilder) Build(_ context.Context, req build.Request, out io.Writer,
 		b.e.images[norm(t)] = img
 	}
 	return build.Result{Digest: "sha256:built"}, nil
+}
+
+func (b *fakeBuilder) Check(context.Context, build.Request) (build.CheckResult, error) {
+	return build.CheckResult{}, errors.New("the fake builder does not lint")
 }
 
 func (b *fakeBuilder) built() []string {

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/docker/cli/cli/config"
 	bk "github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/frontend/subrequests/lint"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
@@ -286,4 +289,49 @@ func Prune(ctx context.Context, c *bk.Client, all bool) (int64, error) {
 	close(ch)
 	<-done
 	return freed, err
+}
+
+// CheckResult is what BuildKit's Dockerfile linter found.
+type CheckResult struct {
+	Warnings int
+	// Text is the linter's own report: each warning with its rule, URL
+	// and the lines it is about.
+	Text string
+	// Error is a Dockerfile the linter could not read (a parse error).
+	Error string
+}
+
+// Check runs the Dockerfile frontend's lint subrequest (what `docker
+// build --check` asks for) on req's build without building anything.
+func Check(ctx context.Context, c *bk.Client, req Request) (CheckResult, error) {
+	opt, cleanup, err := solveOpt(req)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	defer cleanup()
+	frontend, attrs := opt.Frontend, maps.Clone(opt.FrontendAttrs)
+	attrs["requestid"] = lint.RequestLint
+	opt.Frontend, opt.FrontendAttrs, opt.Exports, opt.CacheExports = "", nil, nil, nil
+	var res CheckResult
+	_, err = c.Build(ctx, opt, "gocompose", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
+		r, err := gc.Solve(ctx, gateway.SolveRequest{Frontend: frontend, FrontendOpt: attrs})
+		if err != nil {
+			return nil, err
+		}
+		var lr lint.LintResults
+		if err := json.Unmarshal(r.Metadata["result.json"], &lr); err != nil {
+			return nil, fmt.Errorf("the linter's result: %w", err)
+		}
+		res.Warnings, res.Text = len(lr.Warnings), string(r.Metadata["result.txt"])
+		if lr.Error != nil {
+			var b strings.Builder
+			lr.PrintErrorTo(&b, nil)
+			res.Error = b.String()
+		}
+		return r, nil
+	}, nil)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	return res, nil
 }

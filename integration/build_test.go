@@ -144,3 +144,42 @@ func TestBuildRejectsMissingBaseImageClearly(t *testing.T) {
 		t.Errorf("missing base image: %s", r)
 	}
 }
+
+// build --check runs BuildKit's Dockerfile checks and builds nothing: a
+// Dockerfile breaking three rules is reported rule by rule with the line,
+// and exits 1; a clean one says so and exits 0.
+func TestBuildCheck(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bldcheck", `
+services:
+  messy:
+    image: gocompose-it/check-messy
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM scratch as Base
+        CMD echo hi
+  clean:
+    image: gocompose-it/check-clean
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM scratch
+        CMD ["/bin/true"]
+`)
+	r := gcRun(dir, nil, "build", "--check", "messy")
+	if r.code != 1 || !strings.Contains(r.stdout, "Check complete, 3 warnings have been found!") {
+		t.Fatalf("build --check of a messy Dockerfile: %s", r)
+	}
+	for _, rule := range []string{"WARNING: FromAsCasing", "WARNING: StageNameCasing", "WARNING: JSONArgsRecommended", "CMD echo hi"} {
+		if !strings.Contains(r.stdout, rule) {
+			t.Errorf("build --check report lacks %q:\n%s", rule, r.stdout)
+		}
+	}
+	if r := gc(t, dir, "build", "--check", "clean"); !strings.Contains(r.stdout, "Check complete, no warnings found.") {
+		t.Errorf("build --check of a clean Dockerfile: %s", r)
+	}
+	if r := gcRun(dir, nil, "images", "-q"); strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("build --check built images: %s", r)
+	}
+}

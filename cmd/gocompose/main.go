@@ -207,6 +207,14 @@ func (b *builder) Prune(ctx context.Context, all bool) (int64, error) {
 	return build.Prune(ctx, b.client, all)
 }
 
+func (b *builder) Check(ctx context.Context, req build.Request) (build.CheckResult, error) {
+	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
+	if b.err != nil {
+		return build.CheckResult{}, b.err
+	}
+	return build.Check(ctx, b.client, req)
+}
+
 func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error) {
 	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
 	if b.err != nil {
