@@ -54,7 +54,7 @@ func (a *App) resolveWith(p *types.Project, svc types.ServiceConfig, img model.I
 		r.health = string(b)
 	}
 	if svc.Logging != nil {
-		if r.log, err = runtime.LogConfigFrom(svc.Logging.Options); err != nil {
+		if r.log, err = runtime.LogConfigFrom(svc.Logging.Driver, svc.Logging.Options); err != nil {
 			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 	}

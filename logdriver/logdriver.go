@@ -9,11 +9,13 @@ package logdriver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/syslog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,6 +40,16 @@ type Entry struct {
 type Rotation struct {
 	MaxSize int64 `json:"max_size,omitempty"`
 	MaxFile int   `json:"max_file,omitempty"`
+	// Syslog, when set, is where every line is sent as well.
+	Syslog *Syslog `json:"syslog,omitempty"`
+}
+
+// Syslog is the syslog driver's target (model.Syslog, as written).
+type Syslog struct {
+	Network  string `json:"network,omitempty"`
+	Address  string `json:"address,omitempty"`
+	Facility int    `json:"facility"`
+	Tag      string `json:"tag"`
 }
 
 // Dir is where a container's log files live.
@@ -69,11 +81,12 @@ func Run(logs string) {
 
 // Writer appends json lines to dir/json.log and rotates by size.
 type Writer struct {
-	mu   sync.Mutex // guards f and size
-	path string
-	cfg  Rotation
-	f    *os.File
-	size int64
+	mu     sync.Mutex // guards f and size
+	path   string
+	cfg    Rotation
+	f      *os.File
+	size   int64
+	syslog *syslog.Writer // nil without the syslog driver
 }
 
 // Open starts writing a container's log in dir, with the rotation its
@@ -88,6 +101,16 @@ func Open(dir string) (*Writer, error) {
 	}
 	if err := w.open(); err != nil {
 		return nil, err
+	}
+	if s := w.cfg.Syslog; s != nil {
+		// gocompose checks the target before it starts the task (the shim
+		// of containerd 1.6 starts the container even when its driver
+		// failed); one lost since still gets the json-file log.
+		sw, err := syslog.Dial(s.Network, s.Address, syslog.Priority(s.Facility)|syslog.LOG_INFO, s.Tag)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gocompose-logger: syslog:", err)
+		}
+		w.syslog = sw
 	}
 	return w, nil
 }
@@ -112,6 +135,9 @@ func (w *Writer) Close() {
 	defer w.mu.Unlock()
 	if w.f != nil {
 		w.f.Close()
+	}
+	if w.syslog != nil {
+		w.syslog.Close()
 	}
 }
 
@@ -140,6 +166,15 @@ func (w *Writer) write(stream string, line []byte) {
 	b = append(b, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.syslog != nil {
+		// Docker sends stdout at info and stderr at error severity.
+		msg := string(bytes.TrimSuffix(line, []byte{'\n'}))
+		if stream == "stderr" {
+			_ = w.syslog.Err(msg)
+		} else {
+			_ = w.syslog.Info(msg)
+		}
+	}
 	if w.cfg.MaxSize > 0 && w.size+int64(len(b)) > w.cfg.MaxSize && w.size > 0 {
 		w.rotate()
 	}

@@ -85,6 +85,18 @@ type Etc struct {
 type Log struct {
 	MaxSize int64 `json:"max_size,omitempty"` // bytes; 0 = unlimited
 	MaxFile int   `json:"max_file,omitempty"` // files kept, including the current
+	// Syslog, for the syslog driver, is where each line is sent as well
+	// (the json-file log is kept as Docker's dual logging keeps its cache,
+	// so logs still reads it).
+	Syslog *Syslog `json:"syslog,omitempty"`
+}
+
+// Syslog is the syslog driver's target.
+type Syslog struct {
+	Network  string `json:"network,omitempty"` // udp, tcp, unix, unixgram; "" the local syslog
+	Address  string `json:"address,omitempty"`
+	Facility int    `json:"facility"` // a log/syslog facility (Docker's default: daemon)
+	Tag      string `json:"tag"`      // a template until the container is made, then its value
 }
 
 // Container is one container as gocompose will create it.

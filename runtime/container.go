@@ -110,7 +110,10 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	if err := writeEtcFiles(dir, svc, hostname, req.Etc); err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
-	if err := writeLogConfig(r.namespace, req.ID, req.Log); err != nil {
+	full := req.Labels[labels.InstanceID]
+	tag := TagInfo{ID: full[:min(12, len(full))], FullID: full, Name: req.ID, ImageName: svc.Image,
+		ImageFullID: req.Image.Digest, ImageID: shortDigest(req.Image.Digest), DaemonName: "gocompose"}
+	if err := writeLogConfig(r.namespace, req.ID, req.Log, tag); err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
 	lbls := maps.Clone(req.Labels)

@@ -2,13 +2,19 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/syslog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"text/template"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -23,9 +29,17 @@ import (
 // driver (gocompose-logger, or gocompose itself).
 const LoggerArg = logdriver.Arg
 
-// LogConfigFrom reads logging.options max-size/max-file.
-func LogConfigFrom(opts map[string]string) (model.Log, error) {
+// LogConfigFrom reads a service's logging: max-size/max-file for the
+// json-file log every driver keeps, and the syslog driver's options.
+func LogConfigFrom(driver string, opts map[string]string) (model.Log, error) {
 	var c model.Log
+	if driver == "syslog" {
+		s, err := syslogConfig(opts)
+		if err != nil {
+			return c, err
+		}
+		c.Syslog = s
+	}
 	if v := opts["max-size"]; v != "" && v != "-1" {
 		n, err := units.RAMInBytes(v)
 		if err != nil {
@@ -43,6 +57,73 @@ func LogConfigFrom(opts map[string]string) (model.Log, error) {
 	return c, nil
 }
 
+// syslogFacilities are Docker's syslog-facility names.
+var syslogFacilities = map[string]syslog.Priority{
+	"kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL, "daemon": syslog.LOG_DAEMON,
+	"auth": syslog.LOG_AUTH, "syslog": syslog.LOG_SYSLOG, "lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS,
+	"uucp": syslog.LOG_UUCP, "cron": syslog.LOG_CRON, "authpriv": syslog.LOG_AUTHPRIV, "ftp": syslog.LOG_FTP,
+	"local0": syslog.LOG_LOCAL0, "local1": syslog.LOG_LOCAL1, "local2": syslog.LOG_LOCAL2, "local3": syslog.LOG_LOCAL3,
+	"local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5, "local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
+}
+
+// syslogConfig reads syslog-address (udp://, tcp://, unix://, unixgram://;
+// none: the local syslog), syslog-facility and tag, as Docker does.
+func syslogConfig(opts map[string]string) (*model.Syslog, error) {
+	s := &model.Syslog{Facility: int(syslog.LOG_DAEMON), Tag: cmp.Or(opts["tag"], "{{.ID}}")}
+	if a := opts["syslog-address"]; a != "" {
+		u, err := url.Parse(a)
+		if err != nil {
+			return nil, fmt.Errorf("logging syslog-address %q: %w", a, err)
+		}
+		switch u.Scheme {
+		case "udp", "tcp":
+			host := u.Host
+			if u.Port() == "" {
+				host = net.JoinHostPort(u.Hostname(), "514")
+			}
+			if _, _, err := net.SplitHostPort(host); err != nil || u.Hostname() == "" {
+				return nil, fmt.Errorf("logging syslog-address %q: want %s://HOST[:PORT]", a, u.Scheme)
+			}
+			s.Network, s.Address = u.Scheme, host
+		case "unix", "unixgram":
+			if u.Path == "" {
+				return nil, fmt.Errorf("logging syslog-address %q: want %s:///PATH", a, u.Scheme)
+			}
+			s.Network, s.Address = u.Scheme, u.Path
+		default:
+			return nil, fmt.Errorf("logging syslog-address %q: gocompose sends to udp://, tcp://, unix:// or unixgram:// addresses (not %q)", a, u.Scheme)
+		}
+	}
+	if f := opts["syslog-facility"]; f != "" {
+		p, ok := syslogFacilities[f]
+		if !ok {
+			return nil, fmt.Errorf("logging syslog-facility %q: not a syslog facility", f)
+		}
+		s.Facility = int(p)
+	}
+	if _, err := template.New("tag").Parse(s.Tag); err != nil {
+		return nil, fmt.Errorf("logging tag %q: %w", s.Tag, err)
+	}
+	return s, nil
+}
+
+// TagInfo is what a log tag template can name, as in Docker.
+type TagInfo struct {
+	ID, FullID, Name, ImageID, ImageFullID, ImageName, DaemonName string
+}
+
+func resolveTag(tmpl string, info TagInfo) (string, error) {
+	t, err := template.New("tag").Parse(tmpl)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, info); err != nil {
+		return "", fmt.Errorf("logging tag %q: %w", tmpl, err)
+	}
+	return b.String(), nil
+}
+
 // LogEntry is one json-file line, in Docker's format.
 type LogEntry = logdriver.Entry
 
@@ -53,7 +134,15 @@ func logDirIn(logs, ns, id string) string { return logdriver.Dir(logs, ns, id) }
 // LogPath is the current json-file log of a container.
 func LogPath(ns, id string) string { return filepath.Join(logDir(ns, id), "json.log") }
 
-func writeLogConfig(ns, id string, c model.Log) error {
+func writeLogConfig(ns, id string, c model.Log, tag TagInfo) error {
+	if c.Syslog != nil {
+		s := *c.Syslog
+		var err error
+		if s.Tag, err = resolveTag(s.Tag, tag); err != nil {
+			return err
+		}
+		c.Syslog = &s
+	}
 	if err := os.MkdirAll(logDir(ns, id), 0o700); err != nil {
 		return err
 	}
@@ -65,6 +154,9 @@ func writeLogConfig(ns, id string, c model.Log) error {
 // beside the container, so logs are written while no gocompose command
 // runs; for a stdin_open container, heldIO's driver with a stdin.
 func (r *Runtime) taskIO(id string, spec *oci.Spec) (cio.Creator, error) {
+	if err := checkLogTarget(r.namespace, id); err != nil {
+		return nil, err
+	}
 	tty := spec.Process != nil && spec.Process.Terminal
 	if stdinOpen(spec) {
 		return heldIO(r.namespace, id, tty), nil
@@ -78,6 +170,28 @@ func (r *Runtime) taskIO(id string, spec *oci.Spec) (cio.Creator, error) {
 		return cio.TerminalBinaryIO(exe, args), nil
 	}
 	return cio.BinaryIO(exe, args), nil
+}
+
+// checkLogTarget fails, as Docker's start does, when the container's
+// syslog target cannot be reached.
+func checkLogTarget(ns, id string) error {
+	b, err := os.ReadFile(filepath.Join(logDir(ns, id), "config.json"))
+	if err != nil {
+		return nil // none written: json-file with no options
+	}
+	var c model.Log
+	if json.Unmarshal(b, &c) != nil || c.Syslog == nil || c.Syslog.Network == "udp" {
+		return nil
+	}
+	network, addr := c.Syslog.Network, c.Syslog.Address
+	if network == "" {
+		network, addr = "unixgram", "/dev/log"
+	}
+	conn, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("failed to initialize logging driver: %w", err)
+	}
+	return conn.Close()
 }
 
 // LoggerName is the small log driver binary's name; installed beside
@@ -214,4 +328,10 @@ func follow(ctx context.Context, path string, offset int64, o LogOptions, fn fun
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// shortDigest is a digest's first 12 hex digits, as Docker shortens IDs.
+func shortDigest(d string) string {
+	_, hex, _ := strings.Cut(d, ":")
+	return hex[:min(12, len(hex))]
 }

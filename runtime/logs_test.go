@@ -16,15 +16,38 @@ import (
 
 func TestLogConfigFrom(t *testing.T) {
 	t.Parallel()
-	c, err := LogConfigFrom(map[string]string{"max-size": "10k", "max-file": "3"})
+	c, err := LogConfigFrom("json-file", map[string]string{"max-size": "10k", "max-file": "3"})
 	if err != nil || c.MaxSize != 10*1024 || c.MaxFile != 3 {
 		t.Fatalf("got %+v, %v", c, err)
 	}
-	if _, err := LogConfigFrom(map[string]string{"max-file": "zero"}); err == nil {
+	if _, err := LogConfigFrom("json-file", map[string]string{"max-file": "zero"}); err == nil {
 		t.Fatal("bad max-file accepted")
 	}
-	if _, err := LogConfigFrom(map[string]string{"max-size": "huge"}); err == nil {
+	if _, err := LogConfigFrom("json-file", map[string]string{"max-size": "huge"}); err == nil {
 		t.Fatal("bad max-size accepted")
+	}
+}
+
+func TestSyslogConfig(t *testing.T) {
+	t.Parallel()
+	c, err := LogConfigFrom("syslog", map[string]string{"syslog-address": "udp://127.0.0.1", "syslog-facility": "local0", "tag": "{{.Name}}/{{.ID}}"})
+	if err != nil || c.Syslog == nil || c.Syslog.Network != "udp" || c.Syslog.Address != "127.0.0.1:514" || c.Syslog.Facility != 16<<3 {
+		t.Fatalf("got %+v, %v", c.Syslog, err)
+	}
+	if tag, err := resolveTag(c.Syslog.Tag, TagInfo{Name: "p-web-1", ID: "0123456789ab"}); err != nil || tag != "p-web-1/0123456789ab" {
+		t.Errorf("tag %q, %v", tag, err)
+	}
+	c, err = LogConfigFrom("syslog", map[string]string{"syslog-address": "unixgram:///dev/log"})
+	if err != nil || c.Syslog.Network != "unixgram" || c.Syslog.Address != "/dev/log" || c.Syslog.Tag != "{{.ID}}" || c.Syslog.Facility != 3<<3 {
+		t.Errorf("unixgram, defaults: %+v, %v", c.Syslog, err)
+	}
+	for _, opts := range []map[string]string{
+		{"syslog-address": "tcp+tls://127.0.0.1:6514"}, {"syslog-address": "udp://"},
+		{"syslog-facility": "kernel"}, {"tag": "{{.Name"},
+	} {
+		if _, err := LogConfigFrom("syslog", opts); err == nil {
+			t.Errorf("%v accepted", opts)
+		}
 	}
 }
 

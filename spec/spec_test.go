@@ -170,6 +170,8 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"network-ipv6", "services:\n  web:\n    image: busybox\nnetworks:\n  default:\n    enable_ipv6: true\n", []string{"compose.yaml:6:", "networks.default.enable_ipv6", "IPv6"}, true},
 		{"network-ipam-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n", []string{"compose.yaml:7:", "networks.n.ipam.driver", "dhcp"}, true},
 		{"network-driver-opt", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver_opts:\n      com.docker.network.bridge.enable_icc: \"false\"\n", []string{"compose.yaml:7:", "enable_icc"}, true},
+		{"log-option", "services:\n  web:\n    image: busybox\n    logging:\n      driver: json-file\n      options:\n        compress: \"true\"\n", []string{"compose.yaml:", "logging.options.compress", "json-file"}, true},
+		{"log-driver", "services:\n  web:\n    image: busybox\n    logging:\n      driver: gelf\n", []string{"compose.yaml:", "logging.driver", "gelf"}, true},
 		{"unsupported-network-mode", "services:\n  web:\n    image: busybox\n    network_mode: slirp4netns\n", []string{"compose.yaml:4:", "network_mode"}, true},
 	}
 	for _, tc := range cases {

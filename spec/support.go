@@ -135,6 +135,33 @@ func (e *invalidError) Error() string { return fmt.Sprintf("field %q: %s", e.fie
 
 func invalid(field, why string) error { return &invalidError{field: field, why: why} }
 
+// logOptions are the options of each log driver gocompose implements.
+var logOptions = map[string]map[string]bool{
+	"json-file": {"max-size": true, "max-file": true},
+	"local":     {"max-size": true, "max-file": true},
+	"syslog":    {"syslog-address": true, "syslog-facility": true, "tag": true},
+}
+
+func checkLogging(l *types.LoggingConfig) error {
+	if l == nil {
+		return nil
+	}
+	driver := l.Driver
+	if driver == "" {
+		driver = "json-file"
+	}
+	opts, ok := logOptions[driver]
+	if !ok {
+		return unsupported("logging.driver", driver)
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.Options)) {
+		if !opts[k] {
+			return unsupported("logging.options."+k, "not an option gocompose's "+driver+" driver implements")
+		}
+	}
+	return nil
+}
+
 func checkService(p *types.Project, svc types.ServiceConfig) error {
 	keys, err := SetFields(sshFree(svc))
 	if err != nil {
@@ -170,8 +197,8 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		r != "on-failure" && !strings.HasPrefix(r, "on-failure:") {
 		return unsupported("restart", r)
 	}
-	if svc.Logging != nil && svc.Logging.Driver != "" && svc.Logging.Driver != "json-file" && svc.Logging.Driver != "local" {
-		return unsupported("logging.driver", svc.Logging.Driver)
+	if err := checkLogging(svc.Logging); err != nil {
+		return err
 	}
 	for _, v := range svc.Volumes {
 		switch {
