@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/containerd/console"
 )
 
 // stdioDir is where gocompose keeps a stdin_open container's FIFOs and
@@ -168,46 +166,20 @@ func TestAttachTerminal(t *testing.T) {
 	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
 
 	attach := func(keys []string, args ...string) (string, error) {
-		pty, slavePath, err := console.NewPty()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pty.Close()
-		if err := pty.Resize(console.WinSize{Height: 37, Width: 111}); err != nil {
-			t.Fatal(err)
-		}
-		slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer slave.Close()
-		cmd := gcCommand(dir, append([]string{"attach"}, args...)...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		tm := newTerminal(t, 37, 111)
+		cmd := tm.command(dir, append([]string{"attach"}, args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		var mu sync.Mutex
-		var seen strings.Builder
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := pty.Read(buf)
-				mu.Lock()
-				seen.Write(buf[:n])
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
 		time.Sleep(time.Second) // attached
 		for _, k := range keys {
-			_, _ = pty.Write([]byte(k))
+			_, _ = tm.pty.Write([]byte(k))
 			time.Sleep(300 * time.Millisecond)
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		var err error
 		select {
 		case err = <-done:
 		case <-time.After(20 * time.Second):
@@ -215,9 +187,7 @@ func TestAttachTerminal(t *testing.T) {
 			err = <-done
 		}
 		time.Sleep(100 * time.Millisecond)
-		mu.Lock()
-		defer mu.Unlock()
-		return seen.String(), err
+		return tm.shown(), err
 	}
 
 	shown, err := attach([]string{"stty size; echo $((6*7))x\r", "\x10", "\x11"}, "sh")

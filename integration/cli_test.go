@@ -12,11 +12,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/containerd/console"
 )
 
 // sleeper is a busybox service command that exits at once on SIGTERM.
@@ -140,57 +137,20 @@ func TestExecInTerminal(t *testing.T) {
 	dir := project(t, "tty", fmt.Sprintf("services:\n  web:\n    image: busybox\n    command: %s\n", sleeper))
 	gc(t, dir, "up", "-d")
 
-	pty, slavePath, err := console.NewPty()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pty.Close()
-	if err := pty.Resize(console.WinSize{Height: 33, Width: 101}); err != nil {
-		t.Fatal(err)
-	}
-	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slave.Close()
-	cmd := gcCommand(dir, "exec", "-it", "web", "sh", "-c", `[ -t 0 ] && echo is-a-tty; stty size; read x; echo "got:$x"; exit 7`)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	tm := newTerminal(t, 33, 101)
+	cmd := tm.command(dir, "exec", "-it", "web", "sh", "-c", `[ -t 0 ] && echo is-a-tty; stty size; read x; echo "got:$x"; exit 7`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan string, 1)
-	var mu sync.Mutex // guards seen
-	var seen strings.Builder
-	go func() {
-		buf := make([]byte, 4096)
-		typed := false
-		for {
-			n, err := pty.Read(buf)
-			mu.Lock()
-			seen.Write(buf[:n])
-			text := seen.String()
-			mu.Unlock()
-			if !typed && strings.Contains(text, "33 101") {
-				typed = true
-				_, _ = pty.Write([]byte("hello from the keyboard\r"))
-			}
-			if err != nil || strings.Contains(text, "got:hello from the keyboard") {
-				out <- text
-				return
-			}
-		}
-	}()
-	var got string
-	select {
-	case got = <-out:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("exec -it: no answer in 20 s; the terminal shows %q", seen.String())
+	if tm.waitFor("33 101", 20*time.Second) {
+		_, _ = tm.pty.Write([]byte("hello from the keyboard\r"))
 	}
-	err = cmd.Wait()
-	if !strings.Contains(got, "is-a-tty") || !strings.Contains(got, "33 101") || !strings.Contains(got, "got:hello from the keyboard") {
+	if !tm.waitFor("got:hello from the keyboard", 20*time.Second) {
+		_ = cmd.Process.Kill()
+		t.Fatalf("exec -it: no answer in 20 s; the terminal shows %q", tm.shown())
+	}
+	err := cmd.Wait()
+	if got := tm.shown(); !strings.Contains(got, "is-a-tty") || !strings.Contains(got, "33 101") {
 		t.Errorf("exec -it output: %q", got)
 	}
 	var ee *exec.ExitError

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -12,59 +13,94 @@ import (
 	"github.com/containerd/console"
 )
 
-// runInTerminal runs gocompose with stderr (and stdout) on a pseudo-terminal
-// 90 columns wide and returns what the terminal received.
-func runInTerminal(t *testing.T, dir string, args ...string) string {
+// terminal is a pseudo-terminal a test runs gocompose on, recording what
+// it shows.
+type terminal struct {
+	pty   console.Console
+	slave *os.File
+	mu    sync.Mutex // guards seen
+	seen  strings.Builder
+}
+
+// newTerminal makes a pseudo-terminal of the given size, closed when the
+// test ends.
+func newTerminal(t *testing.T, height, width uint16) *terminal {
 	t.Helper()
 	pty, slavePath, err := console.NewPty()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pty.Close()
-	if err := pty.Resize(console.WinSize{Height: 30, Width: 90}); err != nil {
+	t.Cleanup(func() { pty.Close() })
+	if err := pty.Resize(console.WinSize{Height: height, Width: width}); err != nil {
 		t.Fatal(err)
 	}
 	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := gcCommand(dir, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var seen strings.Builder
+	t.Cleanup(func() { slave.Close() })
+	tm := &terminal{pty: pty, slave: slave}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
 			n, err := pty.Read(buf)
-			mu.Lock()
-			seen.Write(buf[:n])
-			mu.Unlock()
+			tm.mu.Lock()
+			tm.seen.Write(buf[:n])
+			tm.mu.Unlock()
 			if err != nil {
 				return
 			}
 		}
 	}()
+	return tm
+}
+
+// command is gocompose with its stdio on the terminal.
+func (tm *terminal) command(dir string, args ...string) *exec.Cmd {
+	cmd := gcCommand(dir, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tm.slave, tm.slave, tm.slave
+	return cmd
+}
+
+// shown is everything the terminal received so far.
+func (tm *terminal) shown() string {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.seen.String()
+}
+
+// waitFor reports whether the terminal shows text within d.
+func (tm *terminal) waitFor(text string, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(tm.shown(), text) {
+			return true
+		}
+	}
+	return false
+}
+
+// runInTerminal runs gocompose with stderr (and stdout) on a pseudo-terminal
+// 90 columns wide and returns what the terminal received.
+func runInTerminal(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	tm := newTerminal(t, 30, 90)
+	cmd := tm.command(dir, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	werr := make(chan error, 1)
 	go func() { werr <- cmd.Wait() }()
 	select {
 	case err := <-werr:
 		if err != nil {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("gocompose %s in a terminal: %v\n%q", strings.Join(args, " "), err, seen.String())
+			t.Fatalf("gocompose %s in a terminal: %v\n%q", strings.Join(args, " "), err, tm.shown())
 		}
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatal("gocompose did not end in 60 s")
 	}
-	slave.Close()
 	time.Sleep(200 * time.Millisecond) // the last bytes
-	mu.Lock()
-	defer mu.Unlock()
-	return seen.String()
+	return tm.shown()
 }
 
 // colors are the SGR sequences (colours) the display puts around marks.
