@@ -3,12 +3,15 @@ package integration
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tinylib/msgp/msgp"
 )
 
 // syslogSink collects datagrams sent to a listener the test runs.
@@ -110,4 +113,163 @@ func TestSyslogLogDriver(t *testing.T) {
 		t.Errorf("up with a syslog socket nobody listens on: %s", r)
 	}
 	gcRun(bad, nil, "down")
+}
+
+// fluentRecord is one forward-protocol message: [tag, time, record].
+type fluentRecord struct {
+	tag    string
+	time   int64
+	record map[string]string
+}
+
+// fluentSink accepts forward-protocol connections and decodes messages.
+func fluentSink(t *testing.T, l net.Listener) chan fluentRecord {
+	t.Helper()
+	out := make(chan fluentRecord, 100)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := msgp.NewReader(c)
+				for {
+					var rec fluentRecord
+					if n, err := r.ReadArrayHeader(); err != nil || n != 3 {
+						return
+					}
+					rec.tag, _ = r.ReadString()
+					rec.time, _ = r.ReadInt64()
+					n, err := r.ReadMapHeader()
+					if err != nil {
+						return
+					}
+					rec.record = map[string]string{}
+					for range n {
+						k, _ := r.ReadString()
+						v, _ := r.ReadString()
+						rec.record[k] = v
+					}
+					out <- rec
+				}
+			}()
+		}
+	}()
+	return out
+}
+
+// The fluentd driver sends Docker's record (log, source, container_id,
+// container_name) under the tag, in the forward protocol; a fluentd that
+// does not answer fails the start unless fluentd-async says to buffer.
+func TestFluentdLogDriver(t *testing.T) {
+	requires(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	recs := fluentSink(t, l)
+	dir := project(t, "fluent", fmt.Sprintf(`services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo to-out; echo to-err >&2; sleep 1000"]
+    logging:
+      driver: fluentd
+      options:
+        fluentd-address: %s
+        tag: "docker.{{.Name}}"
+`, l.Addr()))
+	start := time.Now().Unix()
+	gc(t, dir, "up", "-d")
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	id := strings.TrimSpace(gc(t, dir, "ps", "-q", "--no-trunc", "app").stdout)
+	got := map[string]fluentRecord{}
+	for timeout := time.After(10 * time.Second); len(got) < 2; {
+		select {
+		case r := <-recs:
+			got[r.record["source"]] = r
+		case <-timeout:
+			t.Fatalf("fluentd records: got %+v", got)
+		}
+	}
+	for src, msg := range map[string]string{"stdout": "to-out", "stderr": "to-err"} {
+		r := got[src]
+		if r.tag != "docker.fluent-app-1" || r.record["log"] != msg || r.record["container_name"] != "/fluent-app-1" ||
+			r.record["container_id"] != id || r.time < start-1 || r.time > time.Now().Unix()+1 {
+			t.Errorf("%s record: %+v (container %s)", src, r, id)
+		}
+	}
+
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := free.Addr().String()
+	free.Close() // nobody listens there now
+	bad := project(t, "fluentbad", "services:\n  x:\n    image: busybox\n    command: [\"true\"]\n    logging:\n      driver: fluentd\n      options:\n        fluentd-address: "+addr+"\n")
+	if r := gcRun(bad, nil, "up", "-d"); r.code == 0 || !strings.Contains(r.stderr, "failed to initialize logging driver") {
+		t.Errorf("up with a fluentd that does not answer: %s", r)
+	}
+	gcRun(bad, nil, "down")
+	async := project(t, "fluentasync", "services:\n  x:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n    logging:\n      driver: fluentd\n      options:\n        fluentd-address: "+addr+"\n        fluentd-async: \"true\"\n")
+	gc(t, async, "up", "-d")
+	gc(t, async, "down", "-t", "0")
+}
+
+// The journald driver writes Docker's fields to the journal socket; without
+// a journal the start fails with Docker's words. This host has no journald,
+// so the test listens on the socket itself (and removes it after).
+func TestJournaldLogDriver(t *testing.T) {
+	requires(t)
+	const sock = "/run/systemd/journal/socket"
+	if _, err := os.Stat(sock); err == nil {
+		t.Skip("a journald listens on this host; the test needs the socket to itself")
+	}
+	yaml := "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo to-out; echo to-err >&2; sleep 1000\"]\n    logging:\n      driver: journald\n      options:\n        tag: \"{{.Name}}-tag\"\n"
+	dir := project(t, "jrnl", yaml)
+	if r := gcRun(dir, nil, "up", "-d"); r.code == 0 || !strings.Contains(r.stderr, "journald is not enabled on this host") {
+		t.Errorf("up with the journald driver and no journal: %s", r)
+	}
+	gcRun(dir, nil, "down")
+
+	var made []string
+	for _, d := range []string{"/run/systemd", "/run/systemd/journal"} {
+		if _, err := os.Stat(d); err != nil {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			made = append([]string{d}, made...)
+		}
+	}
+	j, err := net.ListenPacket("unixgram", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		j.Close()
+		os.Remove(sock)
+		for _, d := range made {
+			os.Remove(d)
+		}
+	})
+	var entries syslogSink
+	go entries.serve(j)
+	gc(t, dir, "up", "-d")
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	id := strings.TrimSpace(gc(t, dir, "ps", "-q", "--no-trunc", "app").stdout)
+	for msg, pri := range map[string]string{"to-out": "6", "to-err": "3"} {
+		e, ok := entries.find(regexp.MustCompile(`(?m)^MESSAGE=`+msg+`$`), 10*time.Second)
+		if !ok {
+			t.Errorf("journal entry %s: got %q", msg, e)
+			continue
+		}
+		for _, f := range []string{"PRIORITY=" + pri, "CONTAINER_NAME=jrnl-app-1", "CONTAINER_TAG=jrnl-app-1-tag",
+			"SYSLOG_IDENTIFIER=jrnl-app-1-tag", "CONTAINER_ID=" + id[:12], "CONTAINER_ID_FULL=" + id, "IMAGE_NAME=busybox"} {
+			if !strings.Contains(e, f+"\n") {
+				t.Errorf("journal entry %s lacks %s:\n%s", msg, f, e)
+			}
+		}
+	}
+	if out := gc(t, dir, "logs", "app").stdout; !strings.Contains(out, "to-out") {
+		t.Errorf("logs of a journald container:\n%s", out)
+	}
 }

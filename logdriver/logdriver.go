@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/syslog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -40,8 +39,11 @@ type Entry struct {
 type Rotation struct {
 	MaxSize int64 `json:"max_size,omitempty"`
 	MaxFile int   `json:"max_file,omitempty"`
-	// Syslog, when set, is where every line is sent as well.
-	Syslog *Syslog `json:"syslog,omitempty"`
+	// Syslog, Journald and Fluentd, when set, are where every line is
+	// sent as well.
+	Syslog   *Syslog   `json:"syslog,omitempty"`
+	Journald *Journald `json:"journald,omitempty"`
+	Fluentd  *Fluentd  `json:"fluentd,omitempty"`
 }
 
 // Syslog is the syslog driver's target (model.Syslog, as written).
@@ -81,12 +83,12 @@ func Run(logs string) {
 
 // Writer appends json lines to dir/json.log and rotates by size.
 type Writer struct {
-	mu     sync.Mutex // guards f and size
-	path   string
-	cfg    Rotation
-	f      *os.File
-	size   int64
-	syslog *syslog.Writer // nil without the syslog driver
+	mu    sync.Mutex // guards f and size
+	path  string
+	cfg   Rotation
+	f     *os.File
+	size  int64
+	sinks []sink
 }
 
 // Open starts writing a container's log in dir, with the rotation its
@@ -102,16 +104,7 @@ func Open(dir string) (*Writer, error) {
 	if err := w.open(); err != nil {
 		return nil, err
 	}
-	if s := w.cfg.Syslog; s != nil {
-		// gocompose checks the target before it starts the task (the shim
-		// of containerd 1.6 starts the container even when its driver
-		// failed); one lost since still gets the json-file log.
-		sw, err := syslog.Dial(s.Network, s.Address, syslog.Priority(s.Facility)|syslog.LOG_INFO, s.Tag)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "gocompose-logger: syslog:", err)
-		}
-		w.syslog = sw
-	}
+	w.sinks = openSinks(w.cfg)
 	return w, nil
 }
 
@@ -136,8 +129,8 @@ func (w *Writer) Close() {
 	if w.f != nil {
 		w.f.Close()
 	}
-	if w.syslog != nil {
-		w.syslog.Close()
+	for _, s := range w.sinks {
+		s.close()
 	}
 }
 
@@ -159,20 +152,18 @@ func (w *Writer) Copy(stream string, r io.Reader) {
 }
 
 func (w *Writer) write(stream string, line []byte) {
-	b, err := json.Marshal(Entry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
+	now := time.Now().UTC()
+	b, err := json.Marshal(Entry{Log: string(line), Stream: stream, Time: now})
 	if err != nil {
 		return
 	}
 	b = append(b, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.syslog != nil {
-		// Docker sends stdout at info and stderr at error severity.
+	if len(w.sinks) > 0 {
 		msg := string(bytes.TrimSuffix(line, []byte{'\n'}))
-		if stream == "stderr" {
-			_ = w.syslog.Err(msg)
-		} else {
-			_ = w.syslog.Info(msg)
+		for _, s := range w.sinks {
+			s.send(stream, msg, now)
 		}
 	}
 	if w.cfg.MaxSize > 0 && w.size+int64(len(b)) > w.cfg.MaxSize && w.size > 0 {

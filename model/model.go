@@ -89,6 +89,27 @@ type Log struct {
 	// (the json-file log is kept as Docker's dual logging keeps its cache,
 	// so logs still reads it).
 	Syslog *Syslog `json:"syslog,omitempty"`
+	// Journald, for the journald driver: the fields every entry carries.
+	Journald *Journald `json:"journald,omitempty"`
+	// Fluentd, for the fluentd driver: where records go.
+	Fluentd *Fluentd `json:"fluentd,omitempty"`
+}
+
+// Journald is the journald driver's settings.
+type Journald struct {
+	Tag    string            `json:"tag"`              // a template until the container is made
+	Fields map[string]string `json:"fields,omitempty"` // CONTAINER_ID, CONTAINER_NAME, … once made
+}
+
+// Fluentd is the fluentd driver's target.
+type Fluentd struct {
+	Network string `json:"network"` // tcp or unix
+	Address string `json:"address"` // host:port or a socket path
+	Tag     string `json:"tag"`     // a template until the container is made
+	Async   bool   `json:"async,omitempty"`
+	// Record are the fields every record carries besides log and source
+	// (container_id, container_name), once made.
+	Record map[string]string `json:"record,omitempty"`
 }
 
 // Syslog is the syslog driver's target.

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/syslog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/docker/go-units"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/logdriver"
@@ -33,12 +35,18 @@ const LoggerArg = logdriver.Arg
 // json-file log every driver keeps, and the syslog driver's options.
 func LogConfigFrom(driver string, opts map[string]string) (model.Log, error) {
 	var c model.Log
-	if driver == "syslog" {
-		s, err := syslogConfig(opts)
-		if err != nil {
-			return c, err
-		}
-		c.Syslog = s
+	var err error
+	switch driver {
+	case "syslog":
+		c.Syslog, err = syslogConfig(opts)
+	case "journald":
+		c.Journald = &model.Journald{Tag: cmp.Or(opts["tag"], "{{.ID}}")}
+		err = checkTag(c.Journald.Tag)
+	case "fluentd":
+		c.Fluentd, err = fluentdConfig(opts)
+	}
+	if err != nil {
+		return c, err
 	}
 	if v := opts["max-size"]; v != "" && v != "-1" {
 		n, err := units.RAMInBytes(v)
@@ -101,10 +109,59 @@ func syslogConfig(opts map[string]string) (*model.Syslog, error) {
 		}
 		s.Facility = int(p)
 	}
-	if _, err := template.New("tag").Parse(s.Tag); err != nil {
-		return nil, fmt.Errorf("logging tag %q: %w", s.Tag, err)
+	if err := checkTag(s.Tag); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+func checkTag(tag string) error {
+	if _, err := template.New("tag").Parse(tag); err != nil {
+		return fmt.Errorf("logging tag %q: %w", tag, err)
+	}
+	return nil
+}
+
+// fluentdConfig reads fluentd-address ([tcp://]HOST[:PORT] or
+// unix:///PATH; Docker's default localhost:24224), tag and fluentd-async
+// (or the deprecated fluentd-async-connect).
+func fluentdConfig(opts map[string]string) (*model.Fluentd, error) {
+	f := &model.Fluentd{Network: "tcp", Address: "localhost:24224", Tag: cmp.Or(opts["tag"], "{{.ID}}")}
+	if a := opts["fluentd-address"]; a != "" {
+		switch {
+		case strings.HasPrefix(a, "unix://"):
+			f.Network, f.Address = "unix", strings.TrimPrefix(a, "unix://")
+			if f.Address == "" {
+				return nil, fmt.Errorf("logging fluentd-address %q: want unix:///PATH", a)
+			}
+		default:
+			hp := strings.TrimPrefix(a, "tcp://")
+			if strings.Contains(hp, "://") {
+				return nil, fmt.Errorf("logging fluentd-address %q: gocompose sends to tcp:// or unix:// addresses", a)
+			}
+			host, port, err := net.SplitHostPort(hp)
+			if err != nil {
+				host, port = hp, "24224"
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("logging fluentd-address %q: bad port", a)
+			}
+			f.Address = net.JoinHostPort(cmp.Or(host, "localhost"), port)
+		}
+	}
+	for _, k := range []string{"fluentd-async", "fluentd-async-connect"} {
+		if v := opts[k]; v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("logging %s %q: want true or false", k, v)
+			}
+			f.Async = f.Async || b
+		}
+	}
+	if err := checkTag(f.Tag); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // TagInfo is what a log tag template can name, as in Docker.
@@ -135,13 +192,31 @@ func logDirIn(logs, ns, id string) string { return logdriver.Dir(logs, ns, id) }
 func LogPath(ns, id string) string { return filepath.Join(logDir(ns, id), "json.log") }
 
 func writeLogConfig(ns, id string, c model.Log, tag TagInfo) error {
+	var err error
 	if c.Syslog != nil {
 		s := *c.Syslog
-		var err error
 		if s.Tag, err = resolveTag(s.Tag, tag); err != nil {
 			return err
 		}
 		c.Syslog = &s
+	}
+	if c.Journald != nil {
+		// Docker's journald fields.
+		j := model.Journald{}
+		if j.Tag, err = resolveTag(c.Journald.Tag, tag); err != nil {
+			return err
+		}
+		j.Fields = map[string]string{"CONTAINER_ID": tag.ID, "CONTAINER_ID_FULL": tag.FullID, "CONTAINER_NAME": tag.Name,
+			"CONTAINER_TAG": j.Tag, "IMAGE_NAME": tag.ImageName, "SYSLOG_IDENTIFIER": j.Tag}
+		c.Journald = &j
+	}
+	if c.Fluentd != nil {
+		f := *c.Fluentd
+		if f.Tag, err = resolveTag(f.Tag, tag); err != nil {
+			return err
+		}
+		f.Record = map[string]string{"container_id": tag.FullID, "container_name": "/" + tag.Name}
+		c.Fluentd = &f
 	}
 	if err := os.MkdirAll(logDir(ns, id), 0o700); err != nil {
 		return err
@@ -180,10 +255,23 @@ func checkLogTarget(ns, id string) error {
 		return nil // none written: json-file with no options
 	}
 	var c model.Log
-	if json.Unmarshal(b, &c) != nil || c.Syslog == nil || c.Syslog.Network == "udp" {
+	if json.Unmarshal(b, &c) != nil {
 		return nil
 	}
-	network, addr := c.Syslog.Network, c.Syslog.Address
+	var network, addr string
+	switch {
+	case c.Journald != nil:
+		if !journal.Enabled() {
+			return errors.New("failed to initialize logging driver: journald is not enabled on this host")
+		}
+		return nil
+	case c.Fluentd != nil && !c.Fluentd.Async:
+		network, addr = c.Fluentd.Network, c.Fluentd.Address
+	case c.Syslog != nil && c.Syslog.Network != "udp":
+		network, addr = c.Syslog.Network, c.Syslog.Address
+	default:
+		return nil
+	}
 	if network == "" {
 		network, addr = "unixgram", "/dev/log"
 	}

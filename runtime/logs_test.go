@@ -51,6 +51,25 @@ func TestSyslogConfig(t *testing.T) {
 	}
 }
 
+func TestFluentdConfig(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{"": "tcp localhost:24224", "fluent.example:24225": "tcp fluent.example:24225",
+		"tcp://127.0.0.1": "tcp 127.0.0.1:24224", "unix:///run/fluent.sock": "unix /run/fluent.sock"} {
+		c, err := LogConfigFrom("fluentd", map[string]string{"fluentd-address": addr})
+		if err != nil || c.Fluentd.Network+" "+c.Fluentd.Address != want || c.Fluentd.Tag != "{{.ID}}" {
+			t.Errorf("%q: %+v, %v; want %s", addr, c.Fluentd, err, want)
+		}
+	}
+	if c, err := LogConfigFrom("fluentd", map[string]string{"fluentd-async": "true"}); err != nil || !c.Fluentd.Async {
+		t.Errorf("async: %+v, %v", c.Fluentd, err)
+	}
+	for _, opts := range []map[string]string{{"fluentd-address": "udp://x:1"}, {"fluentd-address": "x:99999"}, {"fluentd-async": "maybe"}} {
+		if _, err := LogConfigFrom("fluentd", opts); err == nil {
+			t.Errorf("%v accepted", opts)
+		}
+	}
+}
+
 // The writer produces Docker's json-file lines, splits at 16 KiB and
 // rotates by size keeping max-file files.
 func TestLogWriterFormatAndRotation(t *testing.T) {

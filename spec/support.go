@@ -140,6 +140,8 @@ var logOptions = map[string]map[string]bool{
 	"json-file": {"max-size": true, "max-file": true},
 	"local":     {"max-size": true, "max-file": true},
 	"syslog":    {"syslog-address": true, "syslog-facility": true, "tag": true},
+	"journald":  {"tag": true},
+	"fluentd":   {"fluentd-address": true, "tag": true, "fluentd-async": true, "fluentd-async-connect": true},
 }
 
 func checkLogging(l *types.LoggingConfig) error {
