@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -123,9 +125,39 @@ func (a *App) Logs(ctx context.Context, p *types.Project, o LogsOptions) error {
 			}
 		}
 		err := a.Engine.ReadLogs(ctx, c.ID, lo, func(e runtime.LogEntry) { f.print(c, e) })
+		if errors.Is(err, runtime.ErrLogsNotReadable) {
+			a.warn("Can't retrieve logs for %q: %s", c.ID, err) // as Docker Compose
+			return nil
+		}
 		if ctx.Err() != nil {
 			return nil // Ctrl-C ends a follow; that is not an error
 		}
 		return err
 	})
+}
+
+// entryWriter cuts a stream into log entries, a line each.
+type entryWriter struct {
+	stream string
+	fn     func(runtime.LogEntry)
+	buf    []byte
+}
+
+func (w *entryWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.fn(runtime.LogEntry{Log: string(w.buf[:i+1]), Stream: w.stream, Time: time.Now()})
+		w.buf = w.buf[i+1:]
+	}
+}
+
+func (w *entryWriter) flush() {
+	if len(w.buf) > 0 {
+		w.fn(runtime.LogEntry{Log: string(w.buf), Stream: w.stream, Time: time.Now()})
+		w.buf = nil
+	}
 }

@@ -821,7 +821,9 @@ func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOp
 			defer wg.Done()
 			var mu sync.Mutex
 			exited, code := false, 0
+			waited := make(chan struct{})
 			go func() {
+				defer close(waited)
 				n, err := a.Engine.Wait(watchCtx, c.ID)
 				if err == nil {
 					mu.Lock()
@@ -830,9 +832,23 @@ func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOp
 				}
 			}()
 			done := func() bool { mu.Lock(); defer mu.Unlock(); return exited }
-			err := a.Engine.ReadLogs(watchCtx, c.ID, runtime.LogOptions{Follow: true, Tail: -1, Done: done}, func(e runtime.LogEntry) {
-				f.print(c, e)
-			})
+			show := func(e runtime.LogEntry) { f.print(c, e) }
+			err := a.Engine.ReadLogs(watchCtx, c.ID, runtime.LogOptions{Follow: true, Tail: -1, Done: done}, show)
+			if errors.Is(err, runtime.ErrLogsNotReadable) {
+				// The none driver keeps no log: its output since the
+				// start comes from the driver's memory, then as it comes
+				// (Docker Compose attaches to the stream the same way).
+				out, errw := &entryWriter{stream: "stdout", fn: show}, &entryWriter{stream: "stderr", fn: show}
+				err = a.Engine.AttachStdio(watchCtx, c.ID, runtime.AttachIO{Out: out, Err: errw, Replay: true})
+				if errors.Is(err, runtime.ErrNoStdio) {
+					err = nil // its driver is gone, and its output with it
+				}
+				out.flush()
+				errw.flush()
+				if err == nil {
+					<-waited
+				}
+			}
 			if err == nil {
 				mu.Lock()
 				n := code

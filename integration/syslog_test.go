@@ -273,3 +273,43 @@ func TestJournaldLogDriver(t *testing.T) {
 		t.Errorf("logs of a journald container:\n%s", out)
 	}
 }
+
+// The none driver keeps nothing on disk: logs warns as Docker Compose does
+// and exits 0, while attached up still shows the output (from the stream,
+// as Docker Compose attaches); the container's stdin is not held open.
+func TestNoneLogDriver(t *testing.T) {
+	requires(t)
+	dir := project(t, "nonelog", `services:
+  quiet:
+    image: busybox
+    command: ["sh", "-c", "echo from-none; echo err-none >&2; sleep 0.5"]
+    logging:
+      driver: none
+  catter:
+    image: busybox
+    command: ["cat"]
+    logging:
+      driver: none
+`)
+	r := gc(t, dir, "up")
+	if !strings.Contains(r.stdout, "from-none") || !strings.Contains(r.stdout, "err-none") {
+		t.Errorf("attached up of none-driver services:\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "catter-1 exited with code 0") {
+		t.Errorf("cat with the none driver should end at once (stdin /dev/null):\n%s", r)
+	}
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	r = gc(t, dir, "logs", "quiet")
+	if !strings.Contains(r.stderr, `Can't retrieve logs for "nonelog-quiet-1": configured logging driver does not support reading`) || strings.Contains(r.stdout, "from-none") {
+		t.Errorf("logs of a none-driver container: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(root, "logs", namespace, "nonelog-quiet-1", "json.log")); err == nil {
+		t.Error("the none driver wrote a json log")
+	}
+	// Its driver stays a while to replay the output, but not past down.
+	gc(t, dir, "down", "-t", "0")
+	time.Sleep(time.Second)
+	if pids := processesWith(stdioDir("nonelog-quiet-1")); len(pids) > 0 {
+		t.Errorf("after down the none driver still runs: %v", pids)
+	}
+}

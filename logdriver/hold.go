@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,7 +31,53 @@ const (
 	StdoutFile = "stdout"
 	StderrFile = "stderr"
 	SocketFile = "attach.sock"
+	// ReplayFile is the socket for followers of a container whose driver
+	// keeps no log (none): they get the output since the start (up to
+	// ReplayLimit bytes, in memory only), then the rest as it comes.
+	ReplayFile = "replay.sock"
 )
+
+// ReplayLimit bounds the output kept for replay.
+const ReplayLimit = 1 << 20
+
+// HoldOptions say what the holder does.
+type HoldOptions struct {
+	TTY   bool // one output stream (a terminal's)
+	Stdin bool // hold the container's stdin FIFO open (stdin_open)
+	// NoLog: the none driver: nothing is written to disk; output is
+	// streamed and kept in memory for replay.
+	NoLog bool
+}
+
+// ParseHoldMode reads the mode argument: tty, stdin, nolog joined by ','.
+func ParseHoldMode(mode string) HoldOptions {
+	var o HoldOptions
+	for _, m := range strings.Split(mode, ",") {
+		switch m {
+		case "tty":
+			o.TTY = true
+		case "stdin":
+			o.Stdin = true
+		case "nolog":
+			o.NoLog = true
+		}
+	}
+	return o
+}
+
+// String is the mode argument for o.
+func (o HoldOptions) String() string {
+	var m []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{o.TTY, "tty"}, {o.Stdin, "stdin"}, {o.NoLog, "nolog"}} {
+		if f.on {
+			m = append(m, f.name)
+		}
+	}
+	return strings.Join(m, ",")
+}
 
 // Stream numbers in a frame's header, as in Docker's attach stream.
 const (
@@ -66,10 +114,10 @@ func ReadFrame(r io.Reader) (byte, []byte, error) {
 // HoldMain runs Hold from the command line after HoldArg and exits.
 func HoldMain(args []string) {
 	if len(args) != 5 {
-		fmt.Fprintln(os.Stderr, "gocompose-logger: want LOGS DIR NAMESPACE ID tty|\"\"")
+		fmt.Fprintln(os.Stderr, "gocompose-logger: want LOGS DIR NAMESPACE ID MODE")
 		os.Exit(2)
 	}
-	if err := Hold(args[0], args[1], args[2], args[3], args[4] == "tty", os.NewFile(3, "ready")); err != nil {
+	if err := Hold(args[0], args[1], args[2], args[3], ParseHoldMode(args[4]), os.NewFile(3, "ready")); err != nil {
 		fmt.Fprintln(os.Stderr, "gocompose-logger:", err)
 		os.Exit(1)
 	}
@@ -82,36 +130,59 @@ const connectTimeout = time.Minute
 
 // Hold is the second mode's main; ready (fd 3 when run by gocompose) gets
 // one byte once the container's output is connected.
-func Hold(logs, dir, namespace, id string, tty bool, ready *os.File) error {
-	w, err := Open(Dir(logs, namespace, id))
-	if err != nil {
-		return err
+func Hold(logs, dir, namespace, id string, o HoldOptions, ready *os.File) error {
+	var w *Writer
+	if !o.NoLog {
+		var err error
+		if w, err = Open(Dir(logs, namespace, id)); err != nil {
+			return err
+		}
+		defer w.Close()
 	}
-	defer w.Close()
-	// Held read-write: the container's stdin never reaches its end while
-	// the driver lives, whoever comes and goes on the socket.
-	stdin, err := os.OpenFile(filepath.Join(dir, StdinFile), os.O_RDWR, 0)
-	if err != nil {
-		return err
+	var stdin io.Writer = io.Discard
+	if o.Stdin {
+		// Held read-write: the container's stdin never reaches its end
+		// while the driver lives, whoever comes and goes on the socket.
+		f, err := os.OpenFile(filepath.Join(dir, StdinFile), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		stdin = f
 	}
-	defer stdin.Close()
 	h := &holder{clients: map[net.Conn]chan []byte{}}
-	sock := filepath.Join(dir, SocketFile)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	listen := func(name string) (*net.UnixListener, error) {
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, name), Net: "unix"})
+		if err != nil {
+			return nil, err
+		}
+		// The socket stays: a later driver for the same container may
+		// have made the directory again, and gocompose clears it before
+		// each start.
+		l.SetUnlinkOnClose(false)
+		return l, nil
+	}
+	l, err := listen(SocketFile)
 	if err != nil {
 		return err
 	}
-	// The socket stays: a later driver for the same container may have
-	// made the directory again, and gocompose clears it before each start.
-	l.SetUnlinkOnClose(false)
 	defer l.Close()
-	go h.serve(l, stdin)
+	go h.serve(l, stdin, false)
+	if o.NoLog {
+		h.replay = []byte{}
+		rl, err := listen(ReplayFile)
+		if err != nil {
+			return err
+		}
+		defer rl.Close()
+		go h.serve(rl, io.Discard, true)
+	}
 
 	streams := []struct {
 		file string
 		num  byte
 	}{{StdoutFile, Stdout}}
-	if !tty {
+	if !o.TTY {
 		streams = append(streams, struct {
 			file string
 			num  byte
@@ -161,19 +232,47 @@ func Hold(logs, dir, namespace, id string, tty bool, ready *os.File) error {
 	}
 	wg.Wait()
 	h.closeAll()
+	if o.NoLog {
+		// Nothing else keeps the output: stay a while for followers
+		// that come after a short-lived container ended (attached up
+		// follows once every container started), until the directory
+		// goes (rm, down) or is made again (the next start).
+		linger(dir, time.Now().Add(lingerAfterEnd))
+	}
 	return nil
+}
+
+// lingerAfterEnd is how long a none driver's output stays to be replayed.
+const lingerAfterEnd = time.Minute
+
+func linger(dir string, until time.Time) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	for time.Now().Before(until) {
+		time.Sleep(200 * time.Millisecond)
+		cur, err := os.Stat(dir)
+		if err != nil || !os.SameFile(st, cur) {
+			return
+		}
+	}
 }
 
 // holder fans the container's output out to attach clients.
 type holder struct {
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards clients and replay
 	clients map[net.Conn]chan []byte
+	// replay, for the none driver, is the output so far (frames), for
+	// followers that come after it was written; nil otherwise.
+	replay []byte
+	ended  bool // the output ended: new clients get the replay and EOF
 }
 
 // serve accepts attach clients: their input goes to stdin, output frames
 // to them through a buffered queue, so a slow client cannot stall the
 // container (one that falls 256 frames behind is dropped).
-func (h *holder) serve(l net.Listener, stdin io.Writer) {
+func (h *holder) serve(l net.Listener, stdin io.Writer, replay bool) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -181,7 +280,14 @@ func (h *holder) serve(l net.Listener, stdin io.Writer) {
 		}
 		q := make(chan []byte, 256)
 		h.mu.Lock()
-		h.clients[c] = q
+		if replay && len(h.replay) > 0 {
+			q <- slices.Clone(h.replay)
+		}
+		if h.ended {
+			close(q)
+		} else {
+			h.clients[c] = q
+		}
 		h.mu.Unlock()
 		go func() {
 			for b := range q {
@@ -202,6 +308,14 @@ func (h *holder) serve(l net.Listener, stdin io.Writer) {
 func (h *holder) broadcast(frame []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.replay != nil {
+		h.replay = append(h.replay, frame...)
+		// Keep the last ReplayLimit bytes, cut at a frame's start.
+		for len(h.replay) > ReplayLimit {
+			n := FrameHeader + int(binary.BigEndian.Uint32(h.replay[4:FrameHeader]))
+			h.replay = h.replay[n:]
+		}
+	}
 	for c, q := range h.clients {
 		select {
 		case q <- frame:
@@ -215,6 +329,7 @@ func (h *holder) broadcast(frame []byte) {
 func (h *holder) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.ended = true
 	for c, q := range h.clients {
 		delete(h.clients, c)
 		close(q)
@@ -227,7 +342,11 @@ func (h *holder) copy(w *Writer, stream byte, r io.Reader) {
 	if stream == Stderr {
 		name = "stderr"
 	}
-	lines := &lineSplitter{emit: func(line []byte) { w.write(name, line) }}
+	lines := &lineSplitter{emit: func(line []byte) {
+		if w != nil {
+			w.write(name, line)
+		}
+	}}
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := r.Read(buf)

@@ -56,7 +56,7 @@ func TestHoldServesAttachAndLogs(t *testing.T) {
 		}
 	}
 	done := make(chan error, 1)
-	go func() { done <- Hold(logs, dir, "ns", "c1", false, nil) }()
+	go func() { done <- Hold(logs, dir, "ns", "c1", HoldOptions{Stdin: true}, nil) }()
 	stdout, err := os.OpenFile(filepath.Join(dir, StdoutFile), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

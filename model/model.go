@@ -83,8 +83,11 @@ type Etc struct {
 
 // Log is the json-file rotation setting of one container.
 type Log struct {
-	MaxSize int64 `json:"max_size,omitempty"` // bytes; 0 = unlimited
-	MaxFile int   `json:"max_file,omitempty"` // files kept, including the current
+	// Driver is "none" when nothing is to be kept; "" for the drivers
+	// that keep the json-file log.
+	Driver  string `json:"driver,omitempty"`
+	MaxSize int64  `json:"max_size,omitempty"` // bytes; 0 = unlimited
+	MaxFile int    `json:"max_file,omitempty"` // files kept, including the current
 	// Syslog, for the syslog driver, is where each line is sent as well
 	// (the json-file log is kept as Docker's dual logging keeps its cache,
 	// so logs still reads it).

@@ -129,7 +129,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
 		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
-		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc),
+		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc),
 		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),

@@ -37,6 +37,8 @@ func LogConfigFrom(driver string, opts map[string]string) (model.Log, error) {
 	var c model.Log
 	var err error
 	switch driver {
+	case "none":
+		c.Driver = "none"
 	case "syslog":
 		c.Syslog, err = syslogConfig(opts)
 	case "journald":
@@ -233,8 +235,8 @@ func (r *Runtime) taskIO(id string, spec *oci.Spec) (cio.Creator, error) {
 		return nil, err
 	}
 	tty := spec.Process != nil && spec.Process.Terminal
-	if stdinOpen(spec) {
-		return heldIO(r.namespace, id, tty), nil
+	if o, ok := holdOptions(spec); ok {
+		return heldIO(r.namespace, id, o), nil
 	}
 	exe, err := LoggerPath()
 	if err != nil {
@@ -315,8 +317,18 @@ type LogOptions struct {
 	Done func() bool
 }
 
+// ErrLogsNotReadable is what ReadLogs returns for a container whose log
+// driver keeps nothing (none); the words are Docker's.
+var ErrLogsNotReadable = errors.New("configured logging driver does not support reading")
+
 // ReadLogs sends the container's log entries to fn, oldest first.
 func (r *Runtime) ReadLogs(ctx context.Context, id string, o LogOptions, fn func(LogEntry)) error {
+	if b, err := os.ReadFile(filepath.Join(logDir(r.namespace, id), "config.json")); err == nil {
+		var c model.Log
+		if json.Unmarshal(b, &c) == nil && c.Driver == "none" {
+			return ErrLogsNotReadable
+		}
+	}
 	path := LogPath(r.namespace, id)
 	var entries []LogEntry
 	files := rotatedFiles(path)

@@ -187,6 +187,15 @@ func withTTY(svc types.ServiceConfig) oci.SpecOpts {
 	return oci.WithTTY
 }
 
+// withLogDriver marks the spec of a container whose log driver is none, so
+// that its tasks get heldIO's driver, which keeps no log.
+func withLogDriver(svc types.ServiceConfig) oci.SpecOpts {
+	if svc.Logging == nil || svc.Logging.Driver != "none" {
+		return none
+	}
+	return oci.WithAnnotations(map[string]string{LogDriverAnnotation: "none"})
+}
+
 // withStdinOpen marks the spec so that the container's tasks get a stdin
 // (see heldIO).
 func withStdinOpen(svc types.ServiceConfig) oci.SpecOpts {

@@ -26,15 +26,28 @@ import (
 // (stdin_open: true): its tasks get a stdin that attach can write to.
 const StdinOpenAnnotation = "com.gocompose.stdin-open"
 
+// LogDriverAnnotation in a container's OCI spec names its log driver when
+// its tasks need the held IO for it: "none" (no log; output streamed and
+// replayed from memory).
+const LogDriverAnnotation = "com.gocompose.log-driver"
+
 // HoldArg is the log driver's argument for containers with stdin_open.
 const HoldArg = logdriver.HoldArg
 
 // RunHold is that mode's main when gocompose itself is the driver.
 func RunHold(args []string) { logdriver.HoldMain(args) }
 
-// stdinOpen reports whether the spec asks for an open stdin.
-func stdinOpen(spec *specs.Spec) bool {
-	return spec != nil && spec.Annotations[StdinOpenAnnotation] == "true"
+// holdOptions says whether the spec's tasks need heldIO, and with what.
+func holdOptions(spec *specs.Spec) (logdriver.HoldOptions, bool) {
+	if spec == nil {
+		return logdriver.HoldOptions{}, false
+	}
+	o := logdriver.HoldOptions{
+		TTY:   spec.Process != nil && spec.Process.Terminal,
+		Stdin: spec.Annotations[StdinOpenAnnotation] == "true",
+		NoLog: spec.Annotations[LogDriverAnnotation] == "none",
+	}
+	return o, o.Stdin || o.NoLog
 }
 
 // StdioDir is where a stdin_open container's FIFOs and attach socket live:
@@ -49,7 +62,7 @@ func StdioDir(ns, id string) string {
 // its own session, at their other end (the shim's log driver protocol
 // carries no stdin). The driver outlives the command that started it and
 // ends with the container's output.
-func heldIO(ns, id string, tty bool) cio.Creator {
+func heldIO(ns, id string, o logdriver.HoldOptions) cio.Creator {
 	return func(string) (cio.IO, error) {
 		dir := StdioDir(ns, id)
 		if err := os.RemoveAll(dir); err != nil {
@@ -58,9 +71,13 @@ func heldIO(ns, id string, tty bool) cio.Creator {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("stdio of %s: %w", id, err)
 		}
-		cfg := cio.Config{Terminal: tty, Stdin: filepath.Join(dir, logdriver.StdinFile), Stdout: filepath.Join(dir, logdriver.StdoutFile)}
-		fifos := []string{cfg.Stdin, cfg.Stdout}
-		if !tty {
+		cfg := cio.Config{Terminal: o.TTY, Stdout: filepath.Join(dir, logdriver.StdoutFile)}
+		fifos := []string{cfg.Stdout}
+		if o.Stdin {
+			cfg.Stdin = filepath.Join(dir, logdriver.StdinFile)
+			fifos = append(fifos, cfg.Stdin)
+		}
+		if !o.TTY {
 			cfg.Stderr = filepath.Join(dir, logdriver.StderrFile)
 			fifos = append(fifos, cfg.Stderr)
 		}
@@ -73,15 +90,11 @@ func heldIO(ns, id string, tty bool) cio.Creator {
 		if err != nil {
 			return nil, err
 		}
-		mode := ""
-		if tty {
-			mode = "tty"
-		}
 		ready, readyW, err := os.Pipe()
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(exe, HoldArg, paths.Logs(), dir, ns, id, mode)
+		cmd := exec.Command(exe, HoldArg, paths.Logs(), dir, ns, id, o.String())
 		cmd.ExtraFiles = []*os.File{readyW}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		err = cmd.Start()
@@ -138,6 +151,9 @@ type AttachIO struct {
 	// DetachKeys are the keys that leave the container running (Docker's
 	// ctrl-p,ctrl-q when empty).
 	DetachKeys string
+	// Replay, for a container whose log driver is none, gets its output
+	// since it started (kept in memory by its driver) before the rest.
+	Replay bool
 }
 
 // AttachStdio connects to a running stdin_open container's stdio: its
@@ -154,7 +170,11 @@ func (r *Runtime) AttachStdio(ctx context.Context, id string, a AttachIO) error 
 		}
 		keys = k
 	}
-	conn, err := net.Dial("unix", filepath.Join(StdioDir(r.namespace, id), logdriver.SocketFile))
+	sock := logdriver.SocketFile
+	if a.Replay {
+		sock = logdriver.ReplayFile
+	}
+	conn, err := net.Dial("unix", filepath.Join(StdioDir(r.namespace, id), sock))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
 			return ErrNoStdio

@@ -141,6 +141,7 @@ var logOptions = map[string]map[string]bool{
 	"local":     {"max-size": true, "max-file": true},
 	"syslog":    {"syslog-address": true, "syslog-facility": true, "tag": true},
 	"journald":  {"tag": true},
+	"none":      {},
 	"fluentd":   {"fluentd-address": true, "tag": true, "fluentd-async": true, "fluentd-async-connect": true},
 }
 
