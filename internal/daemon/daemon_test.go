@@ -16,6 +16,11 @@ func TestStopOnlyTheNamedProcess(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	pid := cmd.Process.Pid
+	// The parent resumes from the fork before the kernel has set up the
+	// new program's arguments: its cmdline can read empty for a moment.
+	for i := 0; i < 100 && !Runs(pid, "sleep"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !Runs(pid, "sleep") || Runs(pid, "buildkitd") || Runs(1, "init") || Runs(0, "") {
 		t.Fatal("Runs")
 	}
