@@ -253,7 +253,7 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 	if req.Context == "" {
 		req.Context = p.WorkingDir
 	}
-	if !filepath.IsAbs(req.Context) {
+	if !filepath.IsAbs(req.Context) && !build.IsRemoteContext(req.Context) {
 		req.Context = filepath.Join(p.WorkingDir, req.Context)
 	}
 	if req.Network == "default" {
@@ -339,7 +339,13 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 		}
 		req.Secrets[cmp.Or(ref.Target, ref.Source)] = v
 	}
-	for _, k := range append(slices.Clone(b.SSH), o.SSH...) {
+	ssh := append(slices.Clone(b.SSH), o.SSH...)
+	if len(ssh) == 0 && (strings.HasPrefix(req.Context, "git@") || strings.HasPrefix(req.Context, "ssh://")) && os.Getenv("SSH_AUTH_SOCK") != "" {
+		// BuildKit's git fetch of an ssh context needs an agent, which
+		// Docker's builder forwards by itself.
+		ssh = types.SSHConfig{{ID: "default"}}
+	}
+	for _, k := range ssh {
 		s := build.SSH{ID: cmp.Or(k.ID, "default")}
 		if k.Path != "" {
 			s.Paths = []string{k.Path}

@@ -98,12 +98,18 @@ func Build(ctx context.Context, c *bk.Client, req Request, out io.Writer, mode s
 	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
 }
 
+// IsRemoteContext reports whether a build context is a git repository or
+// an http(s) URL (a tarball or a Dockerfile), which BuildKit fetches
+// itself, rather than a directory.
+func IsRemoteContext(c string) bool {
+	return strings.Contains(c, "://") || strings.HasPrefix(c, "git@")
+}
+
 func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 	cleanup := func() {}
-	ctxFS, err := fsutil.NewFS(req.Context)
-	if err != nil {
-		return bk.SolveOpt{}, cleanup, fmt.Errorf("build context %s: %w", req.Context, err)
-	}
+	remote := IsRemoteContext(req.Context)
+	mounts := map[string]fsutil.FS{}
+	attrs := map[string]string{"image-resolve-mode": "local"}
 	dfDir, dfName := req.Context, "Dockerfile"
 	switch {
 	case req.DockerfileInline != "":
@@ -116,21 +122,42 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 			return bk.SolveOpt{}, cleanup, err
 		}
 		dfDir = tmp
+	case req.Dockerfile != "" && remote && !filepath.IsAbs(req.Dockerfile):
+		dfDir, dfName = "", req.Dockerfile // read from the fetched context
 	case req.Dockerfile != "":
 		p := req.Dockerfile
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(req.Context, p)
 		}
 		dfDir, dfName = filepath.Dir(p), filepath.Base(p)
+	case remote:
+		dfDir = "" // the context's own Dockerfile
 	}
-	if _, err := os.Stat(filepath.Join(dfDir, dfName)); err != nil {
-		return bk.SolveOpt{}, cleanup, fmt.Errorf("dockerfile: %w", err)
+	attrs["filename"] = dfName
+	if remote {
+		// The Dockerfile frontend fetches a git or http context itself
+		// (git runs in buildkitd, on this host).
+		attrs["context"] = req.Context
+	} else {
+		ctxFS, err := fsutil.NewFS(req.Context)
+		if err != nil {
+			return bk.SolveOpt{}, cleanup, fmt.Errorf("build context %s: %w", req.Context, err)
+		}
+		mounts["context"] = ctxFS
 	}
-	dfFS, err := fsutil.NewFS(dfDir)
-	if err != nil {
-		return bk.SolveOpt{}, cleanup, err
+	if dfDir != "" {
+		if _, err := os.Stat(filepath.Join(dfDir, dfName)); err != nil {
+			return bk.SolveOpt{}, cleanup, fmt.Errorf("dockerfile: %w", err)
+		}
+		dfFS, err := fsutil.NewFS(dfDir)
+		if err != nil {
+			return bk.SolveOpt{}, cleanup, err
+		}
+		mounts["dockerfile"] = dfFS
+		if remote {
+			attrs["dockerfilekey"] = "dockerfile" // a local Dockerfile for a fetched context
+		}
 	}
-	attrs := map[string]string{"filename": dfName, "image-resolve-mode": "local"}
 	if req.Pull {
 		attrs["image-resolve-mode"] = "pull"
 	}
@@ -164,7 +191,6 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 	if req.Provenance != "" {
 		attrs["attest:provenance"] = req.Provenance
 	}
-	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
 	for name, src := range req.AdditionalContexts {
 		switch {
 		case strings.HasPrefix(src, "docker-image://"):

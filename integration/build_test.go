@@ -1,7 +1,11 @@
 package integration
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,5 +185,75 @@ services:
 	}
 	if r := gcRun(dir, nil, "images", "-q"); strings.TrimSpace(r.stdout) != "" {
 		t.Errorf("build --check built images: %s", r)
+	}
+}
+
+// Remote build contexts, fetched by BuildKit as Docker's builder fetches
+// them: a git repository (served over http on 127.0.0.1 by the test, at a
+// branch and a subdirectory) and a tarball URL.
+func TestBuildRemoteContexts(t *testing.T) {
+	requiresBuildkit(t)
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("git missing under CI")
+		}
+		t.Skip("git not installed")
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := t.TempDir()
+	work := filepath.Join(t.TempDir(), "src")
+	writeFiles(t, work, map[string]string{
+		"app/Dockerfile": "FROM scratch\nCOPY busybox /bin/busybox\nCOPY message /message\nCMD [\"/bin/busybox\", \"cat\", \"/message\"]\n",
+		"app/message":    "from git\n",
+		"app/busybox":    string(bb),
+	})
+	if err := os.Chmod(filepath.Join(work, "app", "busybox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git(work, "init", "-q", "-b", "release")
+	git(work, "add", ".")
+	git(work, "commit", "-q", "-m", "one")
+	git(serve, "clone", "-q", "--bare", work, "repo.git")
+	git(filepath.Join(serve, "repo.git"), "update-server-info") // git's dumb http protocol: plain files
+	// The same files as a tarball.
+	tarball := filepath.Join(serve, "ctx.tar")
+	if out, err := exec.Command("tar", "-C", filepath.Join(work, "app"), "-cf", tarball, "Dockerfile", "busybox", "message").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(work, "app", "message"), []byte("from tar\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-C", filepath.Join(work, "app"), "-cf", tarball, "Dockerfile", "busybox", "message").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(serve)))
+	defer srv.Close()
+	dir := project(t, "bldremote", fmt.Sprintf(`
+services:
+  fromgit:
+    image: gocompose-it/fromgit
+    build: %s/repo.git#release:app
+  fromtar:
+    image: gocompose-it/fromtar
+    build:
+      context: %s/ctx.tar
+`, srv.URL, srv.URL))
+	gc(t, dir, "build")
+	for svc, want := range map[string]string{"fromgit": "from git\n", "fromtar": "from tar\n"} {
+		if out := gc(t, dir, "run", "--rm", "-T", svc).stdout; out != want {
+			t.Errorf("%s runs to %q, want %q", svc, out, want)
+		}
 	}
 }

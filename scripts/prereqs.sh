@@ -3,7 +3,7 @@
 # host lacks. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-pkgs=(containerd runc busybox-static tini containernetworking-plugins iptables)
+pkgs=(containerd runc busybox-static tini containernetworking-plugins iptables git)
 [ "${GOCOMPOSE_NEED_MMDEBSTRAP:-0}" = 1 ] && pkgs+=(mmdebstrap curl ca-certificates)
 
 missing=()

@@ -380,8 +380,6 @@ func isEmpty(v any) bool {
 
 func checkBuild(b *types.BuildConfig) error {
 	switch {
-	case strings.Contains(b.Context, "://") || strings.HasPrefix(b.Context, "git@"):
-		return unsupported("build.context", "remote contexts cannot be fetched offline: "+b.Context)
 	case b.Privileged:
 		return unsupported("build.privileged", "")
 	case len(b.Entitlements) > 0:
