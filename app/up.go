@@ -491,17 +491,49 @@ func (a *App) restartAfterRecreate(ctx context.Context, p *types.Project, plan *
 	return a.Restart(ctx, p, stale, timeout, true)
 }
 
+// namespaceDonor is the container whose namespace field (ipc, pid) mode
+// names: service:X's first container (as Docker Compose picks it) or
+// container:NAME; "" for other modes.
+func (a *App) namespaceDonor(ctx context.Context, p *types.Project, field, mode string) (string, error) {
+	if target, ok := strings.CutPrefix(mode, types.ServicePrefix); ok {
+		c, err := a.serviceContainer(ctx, p.Name, target)
+		if err != nil {
+			return "", fmt.Errorf("%s %s: %w", field, mode, err)
+		}
+		return c, nil
+	}
+	name, _ := strings.CutPrefix(mode, types.ContainerPrefix)
+	if name == mode {
+		return "", nil
+	}
+	return name, nil
+}
+
+// joinsNamespaces reports whether svc's tasks join another container's
+// IPC or PID namespace: they can only be made once that one runs.
+func joinsNamespaces(svc types.ServiceConfig) bool {
+	return sharesMode(svc.Ipc) || sharesMode(svc.Pid)
+}
+
+func sharesMode(mode string) bool {
+	return strings.HasPrefix(mode, types.ServicePrefix) || strings.HasPrefix(mode, types.ContainerPrefix)
+}
+
 // createdFirst names the services whose containers svc's create needs:
-// network_mode service:X or container:NAME, and volumes_from container:NAME
-// when NAME is one of the project's containers.
+// network_mode, ipc or pid service:X or container:NAME, and volumes_from
+// container:NAME when NAME is one of the project's containers.
 func createdFirst(p *types.Project, svc types.ServiceConfig) []string {
 	var out []string
-	if target, ok := strings.CutPrefix(svc.NetworkMode, "service:"); ok {
-		out = append(out, target)
+	for _, mode := range []string{svc.NetworkMode, svc.Ipc, svc.Pid} {
+		if target, ok := strings.CutPrefix(mode, "service:"); ok && !slices.Contains(out, target) {
+			out = append(out, target)
+		}
 	}
 	names := []string{}
-	if c, ok := strings.CutPrefix(svc.NetworkMode, types.ContainerPrefix); ok {
-		names = append(names, c)
+	for _, mode := range []string{svc.NetworkMode, svc.Ipc, svc.Pid} {
+		if c, ok := strings.CutPrefix(mode, types.ContainerPrefix); ok {
+			names = append(names, c)
+		}
 	}
 	for _, vf := range svc.VolumesFrom {
 		if rest, ok := strings.CutPrefix(vf, types.ContainerPrefix); ok {
@@ -562,7 +594,7 @@ func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op sch
 		}
 		a.progress("Container", id, "Created")
 	}
-	if !o.NoStart && (op.Kind == scheduler.Create || op.Kind == scheduler.Recreate) {
+	if !o.NoStart && (op.Kind == scheduler.Create || op.Kind == scheduler.Recreate) && !joinsNamespaces(r.svc) {
 		// The slow half of starting (shim, runc create) runs ahead too;
 		// the start that waits for dependencies is then quick.
 		if err := a.Engine.CreateTask(ctx, id); err != nil {
@@ -667,6 +699,13 @@ func (a *App) createWith(ctx context.Context, p *types.Project, r *resolved, id 
 	}
 	c.Labels[labels.State] = a.StateDir
 	c.NetNS, c.Etc = ns.netns, ns.etc
+	if c.IpcFrom, err = a.namespaceDonor(ctx, p, "ipc", svc.Ipc); err == nil {
+		c.PidFrom, err = a.namespaceDonor(ctx, p, "pid", svc.Pid)
+	}
+	if err != nil {
+		ns.cleanup()
+		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	mounts, copyUp, volDirs, err := a.volumeMounts(p, svc, id)
 	if err == nil {
 		var from []model.Mount

@@ -137,6 +137,10 @@ type Container struct {
 	Labels map[string]string
 	Mounts []Mount
 	CopyUp []CopyUp
+	// IpcFrom and PidFrom name the containers (containerd IDs) whose IPC
+	// and PID namespaces this one joins (ipc/pid: service:X or
+	// container:X), resolved when each task starts.
+	IpcFrom, PidFrom string
 	// NetNS is the network namespace to join, made and attached by the
 	// caller; empty means host or a fresh loopback-only one
 	// (network_mode).

@@ -129,7 +129,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
 		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
-		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc),
+		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc), withSharedNamespaces(req, r.namespace),
 		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
@@ -354,6 +354,9 @@ func (r *Runtime) start(ctx context.Context, id string, unlessStopped bool) (boo
 	if err != nil {
 		return false, fmt.Errorf("start %s: %w", id, conv(err))
 	}
+	if err := r.prepareTask(ctx, c, spec); err != nil {
+		return false, fmt.Errorf("start %s: %w", id, err)
+	}
 	ioc, err := r.taskIO(id, spec)
 	if err != nil {
 		return false, fmt.Errorf("start %s: %w", id, err)
@@ -427,6 +430,9 @@ func (r *Runtime) CreateTask(ctx context.Context, id string) error {
 	spec, err := c.Spec(ctx)
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", id, conv(err))
+	}
+	if err := r.prepareTask(ctx, c, spec); err != nil {
+		return fmt.Errorf("create task %s: %w", id, err)
 	}
 	ioc, err := r.taskIO(id, spec)
 	if err != nil {
@@ -684,6 +690,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 }
 
 func (r *Runtime) removeFiles(id string) {
+	unmountShm(r.namespace, id)
 	os.RemoveAll(etcDir(r.namespace, id))
 	os.RemoveAll(logDir(r.namespace, id))
 	os.RemoveAll(StdioDir(r.namespace, id))

@@ -193,11 +193,14 @@ func (r *Runtime) StartAttached(ctx context.Context, id string, stdio Stdio) (in
 		return 0, fmt.Errorf("run %s: %w", id, err)
 	}
 	defer att.reset()
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("run %s: %w", id, conv(err))
+	}
+	if err := r.prepareTask(ctx, c, spec); err != nil {
+		return 0, fmt.Errorf("run %s: %w", id, err)
+	}
 	if box := consoleSize(att.con); box != nil {
-		spec, err := c.Spec(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("run %s: %w", id, conv(err))
-		}
 		spec.Process.ConsoleSize = box
 		if err := c.Update(ctx, containerd.UpdateContainerOpts(containerd.WithSpec(spec))); err != nil {
 			return 0, fmt.Errorf("run %s: terminal size: %w", id, conv(err))

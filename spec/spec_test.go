@@ -172,6 +172,8 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"network-driver-opt", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver_opts:\n      com.docker.network.bridge.enable_icc: \"false\"\n", []string{"compose.yaml:7:", "enable_icc"}, true},
 		{"log-option", "services:\n  web:\n    image: busybox\n    logging:\n      driver: json-file\n      options:\n        compress: \"true\"\n", []string{"compose.yaml:", "logging.options.compress", "json-file"}, true},
 		{"log-driver", "services:\n  web:\n    image: busybox\n    logging:\n      driver: gelf\n", []string{"compose.yaml:", "logging.driver", "gelf"}, true},
+		{"ipc-private-donor", "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n    ipc: service:db\n", []string{"compose.yaml:6:", `field "ipc"`, "shareable"}, false},
+		{"pid-mode", "services:\n  web:\n    image: busybox\n    pid: private\n", []string{"compose.yaml:4:", `field "pid"`}, true},
 		{"unsupported-network-mode", "services:\n  web:\n    image: busybox\n    network_mode: slirp4netns\n", []string{"compose.yaml:4:", "network_mode"}, true},
 	}
 	for _, tc := range cases {

@@ -165,6 +165,15 @@ func checkLogging(l *types.LoggingConfig) error {
 	return nil
 }
 
+// sharesWith reports a namespace mode naming another service or container.
+func sharesWith(mode string) bool {
+	name, ok := strings.CutPrefix(mode, types.ServicePrefix)
+	if !ok {
+		name, ok = strings.CutPrefix(mode, types.ContainerPrefix)
+	}
+	return ok && name != ""
+}
+
 func checkService(p *types.Project, svc types.ServiceConfig) error {
 	keys, err := SetFields(sshFree(svc))
 	if err != nil {
@@ -225,13 +234,28 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			return unsupported("volumes", string(v.Type)+" "+v.Source)
 		}
 	}
-	for field, v := range map[string]string{"pid": svc.Pid, "uts": svc.Uts} {
-		if v != "" && v != "host" {
-			return unsupported(field, v+" (only host)")
+	if v := svc.Uts; v != "" && v != "host" {
+		return unsupported("uts", v+" (only host)")
+	}
+	if v := svc.Pid; v != "" && v != "host" && !sharesWith(v) {
+		return unsupported("pid", v+" (host, service:NAME or container:NAME)")
+	}
+	if v := svc.Ipc; v != "" && v != "host" && v != "private" && v != "shareable" && !sharesWith(v) {
+		return unsupported("ipc", v+" (host, private, shareable, service:NAME or container:NAME)")
+	}
+	if donor, ok := strings.CutPrefix(svc.Ipc, types.ServicePrefix); ok {
+		// Docker's daemon makes IPC namespaces private by default and
+		// refuses to share them ("non-shareable IPC").
+		if d, found := p.Services[donor]; !found {
+			return invalid("ipc", "service "+donor+" is not defined")
+		} else if d.Ipc != "shareable" {
+			return invalid("ipc", "service "+donor+" must have ipc: shareable to share its IPC namespace (non-shareable IPC, as Docker refuses it)")
 		}
 	}
-	if v := svc.Ipc; v != "" && v != "host" && v != "private" && v != "shareable" {
-		return unsupported("ipc", v+" (host, private or shareable)")
+	if donor, ok := strings.CutPrefix(svc.Pid, types.ServicePrefix); ok {
+		if _, found := p.Services[donor]; !found {
+			return invalid("pid", "service "+donor+" is not defined")
+		}
 	}
 	for _, vf := range svc.VolumesFrom {
 		rest, isContainer := strings.CutPrefix(vf, types.ContainerPrefix)
