@@ -97,6 +97,7 @@ func heldIO(ns, id string, o logdriver.HoldOptions) cio.Creator {
 		cmd := exec.Command(exe, HoldArg, paths.Logs(), dir, ns, id, o.String())
 		cmd.ExtraFiles = []*os.File{readyW}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.Dir = "/" // it outlives the command's directory
 		err = cmd.Start()
 		readyW.Close()
 		if err != nil {

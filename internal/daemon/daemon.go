@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,9 +27,18 @@ func Start(bin string, args []string, logPath string) (int, error) {
 		return 0, err
 	}
 	defer devnull.Close()
+	if strings.Contains(bin, "/") {
+		if bin, err = filepath.Abs(bin); err != nil {
+			return 0, err
+		}
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// A daemon outlives the command's directory (a project directory
+	// removed later leaves buildkitd's git fetches failing: "Unable to
+	// read current working directory").
+	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start %s: %w", bin, err)
 	}
