@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,6 +120,7 @@ func TestHoldServesAttachAndLogs(t *testing.T) {
 		}
 		lines = append(lines, e.Stream+":"+e.Log)
 	}
+	slices.Sort(lines) // the streams are written by their own goroutines
 	if got := strings.Join(lines, "|"); got != "stderr:warn\n|stdout:$ ls\n" {
 		t.Errorf("log lines %q", got)
 	}
