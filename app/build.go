@@ -55,15 +55,25 @@ func ImageName(p *types.Project, svc types.ServiceConfig) string {
 }
 
 // withImageNames gives every service with a build section its image name,
-// so the rest of app can treat image as set.
+// and makes a volume of type image that names a service name that
+// service's image, so the rest of app can treat images as set.
 func withImageNames(p *types.Project) *types.Project {
 	q := *p
 	q.Services = maps.Clone(p.Services)
 	for name, svc := range q.Services {
 		if svc.Image == "" && svc.Build != nil {
 			svc.Image = ImageName(p, svc)
-			q.Services[name] = svc
 		}
+		cloned := false
+		for i, v := range svc.Volumes {
+			if other, ok := p.Services[v.Source]; ok && v.Type == types.VolumeTypeImage {
+				if !cloned {
+					svc.Volumes, cloned = slices.Clone(svc.Volumes), true
+				}
+				svc.Volumes[i].Source = ImageName(p, other)
+			}
+		}
+		q.Services[name] = svc
 	}
 	return &q
 }

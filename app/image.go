@@ -179,6 +179,28 @@ func (a *App) pullForUp(ctx context.Context, sel *types.Project, override string
 			todo = append(todo, svc)
 		}
 	}
+	// Images that volumes of type image mount are pulled when missing, as
+	// Docker Compose pulls them (withImageNames made a project service's
+	// name its image, built by the build step when missing).
+	built := map[string]bool{}
+	for _, svc := range sel.Services {
+		if svc.Build != nil {
+			built[svc.Image] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
+		for i, v := range sel.Services[name].Volumes {
+			if v.Type != types.VolumeTypeImage || seen[v.Source] || built[v.Source] {
+				continue
+			}
+			if _, err := a.Engine.ImageID(ctx, v.Source); err != nil {
+				seen[v.Source] = true
+				pull := types.ServiceConfig{Name: fmt.Sprintf("%s:volume %d", name, i)}
+				pull.Image = v.Source
+				todo = append(todo, pull)
+			}
+		}
+	}
 	return a.parallel(len(todo), func(i int) error {
 		svc := todo[i]
 		err := a.pullImage(ctx, svc, quiet)

@@ -81,6 +81,7 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("service %s: %w", svc.Name, err)
 			}
+
 			mounts = append(mounts, m)
 			continue
 		}

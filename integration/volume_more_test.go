@@ -1,12 +1,18 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/moby/sys/mountinfo"
 )
 
 func mountedAt(path string) bool {
@@ -245,5 +251,58 @@ func TestSharedVolumeKeptWhileInUse(t *testing.T) {
 	r = gc(t, b, "down", "-v", "-t", "0")
 	if !strings.Contains(r.stderr, "Volume gc-shared-vol Removed") {
 		t.Errorf("last down -v: %s", r.stderr)
+	}
+}
+
+// A volume of type image mounts an image's filesystem read-only (a
+// subpath of it, or a project service's image by the service's name), as
+// Docker does; down leaves no mount and no snapshot behind.
+func TestImageVolume(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "imgvol", fmt.Sprintf(`services:
+  content:
+    image: gocompose-it/imgvol-content
+    build:
+      context: ./content
+      dockerfile_inline: "FROM scratch\nCOPY . /\n"
+  app:
+    image: busybox
+    command: %s
+    volumes:
+      - type: image
+        source: content
+        target: /mnt/data
+        image:
+          subpath: data
+      - type: image
+        source: gocompose-it/imgvol-content
+        target: /mnt/all
+`, sleeper))
+	writeFiles(t, filepath.Join(dir, "content"), map[string]string{"data/hello.txt": "hello from an image\n", "top.txt": "top\n"})
+	gc(t, dir, "build", "content")
+	gc(t, dir, "up", "-d", "app")
+	t.Cleanup(func() { gcRun(dir, nil, "down", "-t", "0") })
+	if out := gc(t, dir, "exec", "-T", "app", "cat", "/mnt/data/hello.txt", "/mnt/all/top.txt").stdout; out != "hello from an image\ntop\n" {
+		t.Errorf("files of the image volumes: %q", out)
+	}
+	if r := gcRun(dir, nil, "exec", "-T", "app", "sh", "-c", "echo x > /mnt/all/new"); r.code == 0 {
+		t.Errorf("an image volume is writable: %s", r)
+	}
+	gc(t, dir, "restart", "-t", "0", "app") // mounted again for the new task
+	if out := gc(t, dir, "exec", "-T", "app", "cat", "/mnt/data/hello.txt").stdout; out != "hello from an image\n" {
+		t.Errorf("after restart: %q", out)
+	}
+	gc(t, dir, "down", "-t", "0")
+	if ms, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Join(root, "containers"))); len(ms) > 0 {
+		t.Errorf("after down, mounts left: %v", ms[0].Mountpoint)
+	}
+	c, err := containerd.New(address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), namespace)
+	if _, err := c.SnapshotService("overlayfs").Stat(ctx, "imgvol-app-1-image-volume-0"); err == nil {
+		t.Error("after down, the image volume's snapshot is still there")
 	}
 }

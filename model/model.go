@@ -44,6 +44,9 @@ type MountType string
 const (
 	Bind  MountType = "bind"  // a host path: bind mounts, volumes, secrets, configs
 	Tmpfs MountType = "tmpfs" // a fresh tmpfs
+	// Image is an image's filesystem, read-only (type: image): Source is
+	// the image reference, Subpath the directory of it to mount.
+	ImageMount MountType = "image"
 )
 
 // Mount is one filesystem mount of the container, its source resolved:
@@ -63,6 +66,8 @@ type Mount struct {
 	// Size in bytes and Mode of a tmpfs (0: the kernel's defaults).
 	Size int64
 	Mode uint32
+	// Subpath of an Image mount.
+	Subpath string
 }
 
 // CopyUp is an empty volume directory to seed from the image's content at
@@ -205,6 +210,12 @@ func FromVolume(v types.ServiceVolumeConfig) (Mount, error) {
 		if v.Tmpfs != nil {
 			m.Size = int64(v.Tmpfs.Size)
 			m.Mode = v.Tmpfs.Mode
+		}
+		return m, nil
+	case types.VolumeTypeImage:
+		m := Mount{Type: ImageMount, Source: v.Source, Target: v.Target, ReadOnly: true}
+		if v.Image != nil {
+			m.Subpath = v.Image.SubPath
 		}
 		return m, nil
 	}

@@ -103,10 +103,16 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	defer func() {
 		if retErr != nil {
 			_ = r.client.SnapshotService(snapshotter).Remove(context.WithoutCancel(ctx), req.ID)
+			r.removeImageVolumes(context.WithoutCancel(ctx), req.ID)
 			os.RemoveAll(dir)
 			os.RemoveAll(logDir(r.namespace, req.ID))
 		}
 	}()
+	req.Mounts = slices.Clone(req.Mounts)
+	imageVolumes, err := r.makeImageVolumes(ctx, &req)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", req.ID, err)
+	}
 	if err := writeEtcFiles(dir, svc, hostname, req.Etc); err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
@@ -129,7 +135,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
 		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
-		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc), withSharedNamespaces(req, r.namespace),
+		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc), withSharedNamespaces(req, r.namespace), withImageVolumes(imageVolumes),
 		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
@@ -668,6 +674,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 	if err != nil {
 		err = conv(err)
 		if errdefs.IsNotFound(err) {
+			r.removeImageVolumes(ctx, id)
 			r.removeFiles(id)
 			return nil
 		}
@@ -685,6 +692,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(conv(err)) {
 		return fmt.Errorf("remove %s: %w", id, conv(err))
 	}
+	r.removeImageVolumes(ctx, id)
 	r.removeFiles(id)
 	return nil
 }

@@ -626,6 +626,10 @@ func withMounts(ms []model.Mount) oci.SpecOpts {
 				}
 				opts = append(opts, prop)
 				s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
+			case model.ImageMount:
+				// Its host directory, mounted before each task starts.
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source,
+					Options: []string{"rbind", "ro", "rprivate"}})
 			case model.Tmpfs:
 				opts := []string{"nosuid", "nodev", "noexec"}
 				if m.Size > 0 {

@@ -215,6 +215,10 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	for _, v := range svc.Volumes {
 		switch {
 		case v.Type == types.VolumeTypeBind || v.Type == types.VolumeTypeTmpfs:
+		case v.Type == types.VolumeTypeImage:
+			if v.Source == "" {
+				return invalid("volumes", "a volume of type image needs the image (source)")
+			}
 		case v.Type == types.VolumeTypeVolume && v.Source == "":
 		case v.Type == types.VolumeTypeVolume:
 			cfg, ok := p.Volumes[v.Source]
