@@ -67,7 +67,7 @@ type Mount struct {
 	Size int64
 	Mode uint32
 	// Subpath of an Image mount.
-	Subpath string
+	Subpath string `json:",omitempty"`
 }
 
 // CopyUp is an empty volume directory to seed from the image's content at
