@@ -372,7 +372,7 @@ func (a *App) ConfigHash(ctx context.Context, p *types.Project, services []strin
 			}
 			digest = ""
 		}
-		h, err := model.ConfigHash(svc, digest)
+		h, err := model.ConfigHash(svc, a.hashDigest(ctx, svc, digest))
 		if err != nil {
 			return err
 		}

@@ -32,14 +32,27 @@ func (a *App) resolve(ctx context.Context, p *types.Project, svc types.ServiceCo
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	return a.resolveWith(p, svc, img)
+	return a.resolveWith(p, svc, img, a.hashDigest(ctx, svc, img.Digest))
+}
+
+// hashDigest is what the config hash takes of the images a service uses:
+// its image's digest and, as Docker Compose adds them, those of the images
+// its volumes of type image mount (so a changed one recreates it).
+func (a *App) hashDigest(ctx context.Context, svc types.ServiceConfig, image string) string {
+	for _, v := range svc.Volumes {
+		if v.Type == types.VolumeTypeImage {
+			d, _ := a.Engine.ImageID(ctx, v.Source)
+			image += "," + d
+		}
+	}
+	return image
 }
 
 // resolveWith resolves svc with its image already resolved.
-func (a *App) resolveWith(p *types.Project, svc types.ServiceConfig, img model.Image) (*resolved, error) {
+func (a *App) resolveWith(p *types.Project, svc types.ServiceConfig, img model.Image, digest string) (*resolved, error) {
 	var err error
 	r := &resolved{svc: svc, image: img}
-	if r.hash, err = model.ConfigHash(svc, img.Digest); err != nil {
+	if r.hash, err = model.ConfigHash(svc, digest); err != nil {
 		return nil, err
 	}
 	hc, err := healthConfig(svc, img.Healthcheck)
@@ -94,7 +107,7 @@ func (a *App) resolveAll(ctx context.Context, p, sel *types.Project, scale map[s
 		if errs[i] != nil {
 			return nil, fmt.Errorf("service %s: %w", name, errs[i])
 		}
-		r, err := a.resolveWith(p, svc, imgs[i])
+		r, err := a.resolveWith(p, svc, imgs[i], a.hashDigest(ctx, svc, imgs[i].Digest))
 		if err != nil {
 			return nil, err
 		}

@@ -292,6 +292,16 @@ func TestImageVolume(t *testing.T) {
 	if out := gc(t, dir, "exec", "-T", "app", "cat", "/mnt/data/hello.txt").stdout; out != "hello from an image\n" {
 		t.Errorf("after restart: %q", out)
 	}
+	// A changed image recreates the container that mounts it, as the
+	// digest is part of its config hash (as in Docker Compose).
+	writeFiles(t, filepath.Join(dir, "content"), map[string]string{"data/hello.txt": "hello again\n"})
+	gc(t, dir, "build", "content")
+	if r := gc(t, dir, "up", "-d", "app"); !strings.Contains(r.stderr, "Recreated") {
+		t.Errorf("up after the volume's image changed did not recreate app:\n%s", r.stderr)
+	}
+	if out := gc(t, dir, "exec", "-T", "app", "cat", "/mnt/data/hello.txt").stdout; out != "hello again\n" {
+		t.Errorf("after the image changed: %q", out)
+	}
 	gc(t, dir, "down", "-t", "0")
 	if ms, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Join(root, "containers"))); len(ms) > 0 {
 		t.Errorf("after down, mounts left: %v", ms[0].Mountpoint)
