@@ -2,11 +2,13 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -243,4 +245,114 @@ func TestSecondInterruptAborts(t *testing.T) {
 		t.Errorf("after the aborted up, up -d: %v", got)
 	}
 	gc(t, dir, "down", "-t", "0")
+}
+
+// startOrphanShim leaves a real containerd shim for the container id in
+// the state a command killed while containerd started it leaves one:
+// started in a bundle whose log FIFO nobody opens (so it waits forever),
+// the bundle then deleted. It returns the shim's socket and a check that
+// the shim is gone.
+func startOrphanShim(t *testing.T, id string) (sock string, gone func() bool) {
+	t.Helper()
+	shimBin, err := exec.LookPath("containerd-shim-runc-v2")
+	if err != nil {
+		t.Skip("containerd-shim-runc-v2 not installed")
+	}
+	bundle := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(bundle, "log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := exec.Command(shimBin, "-namespace", namespace, "-id", id, "-address", address(), "start")
+	start.Dir = bundle
+	out, err := start.Output()
+	if err != nil {
+		t.Fatalf("start a shim: %v", err)
+	}
+	sock = strings.TrimPrefix(strings.TrimSpace(string(out)), "unix://")
+	var pids []int
+	for _, p := range processesWith("\x00-id\x00" + id + "\x00") {
+		pid, _, _ := strings.Cut(p, ":")
+		if n, err := strconv.Atoi(pid); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatal("the orphaned shim does not run")
+	}
+	// Once it waits for a reader of its log, the bundle goes, as
+	// containerd deletes it when it gives up.
+	waiting := func() bool {
+		ws, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pids[0]))
+		for _, w := range ws {
+			if b, _ := os.ReadFile(w); strings.Contains(string(b), "wait_for_partner") || strings.Contains(string(b), "fifo") {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; !waiting(); i++ {
+		if i == 100 {
+			t.Fatal("the shim does not wait for its log's reader")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.RemoveAll(bundle); err != nil {
+		t.Fatal(err)
+	}
+	alive := func() bool {
+		for _, pid := range pids {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && len(b) > 0 {
+				return true // a zombie (killed, not reaped by init) has none
+			}
+		}
+		return false
+	}
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		os.Remove(sock)
+	})
+	return sock, func() bool {
+		for i := 0; i < 50 && alive(); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return !alive()
+	}
+}
+
+// A shim left behind by a command killed while containerd started it
+// would take the next create of the container and never answer (start
+// hung until the shim was killed): start clears it and the container
+// runs; down clears one too.
+func TestOrphanedShimIsCleared(t *testing.T) {
+	requires(t)
+	dir := project(t, "orphan", fmt.Sprintf("services:\n  s:\n    image: busybox\n    command: %s\n", idle))
+	gc(t, dir, "create")
+	_, gone := startOrphanShim(t, "orphan-s-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "start", "s")
+	cmd.Dir, cmd.Env = dir, suiteEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("start with an orphaned shim for the container: %v\n%s", err, out)
+	}
+	if !gone() {
+		t.Error("the orphaned shim still runs after start")
+	}
+	if out := gc(t, dir, "exec", "-T", "s", "echo", "runs").stdout; out != "runs\n" {
+		t.Errorf("exec after start: %q", out)
+	}
+	gc(t, dir, "stop", "-t", "0")
+	sock, gone := startOrphanShim(t, "orphan-s-1")
+	gc(t, dir, "down", "-t", "0")
+	if !gone() {
+		t.Error("down left the orphaned shim running")
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("down left the orphaned shim's socket")
+	}
 }

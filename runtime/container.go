@@ -676,7 +676,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 		if errdefs.IsNotFound(err) {
 			r.removeImageVolumes(ctx, id)
 			r.removeFiles(id)
-			return nil
+			return r.clearOrphanShim(ctx, nil, id)
 		}
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
@@ -694,7 +694,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 	}
 	r.removeImageVolumes(ctx, id)
 	r.removeFiles(id)
-	return nil
+	return r.clearOrphanShim(ctx, nil, id)
 }
 
 func (r *Runtime) removeFiles(id string) {

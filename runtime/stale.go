@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +25,9 @@ import (
 // behind with no task record, and every later create then fails on the
 // existing bundle; such a bundle is cleared and the create tried once more.
 func (r *Runtime) newTask(ctx context.Context, c containerd.Container, ioc cio.Creator) (containerd.Task, error) {
+	if err := r.clearOrphanShim(ctx, c, c.ID()); err != nil {
+		return nil, err
+	}
 	t, err := c.NewTask(ctx, ioc)
 	if err == nil {
 		return t, nil
@@ -55,6 +59,71 @@ func (r *Runtime) newTask(ctx context.Context, c containerd.Container, ioc cio.C
 	}
 	t, err = c.NewTask(ctx, ioc)
 	return t, conv(err)
+}
+
+// shimSocket is where a containerd shim for the container id listens: the
+// runc shim derives the path from containerd's address, the namespace and
+// the id, always under /run/containerd/s (pkg/shim's SocketAddress).
+func shimSocket(address, namespace, id string) string {
+	address = strings.TrimPrefix(address, "unix://")
+	return fmt.Sprintf("/run/containerd/s/%x", sha256.Sum256([]byte(filepath.Join(address, namespace, id))))
+}
+
+// clearOrphanShim kills a shim left for the container id with no task in
+// containerd. A command killed while containerd was starting a task's shim
+// makes containerd give up and delete the bundle, while the shim it had
+// started goes on waiting, forever, for containerd to open the bundle's log
+// FIFO (measured: the shim blocked in open("/proc/self/fd/7"), the deleted
+// log). The next create of the container then hangs on it (reproduced with
+// a real shim in that state: `start` never returned until it was killed).
+// A shim's socket is the cheap sign of one: with no socket (every new
+// container) this costs a stat; with one and no task, the process whose
+// command line is this container's shim is killed and the socket removed.
+func (r *Runtime) clearOrphanShim(ctx context.Context, c containerd.Container, id string) error {
+	if r.stateDir() == "" {
+		return nil // not a containerd whose shims we know
+	}
+	sock := shimSocket(r.address, r.namespace, id)
+	if _, err := os.Lstat(sock); err != nil {
+		return nil
+	}
+	if c != nil {
+		if _, err := c.Task(ctx, nil); !errdefs.IsNotFound(conv(err)) {
+			return nil // a task (or we cannot tell): its shim is in use
+		}
+	}
+	want := [][]byte{[]byte("containerd-shim"), []byte("\x00-namespace\x00" + r.namespace + "\x00"), []byte("\x00-id\x00" + id + "\x00")}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.Contains(cmdline, want[0]) || !bytes.Contains(cmdline, want[1]) || !bytes.Contains(cmdline, want[2]) {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("container %s: kill its orphaned shim %d: %w", id, pid, err)
+		}
+		for i := 0; i < 100 && processRuns(pid); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("container %s: remove its orphaned shim's socket: %w", id, err)
+	}
+	return nil
+}
+
+// processRuns reports whether pid is alive (a zombie is not).
+func processRuns(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }
 
 // stateDir is the containerd state directory of the daemon we talk to,
