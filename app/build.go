@@ -44,6 +44,9 @@ type BuildOptions struct {
 	Provenance string
 	// Check lints the Dockerfiles instead of building (build --check).
 	Check bool
+	// Print prints the build definitions as a bake file and builds
+	// nothing (build --print).
+	Print bool
 }
 
 // ImageName is the image a service runs: image:, else <project>-<service>.
@@ -98,6 +101,9 @@ func (a *App) Build(ctx context.Context, p *types.Project, o BuildOptions) error
 	if len(names) == 0 {
 		a.warn("No services to build")
 		return nil
+	}
+	if o.Print {
+		return a.printBake(a.Out, p, names, o)
 	}
 	if o.Check {
 		return a.checkBuilds(ctx, p, names, o)
@@ -256,10 +262,14 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 	b := svc.Build
 	req := build.Request{
 		Context: b.Context, Dockerfile: b.Dockerfile, DockerfileInline: b.DockerfileInline,
-		Target: b.Target, Labels: b.Labels, NoCache: b.NoCache || o.NoCache, Pull: b.Pull || o.Pull,
+		Target: b.Target, Labels: maps.Clone(b.Labels), NoCache: b.NoCache || o.NoCache, Pull: b.Pull || o.Pull,
 		CacheFrom: b.CacheFrom, CacheTo: b.CacheTo, Network: b.Network, ShmSize: int64(b.ShmSize),
 		Args: map[string]string{}, AdditionalContexts: map[string]string{},
 	}
+	if req.Labels == nil {
+		req.Labels = map[string]string{}
+	}
+	maps.Copy(req.Labels, buildLabels(p, svc)) // as Docker Compose labels what it builds
 	if req.Context == "" {
 		req.Context = p.WorkingDir
 	}

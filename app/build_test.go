@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -223,5 +224,50 @@ services:
 	}
 	if got := e.opsOf("push"); !slices.Equal(got, []string{"registry.example/app:2", "registry.example/app:latest"}) {
 		t.Errorf("build --push pushed %v", got)
+	}
+}
+
+// build --print writes the build definitions as the bake file Docker
+// Compose prints, builds nothing, and needs no builder.
+func TestBuildPrintBakeFile(t *testing.T) {
+	a, _, b := buildApp(t)
+	a.Builder = nil
+	var out strings.Builder
+	a.Out = &out
+	p := load(t, buildProject)
+	if err := a.Build(context.Background(), p, BuildOptions{Services: []string{"app"}, Args: []string{"EXTRA=1"}, Print: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.built()) != 0 {
+		t.Errorf("build --print built %v", b.built())
+	}
+	var f struct {
+		Group  map[string]struct{ Targets []string } `json:"group"`
+		Target map[string]struct {
+			Context    string            `json:"context"`
+			Contexts   map[string]string `json:"contexts"`
+			Dockerfile string            `json:"dockerfile"`
+			Args       map[string]string `json:"args"`
+			Labels     map[string]string `json:"labels"`
+			Tags       []string          `json:"tags"`
+			Target     string            `json:"target"`
+			Output     []string          `json:"output"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &f); err != nil {
+		t.Fatalf("not a bake file: %v\n%s", err, out.String())
+	}
+	if g := f.Group["default"].Targets; !slices.Equal(g, []string{"base", "app"}) && !slices.Equal(g, []string{"app", "base"}) {
+		t.Errorf("group default: %v", g)
+	}
+	if _, ok := f.Target["other"]; !ok || len(f.Target) != 3 {
+		t.Errorf("every service with a build is a target: %v", slices.Sorted(maps.Keys(f.Target)))
+	}
+	app := f.Target["app"]
+	if !strings.HasSuffix(app.Context, "/app") || app.Dockerfile != app.Context+"/Dockerfile" || app.Target != "final" ||
+		app.Args["GREETING"] != "hi" || app.Args["EXTRA"] != "1" || app.Contexts["base"] != "target:base" ||
+		!slices.Equal(app.Tags, []string{"registry.example/app:1", "p-app"}) || !slices.Equal(app.Output, []string{"type=docker"}) ||
+		app.Labels["org.example.by"] != "gocompose" || app.Labels[labels.Project] != "p" || app.Labels[labels.Service] != "app" {
+		t.Errorf("target app: %+v", app)
 	}
 }

@@ -910,9 +910,8 @@ func buildCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.Push, "push", false, "Push service images")
 	fl.StringVar(&o.Provenance, "provenance", "", `Add a provenance attestation ("true", "mode=min" or "mode=max")`)
 	var sbom string
-	var printBake bool
 	fl.StringVar(&sbom, "sbom", "", "Add a SBOM attestation (refused: BuildKit's scanner image would have to be pulled)")
-	fl.BoolVar(&printBake, "print", false, "Print equivalent bake file (refused: gocompose does not build through bake)")
+	fl.BoolVar(&o.Print, "print", false, "Print equivalent bake file")
 	fl.BoolVar(&o.Check, "check", false, "Check build configuration")
 	var sshFlags []string
 	fl.StringArrayVar(&sshFlags, "ssh", nil, "Set SSH authentications used when building service images. (use 'default' for using your default SSH Agent)")
@@ -939,8 +938,6 @@ func buildCmd(g *globals) *cobra.Command {
 		switch {
 		case sbom != "" && sbom != "false":
 			return fmt.Errorf("build --sbom: BuildKit's SBOM scanner image would have to be pulled from a registry, which gocompose does not do for builds")
-		case printBake:
-			return fmt.Errorf("build --print: gocompose builds through BuildKit's API, not bake: there is no bake file to print")
 		}
 		if p := o.Provenance; p != "" && p != "true" && p != "false" && !strings.HasPrefix(p, "mode=") {
 			return fmt.Errorf("build --provenance %q: want true, false, mode=min or mode=max", p)
