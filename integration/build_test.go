@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/opencontainers/image-spec/identity"
 )
 
 // requiresBuildkit skips (fails under CI) without the buildkitd binary.
@@ -256,4 +262,54 @@ services:
 			t.Errorf("%s runs to %q, want %q", svc, out, want)
 		}
 	}
+}
+
+// A rebuild that changes only the image's config (a label here, a CMD in
+// practice) keeps the image's unpacked snapshot through containerd's
+// garbage collection: the new config must hold the reference the old one
+// held, or the next create fails with "parent snapshot … does not exist"
+// (make demo did once).
+func TestConfigOnlyRebuildKeepsTheSnapshot(t *testing.T) {
+	requiresBuildkit(t)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "bldcfg", fmt.Sprintf("services:\n  app:\n    image: gocompose-it/bldcfg\n    build: ./app\n    command: %s\n", sleeper))
+	dockerfile := "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nLABEL v=%d\n"
+	writeFiles(t, filepath.Join(dir, "app"), map[string]string{"busybox": string(bb), "Dockerfile": fmt.Sprintf(dockerfile, 1)})
+	if err := os.Chmod(filepath.Join(dir, "app", "busybox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gc(t, dir, "build")
+	writeFiles(t, filepath.Join(dir, "app"), map[string]string{"Dockerfile": fmt.Sprintf(dockerfile, 2)})
+	gc(t, dir, "build")
+
+	c, err := containerd.New(address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), namespace)
+	// A collection now, as containerd runs one on its own schedule.
+	l, err := c.LeasesService().Create(ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeasesService().Delete(ctx, l, leases.SynchronousDelete); err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.GetImage(ctx, "docker.io/gocompose-it/bldcfg:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SnapshotService("overlayfs").Stat(ctx, identity.ChainID(diffIDs).String()); err != nil {
+		t.Errorf("after a config-only rebuild and a garbage collection, the image's snapshot: %v", err)
+	}
+	gc(t, dir, "up", "-d")
+	gc(t, dir, "down", "-t", "0")
 }

@@ -58,6 +58,9 @@ func (r *Runtime) Image(ctx context.Context, ref string) (containerd.Image, erro
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	ok, err := img.IsUnpacked(ctx, snapshotter)
+	if err == nil && ok {
+		ok, err = r.snapshotReferenced(ctx, img)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, conv(err))
 	}
@@ -67,6 +70,26 @@ func (r *Runtime) Image(ctx context.Context, ref string) (containerd.Image, erro
 		}
 	}
 	return img, nil
+}
+
+// snapshotReferenced reports whether the image's config carries the label
+// that keeps its unpacked snapshot from containerd's garbage collector. A
+// build that changes only the config (a label, CMD) gives a new config over
+// the same layers: the snapshot exists (IsUnpacked says yes) but only the
+// old config, unreferenced once the name moves, kept it, and the collector
+// takes it from under the next create ("parent snapshot … does not
+// exist", seen in make demo). Unpacking again only adds the label.
+func (r *Runtime) snapshotReferenced(ctx context.Context, img containerd.Image) (bool, error) {
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return false, err
+	}
+	info, err := r.client.ContentStore().Info(ctx, desc.Digest)
+	if err != nil {
+		return false, err
+	}
+	_, ok := info.Labels["containerd.io/gc.ref.snapshot."+snapshotter]
+	return ok, nil
 }
 
 // LoadImages imports a docker-archive or OCI archive (optionally gzipped) and
