@@ -204,6 +204,9 @@ func (a *App) buildOne(ctx context.Context, p *types.Project, svc types.ServiceC
 	if o.Quiet {
 		mode = "quiet"
 	}
+	for _, pl := range runtime.ForeignPlatforms(svc.Build.Platforms) {
+		a.warn("service %s: this host cannot run %s programs (no binfmt_misc handler such as qemu-user-static's): the build's RUN steps for it will fail", svc.Name, pl)
+	}
 	if a.Display != nil {
 		a.Display.Pause() // BuildKit shows its own display
 		defer a.Display.Resume()
@@ -317,8 +320,10 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 		}
 		req.Ulimits = append(req.Ulimits, fmt.Sprintf("%s=%d:%d", name, soft, hard))
 	}
-	if len(b.Platforms) == 1 {
-		req.Platform = b.Platforms[0]
+	if len(b.Platforms) > 0 {
+		// Several make one image index, a manifest each (BuildKit builds
+		// them in one solve).
+		req.Platform = strings.Join(b.Platforms, ",")
 	}
 	prov := b.Provenance
 	if o.Provenance != "" {

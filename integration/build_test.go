@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/opencontainers/image-spec/identity"
@@ -312,4 +314,58 @@ func TestConfigOnlyRebuildKeepsTheSnapshot(t *testing.T) {
 	}
 	gc(t, dir, "up", "-d")
 	gc(t, dir, "down", "-t", "0")
+}
+
+// Several build platforms make one image index with a manifest each, as
+// Docker's builder does; the host's manifest runs. A platform this host can
+// neither run nor emulate gets a warning that its RUN steps would fail
+// (this Dockerfile has none).
+func TestBuildSeveralPlatforms(t *testing.T) {
+	requiresBuildkit(t)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "bldplat", `services:
+  app:
+    image: gocompose-it/bldplat
+    build:
+      context: ./app
+      platforms: [linux/amd64, linux/arm64]
+    command: ["/busybox", "echo", "runs here"]
+`)
+	writeFiles(t, filepath.Join(dir, "app"), map[string]string{"busybox": string(bb), "Dockerfile": "FROM scratch\nCOPY busybox /busybox\n"})
+	if err := os.Chmod(filepath.Join(dir, "app", "busybox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := gc(t, dir, "build")
+	_, emulated := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+	if warned := strings.Contains(r.stderr, "cannot run linux/arm64 programs"); warned != (emulated != nil) {
+		t.Errorf("warning about linux/arm64 (emulated: %v):\n%s", emulated == nil, r.stderr)
+	}
+	c, err := containerd.New(address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), namespace)
+	img, err := c.ImageService().Get(ctx, "docker.io/gocompose-it/bldplat:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := images.Platforms(ctx, c.ContentStore(), img.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.OS+"/"+p.Architecture)
+	}
+	slices.Sort(got)
+	if !slices.Equal(slices.Compact(got), []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("the image's platforms: %v", got)
+	}
+	if out := gc(t, dir, "run", "--rm", "-T", "app").stdout; out != "runs here\n" {
+		t.Errorf("the host's manifest runs: %q", out)
+	}
 }

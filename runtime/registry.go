@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -329,4 +330,29 @@ func (r *Runtime) SaveImages(ctx context.Context, w io.Writer, refs []string) er
 		return fmt.Errorf("image save: %w", conv(err))
 	}
 	return nil
+}
+
+// qemuArch is the binfmt_misc handler name of qemu-user-static per
+// architecture.
+var qemuArch = map[string]string{"arm64": "aarch64", "arm": "arm", "ppc64le": "ppc64le", "s390x": "s390x",
+	"riscv64": "riscv64", "mips64le": "mips64el", "loong64": "loongarch64", "amd64": "x86_64"}
+
+// ForeignPlatforms lists the platforms of list this host can neither run
+// natively nor emulate (no binfmt_misc handler registered for them), whose
+// RUN steps a build therefore cannot execute.
+func ForeignPlatforms(list []string) []string {
+	var out []string
+	for _, v := range list {
+		p, err := platforms.Parse(v)
+		if err != nil || platforms.Default().Match(p) {
+			continue
+		}
+		if name, ok := qemuArch[p.Architecture]; ok {
+			if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-" + name); err == nil {
+				continue
+			}
+		}
+		out = append(out, platforms.Format(p))
+	}
+	return out
 }

@@ -412,8 +412,6 @@ func checkBuild(b *types.BuildConfig) error {
 		return unsupported("build.privileged", "")
 	case len(b.Entitlements) > 0:
 		return unsupported("build.entitlements", "")
-	case len(b.Platforms) > 1:
-		return unsupported("build.platforms", "one platform at a time")
 	case b.SBOM != "" && b.SBOM != "false":
 		return unsupported("build.sbom", "BuildKit's SBOM scanner image would have to be pulled from a registry")
 	case b.Network != "" && b.Network != "host" && b.Network != "none" && b.Network != "default":

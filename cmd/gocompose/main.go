@@ -249,11 +249,17 @@ func (b *builder) buildOnce(ctx context.Context, req build.Request, out io.Write
 		}
 		fmt.Fprintf(out, "WARN[0000] %s was built and named, but BuildKit failed afterwards: %v\n", runtime.FamiliarImage(req.Tags[0]), err)
 	}
-	// An image built for another platform is not unpacked here (BuildKit's
-	// exporter skipped those too); it cannot run on this host.
+	// An image built only for other platforms is not unpacked here
+	// (BuildKit's exporter skipped those too); it cannot run on this host.
+	// Of a multi-platform image, the host's manifest is unpacked.
 	if req.Platform != "" {
-		p, err := platforms.Parse(req.Platform)
-		if err != nil || !platforms.Default().Match(p) {
+		host := false
+		for _, v := range strings.Split(req.Platform, ",") {
+			if p, err := platforms.Parse(v); err == nil && platforms.Default().Match(p) {
+				host = true
+			}
+		}
+		if !host {
 			return res, nil
 		}
 	}
