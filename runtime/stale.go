@@ -92,7 +92,10 @@ func (r *Runtime) clearOrphanShim(ctx context.Context, c containerd.Container, i
 			return nil // a task (or we cannot tell): its shim is in use
 		}
 	}
-	want := [][]byte{[]byte("containerd-shim"), []byte("\x00-namespace\x00" + r.namespace + "\x00"), []byte("\x00-id\x00" + id + "\x00")}
+	// This containerd's shim of this container only (another containerd
+	// on the host may use the same namespace and name).
+	want := [][]byte{[]byte("containerd-shim"), []byte("\x00-namespace\x00" + r.namespace + "\x00"), []byte("\x00-id\x00" + id + "\x00"),
+		[]byte("\x00-address\x00" + strings.TrimPrefix(r.address, "unix://") + "\x00")}
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
@@ -100,7 +103,7 @@ func (r *Runtime) clearOrphanShim(ctx context.Context, c containerd.Container, i
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !bytes.Contains(cmdline, want[0]) || !bytes.Contains(cmdline, want[1]) || !bytes.Contains(cmdline, want[2]) {
+		if err != nil || !containsAll(cmdline, want) {
 			continue
 		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -114,6 +117,15 @@ func (r *Runtime) clearOrphanShim(ctx context.Context, c containerd.Container, i
 		return fmt.Errorf("container %s: remove its orphaned shim's socket: %w", id, err)
 	}
 	return nil
+}
+
+func containsAll(b []byte, subs [][]byte) bool {
+	for _, sub := range subs {
+		if !bytes.Contains(b, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 // processRuns reports whether pid is alive (a zombie is not).
