@@ -231,8 +231,10 @@ func writeLogConfig(ns, id string, c model.Log, tag TagInfo) error {
 // beside the container, so logs are written while no gocompose command
 // runs; for a stdin_open container, heldIO's driver with a stdin.
 func (r *Runtime) taskIO(id string, spec *oci.Spec) (cio.Creator, error) {
-	if err := checkLogTarget(r.namespace, id); err != nil {
-		return nil, err
+	if d := spec.Annotations[LogDriverAnnotation]; d != "" && d != "none" {
+		if err := checkLogTarget(r.namespace, id); err != nil {
+			return nil, err
+		}
 	}
 	tty := spec.Process != nil && spec.Process.Terminal
 	if o, ok := holdOptions(spec); ok {
@@ -250,7 +252,7 @@ func (r *Runtime) taskIO(id string, spec *oci.Spec) (cio.Creator, error) {
 }
 
 // checkLogTarget fails, as Docker's start does, when the container's
-// syslog target cannot be reached.
+// syslog, journald or fluentd target cannot be reached.
 func checkLogTarget(ns, id string) error {
 	b, err := os.ReadFile(filepath.Join(logDir(ns, id), "config.json"))
 	if err != nil {

@@ -187,13 +187,14 @@ func withTTY(svc types.ServiceConfig) oci.SpecOpts {
 	return oci.WithTTY
 }
 
-// withLogDriver marks the spec of a container whose log driver is none, so
-// that its tasks get heldIO's driver, which keeps no log.
+// withLogDriver marks the spec of a container whose log driver is not the
+// json-file log alone: none (its tasks get heldIO's driver, which keeps no
+// log) or one with a target checked before each task starts.
 func withLogDriver(svc types.ServiceConfig) oci.SpecOpts {
-	if svc.Logging == nil || svc.Logging.Driver != "none" {
+	if svc.Logging == nil || svc.Logging.Driver == "" || svc.Logging.Driver == "json-file" || svc.Logging.Driver == "local" {
 		return none
 	}
-	return oci.WithAnnotations(map[string]string{LogDriverAnnotation: "none"})
+	return oci.WithAnnotations(map[string]string{LogDriverAnnotation: svc.Logging.Driver})
 }
 
 // withStdinOpen marks the spec so that the container's tasks get a stdin

@@ -27,8 +27,9 @@ import (
 const StdinOpenAnnotation = "com.gocompose.stdin-open"
 
 // LogDriverAnnotation in a container's OCI spec names its log driver when
-// its tasks need the held IO for it: "none" (no log; output streamed and
-// replayed from memory).
+// it is not the json-file log alone: "none" (its tasks get the held IO: no
+// log, output streamed and replayed from memory), or syslog, journald or
+// fluentd (whose target is checked before each task starts).
 const LogDriverAnnotation = "com.gocompose.log-driver"
 
 // HoldArg is the log driver's argument for containers with stdin_open.
