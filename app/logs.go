@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/internal/labels"
+	"github.com/gocompose/gocompose/logdriver"
 	"github.com/gocompose/gocompose/runtime"
 )
 
@@ -136,28 +136,9 @@ func (a *App) Logs(ctx context.Context, p *types.Project, o LogsOptions) error {
 	})
 }
 
-// entryWriter cuts a stream into log entries, a line each.
-type entryWriter struct {
-	stream string
-	fn     func(runtime.LogEntry)
-	buf    []byte
-}
-
-func (w *entryWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.fn(runtime.LogEntry{Log: string(w.buf[:i+1]), Stream: w.stream, Time: time.Now()})
-		w.buf = w.buf[i+1:]
-	}
-}
-
-func (w *entryWriter) flush() {
-	if len(w.buf) > 0 {
-		w.fn(runtime.LogEntry{Log: string(w.buf), Stream: w.stream, Time: time.Now()})
-		w.buf = nil
-	}
+// entryLines cuts a stream into log entries as the log driver cuts lines.
+func entryLines(stream string, fn func(runtime.LogEntry)) *logdriver.Lines {
+	return &logdriver.Lines{Emit: func(b []byte) {
+		fn(runtime.LogEntry{Log: string(b), Stream: stream, Time: time.Now()})
+	}}
 }

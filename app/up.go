@@ -877,13 +877,13 @@ func (a *App) attach(ctx context.Context, p *types.Project, ids []string, o UpOp
 				// The none driver keeps no log: its output since the
 				// start comes from the driver's memory, then as it comes
 				// (Docker Compose attaches to the stream the same way).
-				out, errw := &entryWriter{stream: "stdout", fn: show}, &entryWriter{stream: "stderr", fn: show}
+				out, errw := entryLines("stdout", show), entryLines("stderr", show)
 				err = a.Engine.AttachStdio(watchCtx, c.ID, runtime.AttachIO{Out: out, Err: errw, Replay: true})
 				if errors.Is(err, runtime.ErrNoStdio) {
 					err = nil // its driver is gone, and its output with it
 				}
-				out.flush()
-				errw.flush()
+				out.Flush()
+				errw.Flush()
 				if err == nil {
 					<-waited
 				}

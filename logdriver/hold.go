@@ -342,7 +342,7 @@ func (h *holder) copy(w *Writer, stream byte, r io.Reader) {
 	if stream == Stderr {
 		name = "stderr"
 	}
-	lines := &lineSplitter{emit: func(line []byte) {
+	lines := &Lines{Emit: func(line []byte) {
 		if w != nil {
 			w.write(name, line)
 		}
@@ -352,26 +352,28 @@ func (h *holder) copy(w *Writer, stream byte, r io.Reader) {
 		n, err := r.Read(buf)
 		if n > 0 {
 			h.broadcast(Frame(stream, buf[:n]))
-			lines.write(buf[:n])
+			_, _ = lines.Write(buf[:n])
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				fmt.Fprintln(os.Stderr, "gocompose-logger:", err)
 			}
-			lines.flush()
+			lines.Flush()
 			return
 		}
 	}
 }
 
-// lineSplitter cuts a stream into log lines as Copy does: at each newline,
-// and every MaxLine bytes of a longer line.
-type lineSplitter struct {
+// Lines cuts a stream into log lines as Copy does: at each newline, and
+// every MaxLine bytes of a longer line; Emit gets each (its buffer is
+// reused: copy what is kept).
+type Lines struct {
+	Emit func([]byte)
 	buf  []byte
-	emit func([]byte)
 }
 
-func (s *lineSplitter) write(p []byte) {
+// Write takes the next bytes of the stream.
+func (s *Lines) Write(p []byte) (int, error) {
 	s.buf = append(s.buf, p...)
 	for {
 		i := 0
@@ -380,21 +382,22 @@ func (s *lineSplitter) write(p []byte) {
 		}
 		switch {
 		case i < len(s.buf) && s.buf[i] == '\n':
-			s.emit(s.buf[:i+1])
+			s.Emit(s.buf[:i+1])
 			s.buf = s.buf[i+1:]
 		case i == MaxLine:
-			s.emit(s.buf[:MaxLine])
+			s.Emit(s.buf[:MaxLine])
 			s.buf = s.buf[MaxLine:]
 		default:
 			s.buf = append([]byte(nil), s.buf...)
-			return
+			return len(p), nil
 		}
 	}
 }
 
-func (s *lineSplitter) flush() {
+// Flush emits what is left of an unfinished line.
+func (s *Lines) Flush() {
 	if len(s.buf) > 0 {
-		s.emit(s.buf)
+		s.Emit(s.buf)
 		s.buf = nil
 	}
 }

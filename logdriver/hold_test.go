@@ -15,12 +15,12 @@ import (
 
 func TestLineSplitter(t *testing.T) {
 	var got []string
-	s := &lineSplitter{emit: func(b []byte) { got = append(got, string(b)) }}
-	s.write([]byte("a\nb"))
-	s.write([]byte("c\n\nd"))
+	s := &Lines{Emit: func(b []byte) { got = append(got, string(b)) }}
+	_, _ = s.Write([]byte("a\nb"))
+	_, _ = s.Write([]byte("c\n\nd"))
 	long := strings.Repeat("x", MaxLine+5)
-	s.write([]byte(long))
-	s.flush()
+	_, _ = s.Write([]byte(long))
+	s.Flush()
 	want := []string{"a\n", "bc\n", "\n", "d" + long[:MaxLine-1], long[MaxLine-1:]}
 	if len(got) != len(want) {
 		t.Fatalf("lines %q, want %q", got, want)
