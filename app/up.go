@@ -502,7 +502,7 @@ func (a *App) namespaceDonor(ctx context.Context, p *types.Project, field, mode 
 		}
 		return c, nil
 	}
-	name, _ := strings.CutPrefix(mode, types.ContainerPrefix)
+	name, _ := strings.CutPrefix(mode, types.ContainerPrefix) // mode itself unless container:NAME
 	if name == mode {
 		return "", nil
 	}
@@ -512,11 +512,7 @@ func (a *App) namespaceDonor(ctx context.Context, p *types.Project, field, mode 
 // joinsNamespaces reports whether svc's tasks join another container's
 // IPC or PID namespace: they can only be made once that one runs.
 func joinsNamespaces(svc types.ServiceConfig) bool {
-	return sharesMode(svc.Ipc) || sharesMode(svc.Pid)
-}
-
-func sharesMode(mode string) bool {
-	return strings.HasPrefix(mode, types.ServicePrefix) || strings.HasPrefix(mode, types.ContainerPrefix)
+	return spec.SharesNamespace(svc.Ipc) || spec.SharesNamespace(svc.Pid)
 }
 
 // createdFirst names the services whose containers svc's create needs:

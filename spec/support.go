@@ -165,8 +165,9 @@ func checkLogging(l *types.LoggingConfig) error {
 	return nil
 }
 
-// sharesWith reports a namespace mode naming another service or container.
-func sharesWith(mode string) bool {
+// SharesNamespace reports a namespace mode (ipc, pid) naming another
+// service or container.
+func SharesNamespace(mode string) bool {
 	name, ok := strings.CutPrefix(mode, types.ServicePrefix)
 	if !ok {
 		name, ok = strings.CutPrefix(mode, types.ContainerPrefix)
@@ -241,10 +242,10 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	if v := svc.Uts; v != "" && v != "host" {
 		return unsupported("uts", v+" (only host)")
 	}
-	if v := svc.Pid; v != "" && v != "host" && !sharesWith(v) {
+	if v := svc.Pid; v != "" && v != "host" && !SharesNamespace(v) {
 		return unsupported("pid", v+" (host, service:NAME or container:NAME)")
 	}
-	if v := svc.Ipc; v != "" && v != "host" && v != "private" && v != "shareable" && !sharesWith(v) {
+	if v := svc.Ipc; v != "" && v != "host" && v != "private" && v != "shareable" && !SharesNamespace(v) {
 		return unsupported("ipc", v+" (host, private, shareable, service:NAME or container:NAME)")
 	}
 	if donor, ok := strings.CutPrefix(svc.Ipc, types.ServicePrefix); ok {
