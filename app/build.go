@@ -365,7 +365,7 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 		req.Secrets[cmp.Or(ref.Target, ref.Source)] = v
 	}
 	ssh := append(slices.Clone(b.SSH), o.SSH...)
-	if len(ssh) == 0 && (strings.HasPrefix(req.Context, "git@") || strings.HasPrefix(req.Context, "ssh://")) && os.Getenv("SSH_AUTH_SOCK") != "" {
+	if len(ssh) == 0 && build.IsGitSSH(req.Context) && os.Getenv("SSH_AUTH_SOCK") != "" {
 		// BuildKit's git fetch of an ssh context needs an agent, which
 		// Docker's builder forwards by itself.
 		ssh = types.SSHConfig{{ID: "default"}}

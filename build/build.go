@@ -20,6 +20,7 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/util/gitutil"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 )
@@ -103,6 +104,14 @@ func Build(ctx context.Context, c *bk.Client, req Request, out io.Writer, mode s
 // itself, rather than a directory.
 func IsRemoteContext(c string) bool {
 	return strings.Contains(c, "://") || strings.HasPrefix(c, "git@")
+}
+
+// IsGitSSH reports a git context fetched over ssh, for which Docker's
+// builder forwards the default ssh agent unless the build names others
+// (buildx's buildflags.IsGitSSH).
+func IsGitSSH(c string) bool {
+	u, err := gitutil.ParseURL(c)
+	return err == nil && u.Scheme == gitutil.SSHProtocol
 }
 
 func solveOpt(req Request) (bk.SolveOpt, func(), error) {
