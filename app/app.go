@@ -136,7 +136,11 @@ func (a *App) progress(kind, name, state string) {
 		return
 	}
 	if a.JSONProgress {
-		b, _ := json.Marshal(progressEvent{DryRun: a.dry, ID: id, Status: progressStatus(state), Text: state}) // strings only: cannot fail
+		ev := progressEvent{DryRun: a.dry, ID: id, Status: progressStatus(state), Text: state}
+		if details, ok := strings.CutPrefix(state, "Error "); ok {
+			ev.Text, ev.Details = "Error", details
+		}
+		b, _ := json.Marshal(ev) // strings only: cannot fail
 		fmt.Fprintf(a.Err, "%s\n", b)
 		return
 	}
@@ -149,10 +153,11 @@ func (a *App) progress(kind, name, state string) {
 
 // progressEvent is one line of --progress json, with Docker Compose's keys.
 type progressEvent struct {
-	DryRun bool   `json:"dry-run,omitempty"`
-	ID     string `json:"id,omitempty"`
-	Status string `json:"status,omitempty"`
-	Text   string `json:"text,omitempty"`
+	DryRun  bool   `json:"dry-run,omitempty"`
+	ID      string `json:"id,omitempty"`
+	Status  string `json:"status,omitempty"`
+	Text    string `json:"text,omitempty"`
+	Details string `json:"details,omitempty"`
 }
 
 // progressStatus classes a progress text as Docker Compose's events do:

@@ -140,7 +140,15 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	// As Docker Compose, the dependency's containers show Waiting, then
+	// Healthy or Exited, or the error that ends the wait.
+	var shown []runtime.Container
+	show := func(state string) {
+		for _, c := range shown {
+			a.progress("Container", c.ID, state)
+		}
+	}
+	for first := true; ; first = false {
 		// Only the dependency's containers, not the whole project, each tick.
 		cs, err := a.Engine.List(ctx, map[string]string{labels.Project: p.Name, labels.Service: dep, labels.OneOff: boolLabel(false)})
 		if err != nil {
@@ -149,19 +157,26 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 		if len(cs) == 0 {
 			return fmt.Errorf("dependency %s has no container", dep)
 		}
+		if first {
+			shown = cs
+			show("Waiting")
+		}
 		done := true
 		for _, c := range cs {
 			switch cond {
 			case types.ServiceConditionHealthy:
 				if c.Labels[health.Label] == "" {
+					show("Error dependency " + dep + " failed to start")
 					return fmt.Errorf("dependency %s has no healthcheck configured", dep)
 				}
 				if c.State == runtime.StateExited {
+					show("Error dependency " + dep + " failed to start")
 					return fmt.Errorf("dependency %s exited (%d) before becoming healthy", c.ID, c.ExitCode)
 				}
 				switch a.healthOf(c) {
 				case health.Healthy:
 				case health.Unhealthy:
+					show("Error dependency " + dep + " failed to start")
 					return fmt.Errorf("dependency failed to start: container %s is unhealthy", c.ID)
 				default:
 					done = false
@@ -170,13 +185,20 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 				if c.State != runtime.StateExited {
 					done = false
 				} else if c.ExitCode != 0 {
-					return fmt.Errorf("service %q didn't complete successfully: exit %d", dep, c.ExitCode)
+					msg := fmt.Sprintf("service %q didn't complete successfully: exit %d", dep, c.ExitCode)
+					show("Error " + msg)
+					return errors.New(msg)
 				}
 			default:
 				return fmt.Errorf("unknown depends_on condition %q", cond)
 			}
 		}
 		if done {
+			if cond == types.ServiceConditionHealthy {
+				show("Healthy")
+			} else {
+				show("Exited")
+			}
 			return nil
 		}
 		select {

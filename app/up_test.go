@@ -6,6 +6,7 @@ import (
 	"github.com/gocompose/gocompose/spec"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -197,7 +198,7 @@ services:
 	for _, verdict := range []string{health.Healthy, health.Unhealthy} {
 		t.Run(verdict, func(t *testing.T) {
 			e := newFakeEngine("busybox")
-			a, _, _ := fakeApp(t, e)
+			a, _, progress := fakeApp(t, e)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			// The supervisor's part: judge db once it runs.
@@ -219,10 +220,17 @@ services:
 				if e.containers["p-db-1"].Labels[health.Label] == "" {
 					t.Error("db has no healthcheck label")
 				}
+				// Docker Compose's events for the dependency, in order.
+				if got := progress.String(); !regexp.MustCompile(`(?s) Container p-db-1 Started .* Container p-db-1 Waiting .* Container p-db-1 Healthy .* Container p-web-1 Starting `).MatchString(got) {
+					t.Errorf("progress:\n%s", got)
+				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), "p-db-1 is unhealthy") {
 				t.Fatalf("up with an unhealthy dependency: %v", err)
+			}
+			if got := progress.String(); !strings.Contains(got, " Container p-db-1 Error dependency db failed to start ") {
+				t.Errorf("progress:\n%s", got)
 			}
 			if slices.Contains(started, "p-web-1") {
 				t.Error("web started although db is unhealthy")

@@ -111,10 +111,12 @@ var colors = regexp.MustCompile("\x1b\\[[0-9;]*m")
 // --progress plain keeps the scrolling lines.
 func TestLiveProgressDisplay(t *testing.T) {
 	requires(t)
-	dir := project(t, "ttyshow", fmt.Sprintf("services:\n  a:\n    image: busybox\n    command: %[1]s\n  b:\n    image: busybox\n    command: %[1]s\n    depends_on: [a]\n", idle))
+	// b waits for a to be healthy, a probe 500 ms after a starts, so the
+	// display draws several frames whatever the machine's speed.
+	dir := project(t, "ttyshow", fmt.Sprintf("services:\n  a:\n    image: busybox\n    command: %[1]s\n    healthcheck:\n      test: [CMD, \"true\"]\n      interval: 500ms\n  b:\n    image: busybox\n    command: %[1]s\n    depends_on:\n      a:\n        condition: service_healthy\n", idle))
 	raw := runInTerminal(t, dir, "up", "-d")
 	got := colors.ReplaceAllString(raw, "")
-	for _, want := range []string{"\x1b[?25l", "\x1b[4A", "[+] Running 3/3", "✔ Container ttyshow-a-1   Started", "✔ Network ttyshow_default Created"} {
+	for _, want := range []string{"\x1b[?25l", "\x1b[4A", "[+] Running 3/3", "✔ Container ttyshow-a-1   Healthy", "✔ Container ttyshow-b-1   Started", "✔ Network ttyshow_default Created"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the terminal lacks %q:\n%q", want, got)
 		}
