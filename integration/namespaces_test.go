@@ -2,9 +2,11 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/containerd/cgroups/v3"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -25,10 +27,12 @@ func TestSharedIPCAndPIDNamespaces(t *testing.T) {
     image: busybox
     ipc: service:db
     pid: service:db
+    cgroup: private
     command: %s
   peer:
     image: busybox
     pid: container:nsshare-db-1
+    cgroup: host
     depends_on: [db]
     command: %s
 `, sleeper, sleeper))
@@ -51,6 +55,21 @@ func TestSharedIPCAndPIDNamespaces(t *testing.T) {
 	}
 	if out := gc(t, dir, "exec", "-T", "app", "df", "-k", "/dev/shm").stdout; !strings.Contains(out, "8192") {
 		t.Errorf("the shared /dev/shm has db's shm_size (8m):\n%s", out)
+	}
+	// cgroup: private is a cgroup namespace of its own, host the host's;
+	// unset (db) is Docker's default: private on cgroup v2, host on v1.
+	hostCgroup, err := os.Readlink("/proc/self/ns/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app := ns("app", "cgroup"); app == "" || app == hostCgroup {
+		t.Errorf("cgroup: private: app's cgroup namespace %q, the host's %q", app, hostCgroup)
+	}
+	if peer := ns("peer", "cgroup"); peer != hostCgroup {
+		t.Errorf("cgroup: host: peer's cgroup namespace %q, the host's %q", peer, hostCgroup)
+	}
+	if db := ns("db", "cgroup"); (db == hostCgroup) != (cgroups.Mode() != cgroups.Unified) {
+		t.Errorf("db (no cgroup:) has cgroup namespace %q, the host's %q, on cgroup mode %v", db, hostCgroup, cgroups.Mode())
 	}
 	// The PID namespace is db's: app sees db's processes.
 	if out := gc(t, dir, "exec", "-T", "app", "ps").stdout; !strings.Contains(out, "echo shared") && !strings.Contains(out, "sleep 1000") {

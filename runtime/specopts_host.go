@@ -7,6 +7,7 @@ import (
 	"path"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -16,12 +17,20 @@ import (
 // withNamespaces shares the host's PID, IPC or UTS namespace for pid: host,
 // ipc: host and uts: host; ipc private or shareable keep the container's
 // own (the default). A container on the host's UTS namespace keeps the
-// host's name.
+// host's name. cgroup: private gives the container its own cgroup
+// namespace, host keeps the host's; unset, it is Docker's default: private
+// on a cgroup v2 host, the host's on cgroup v1.
 func withNamespaces(svc types.ServiceConfig) oci.SpecOpts {
-	if svc.Pid != "host" && svc.Ipc != "host" && svc.Uts != "host" {
+	cgroupns := svc.Cgroup == "private" || (svc.Cgroup == "" && cgroups.Mode() == cgroups.Unified)
+	if svc.Pid != "host" && svc.Ipc != "host" && svc.Uts != "host" && !cgroupns {
 		return none
 	}
 	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		if cgroupns {
+			if err := oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace})(ctx, c, ctr, s); err != nil {
+				return err
+			}
+		}
 		if svc.Pid == "host" {
 			if err := oci.WithHostNamespace(specs.PIDNamespace)(ctx, c, ctr, s); err != nil {
 				return err

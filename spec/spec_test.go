@@ -157,7 +157,9 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"bad-type", "services:\n  web:\n    image: busybox\n    ports: 5\n", []string{"compose.yaml:4:", "services.web.ports"}, false},
 		{"bad-size", "services:\n  web:\n    image: busybox\n    mem_limit: lots\n", []string{"compose.yaml:4:", "mem_limit"}, false},
 		{"yaml-syntax", "services:\n  web:\n    image: [busybox\n", []string{"compose.yaml:", "yaml:"}, false},
-		{"unsupported-field", "services:\n  web:\n    image: busybox\n    userns_mode: host\n", []string{"compose.yaml:4:", `service "web"`, `field "userns_mode"`}, true},
+		{"unsupported-field", "services:\n  web:\n    image: busybox\n    use_api_socket: true\n", []string{"compose.yaml:4:", `service "web"`, `field "use_api_socket"`, "without a Docker daemon"}, true},
+		{"userns-mode", "services:\n  web:\n    image: busybox\n    userns_mode: private\n", []string{"compose.yaml:4:", `service "web"`, `field "userns_mode"`, "only host"}, false},
+		{"isolation", "services:\n  web:\n    image: busybox\n    isolation: hyperv\n", []string{"compose.yaml:4:", `field "isolation"`, "only 'default'"}, false},
 		{"external-secret", "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n", []string{"compose.yaml:4:", `service "web"`, `field "secrets.s"`, "swarm"}, true},
 		{"volume-driver-opts", "services:\n  web:\n    image: busybox\n    volumes:\n      - data:/v\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n      o: addr=10.0.0.1\n", []string{"compose.yaml:4:", `field "volumes"`, "only bind"}, true},
 		{"unsupported-restart-window", "services:\n  web:\n    image: busybox\n    deploy:\n      restart_policy:\n        window: 10s\n", []string{"compose.yaml:6:", "deploy.restart_policy.window"}, true},
@@ -168,6 +170,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"gpu-options", "services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - {capabilities: [gpu], options: {virtualization: \"false\"}}\n", []string{"compose.yaml:", "devices.0.options"}, true},
 		{"device-rule", "services:\n  web:\n    image: busybox\n    device_cgroup_rules: [\"c 1:3 xyz\"]\n", []string{"compose.yaml:4:", "device_cgroup_rules"}, false},
 		{"network-ipv6", "services:\n  web:\n    image: busybox\nnetworks:\n  default:\n    enable_ipv6: true\n", []string{"compose.yaml:6:", "networks.default.enable_ipv6", "IPv6"}, true},
+		{"network-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver: overlay\n", []string{"compose.yaml:6:", "networks.n.driver", "overlay"}, true},
 		{"network-ipam-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n", []string{"compose.yaml:7:", "networks.n.ipam.driver", "dhcp"}, true},
 		{"network-driver-opt", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver_opts:\n      com.docker.network.bridge.enable_icc: \"false\"\n", []string{"compose.yaml:7:", "enable_icc"}, true},
 		{"log-option", "services:\n  web:\n    image: busybox\n    logging:\n      driver: json-file\n      options:\n        compress: \"true\"\n", []string{"compose.yaml:", "logging.options.compress", "json-file"}, true},
@@ -318,5 +321,21 @@ func TestMissingEnvFileOfAnotherService(t *testing.T) {
 	}
 	if err := EnvError(p.Services["tool"]); err == nil || !strings.Contains(err.Error(), "tool.env") {
 		t.Errorf("tool: %v", err)
+	}
+}
+
+// label_file's labels join the service's, the service's own winning.
+func TestLabelFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		"compose.yaml": "services:\n  web:\n    image: busybox\n    label_file: web.labels\n    labels:\n      tier: front\n",
+		"web.labels":   "tier=back\nteam=core\n",
+	})
+	p, err := Load(t.Context(), Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := p.Services["web"].Labels; l["team"] != "core" || l["tier"] != "front" {
+		t.Errorf("labels: %v", l)
 	}
 }

@@ -37,6 +37,19 @@ var supported = map[string]bool{
 	"memswap_limit": true, "mem_swappiness": true, "oom_kill_disable": true,
 	"cpu_period": true, "cpu_quota": true, "cpu_rt_period": true, "cpu_rt_runtime": true,
 	"annotations": true, "blkio_config": true, "post_start": true, "pre_stop": true, "develop": true, "gpus": true, "device_cgroup_rules": true, "runtime": true, "pre_start": true, "external_links": true,
+	"label_file": true, "cgroup": true, "userns_mode": true, "isolation": true,
+}
+
+// refused says why a service field gocompose does not implement is refused.
+var refused = map[string]string{
+	"use_api_socket":  "it mounts the Docker Engine API socket into the container, and gocompose runs without a Docker daemon",
+	"storage_opt":     "containerd's overlayfs snapshotter has no per-container size quota (Docker's overlay2 needs xfs with pquota for it)",
+	"models":          "models are served by Docker Model Runner, which a host without Docker does not have",
+	"provider":        "provider services (Docker Compose's external providers) are not implemented",
+	"cpu_count":       "a Windows container option; Docker's daemon on Linux discards it",
+	"cpu_percent":     "a Windows container option; Docker's daemon on Linux discards it",
+	"credential_spec": "a Windows container option (gMSA credentials)",
+	"umask":           "not part of Docker Compose's file format; set the umask in the command",
 }
 
 // CheckSupported returns an error naming the first service field (in sorted
@@ -79,6 +92,9 @@ func checkNetworks(p *types.Project) error {
 		}
 		at := func(err error, path ...string) error {
 			return At(p, err, append([]string{"networks", key}, path...)...)
+		}
+		if d := n.Driver; d != "" && d != "bridge" {
+			return at(unsupported("driver", strconv.Quote(d)+": gocompose's networks are bridges on one host (CNI bridge); overlay, macvlan, ipvlan and plugins are not implemented"), "driver")
 		}
 		if n.EnableIPv6 != nil && *n.EnableIPv6 {
 			return at(unsupported("enable_ipv6", "IPv6 is not implemented"), "enable_ipv6")
@@ -182,7 +198,7 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	}
 	for _, k := range keys {
 		if !supported[k] {
-			return unsupported(k, "")
+			return unsupported(k, refused[k])
 		}
 	}
 	if b := svc.Build; b != nil {
