@@ -102,9 +102,6 @@ func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.P
 			nets[key] = n
 			continue
 		}
-		if cfg.Driver != "" && cfg.Driver != "bridge" {
-			return nil, fmt.Errorf("network %s: driver %q is not supported by gocompose (only bridge)", key, cfg.Driver)
-		}
 		spec := network.Spec{Name: cfg.Name, Namespace: ns, Project: p.Name, Internal: cfg.Internal,
 			Labels: cfg.Labels, Attachable: cfg.Attachable, BridgeName: cfg.DriverOpts["com.docker.network.bridge.name"]}
 		if v := cfg.DriverOpts["com.docker.network.driver.mtu"]; v != "" {
@@ -195,6 +192,16 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 	if err != nil {
 		return nil, err
 	}
+	// The default route (and the published ports) go through the
+	// non-internal network of the highest gw_priority, the first in
+	// connection order among equals, as Docker picks the gateway.
+	gateway := -1
+	for i, k := range keys {
+		if n := nets[k]; n != nil && !n.Internal && (gateway < 0 || gwPriority(svc, k) > gwPriority(svc, keys[gateway])) {
+			gateway = i
+		}
+	}
+	ifnames := interfaceNames(svc, keys)
 	var as []network.Attachment
 	routed := false
 	for i, k := range keys {
@@ -202,14 +209,14 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		if n == nil {
 			return nil, fmt.Errorf("service %s: network %s was not set up", svc.Name, k)
 		}
-		att := network.Attachment{Network: n, IfName: fmt.Sprintf("eth%d", i), MAC: svc.MacAddress}
+		att := network.Attachment{Network: n, IfName: ifnames[i], MAC: svc.MacAddress}
 		if c := svc.Networks[k]; c != nil {
 			att.IP = c.Ipv4Address
 			if c.MacAddress != "" {
 				att.MAC = c.MacAddress
 			}
 		}
-		if !routed && !n.Internal {
+		if i == gateway {
 			att.DefaultRoute, routed = true, true
 			att.Ports = ports
 		}
@@ -659,4 +666,38 @@ func (a *App) EnsureDNS(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// gwPriority is the service's gw_priority on network key.
+func gwPriority(svc types.ServiceConfig, key string) int {
+	if c := svc.Networks[key]; c != nil {
+		return c.GatewayPriority
+	}
+	return 0
+}
+
+// interfaceNames names the container's interface on each network, in
+// connection order: interface_name where the file gives one, else eth0,
+// eth1… in that order, skipping the names given.
+func interfaceNames(svc types.ServiceConfig, keys []string) []string {
+	taken := map[string]bool{}
+	for _, k := range keys {
+		if c := svc.Networks[k]; c != nil && c.InterfaceName != "" {
+			taken[c.InterfaceName] = true
+		}
+	}
+	names := make([]string, len(keys))
+	next := 0
+	for i, k := range keys {
+		if c := svc.Networks[k]; c != nil && c.InterfaceName != "" {
+			names[i] = c.InterfaceName
+			continue
+		}
+		for taken[fmt.Sprintf("eth%d", next)] {
+			next++
+		}
+		names[i] = fmt.Sprintf("eth%d", next)
+		next++
+	}
+	return names
 }

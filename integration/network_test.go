@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -189,7 +190,11 @@ services:
   both:
     image: busybox
     command: %[1]s
-    networks: [front, back]
+    networks:
+      front:
+        gw_priority: 5
+      back:
+        interface_name: backside
   secret:
     image: busybox
     command: %[1]s
@@ -223,6 +228,14 @@ networks:
 	}
 	if r := fetch(dir, "a", "http://"+bIP+":8080/"); r.code == 0 {
 		t.Errorf("a reached b at %s across networks: %s", bIP, r)
+	}
+	// back connects first (by name) as interface_name backside, front
+	// then as eth0; front's gw_priority makes it the default route.
+	if out := gc(t, dir, "exec", "-T", "both", "ip", "-o", "addr").stdout; !regexp.MustCompile(`backside +inet 10\.123\.45\.`).MatchString(out) || !strings.Contains(out, "eth0 ") {
+		t.Errorf("both's interfaces (interface_name backside on back, eth0 on front):\n%s", out)
+	}
+	if out := gc(t, dir, "exec", "-T", "both", "ip", "route").stdout; !regexp.MustCompile(`(?m)^default via \S+ dev eth0`).MatchString(out) || strings.Contains(out, "default via 10.123.45.") {
+		t.Errorf("both's default route is not front's (gw_priority 5):\n%s", out)
 	}
 	// internal: no default route, but peers on the network are reachable.
 	if out := gc(t, dir, "exec", "-T", "secret", "ip", "route").stdout; strings.Contains(out, "default") {

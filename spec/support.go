@@ -214,12 +214,29 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	default:
 		return unsupported("network_mode", mode)
 	}
-	for name, n := range svc.Networks {
-		if n != nil && n.Ipv6Address != "" {
+	ifnames := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(svc.Networks)) {
+		n := svc.Networks[name]
+		if n == nil {
+			continue
+		}
+		if n.Ipv6Address != "" {
 			return unsupported("networks."+name+".ipv6_address", "IPv6 is not implemented")
 		}
-		if n != nil && len(n.LinkLocalIPs) > 0 {
+		if len(n.LinkLocalIPs) > 0 {
 			return unsupported("networks."+name+".link_local_ips", "")
+		}
+		if len(n.DriverOpts) > 0 {
+			return unsupported("networks."+name+".driver_opts", "endpoint driver options of Docker's network drivers have no equivalent on a CNI bridge")
+		}
+		if ifn := n.InterfaceName; ifn != "" {
+			if len(ifn) > 15 || strings.ContainsAny(ifn, "/: \t") || ifn == "." || ifn == ".." || ifn == "lo" {
+				return invalid("networks."+name+".interface_name", strconv.Quote(ifn)+" is not a valid interface name (at most 15 characters, no '/', ':' or spaces, not lo)")
+			}
+			if other, dup := ifnames[ifn]; dup {
+				return invalid("networks."+name+".interface_name", strconv.Quote(ifn)+" is also the interface on network "+other)
+			}
+			ifnames[ifn] = name
 		}
 	}
 	if r := svc.Restart; r != "" && r != types.RestartPolicyNo && r != "always" && r != "unless-stopped" &&
@@ -257,6 +274,16 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	}
 	if v := svc.Uts; v != "" && v != "host" {
 		return unsupported("uts", v+" (only host)")
+	}
+	// Docker's daemon accepts only host, which leaves a container in the
+	// host's user namespace when the daemon remaps users; gocompose never
+	// remaps, so host is what every container gets.
+	if v := svc.UserNSMode; v != "" && v != "host" {
+		return invalid("userns_mode", strconv.Quote(v)+": only host (as Docker's daemon, which refuses other modes)")
+	}
+	// As Docker's daemon on Linux: only the default isolation technology.
+	if v := svc.Isolation; v != "" && v != "default" {
+		return invalid("isolation", strconv.Quote(v)+": Linux supports only 'default' (hyperv and process are Windows isolation)")
 	}
 	if v := svc.Pid; v != "" && v != "host" && !SharesNamespace(v) {
 		return unsupported("pid", v+" (host, service:NAME or container:NAME)")
