@@ -122,22 +122,28 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code
 // writer does, fmt.Fprintln(out, prefix, id, text, details) with no prefix
 // and no details: " Container x Started " (the spaces are Println's).
 func (a *App) progress(kind, name, state string) {
+	id := name
+	if kind != "" {
+		id = kind + " " + name
+	}
+	a.event(id, progressStatus(state), state)
+}
+
+// event prints a progress event of the given status (Working, Done,
+// Warning, Error) as the chosen display does.
+func (a *App) event(id, status, state string) {
 	if a.Quiet {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	id := name
-	if kind != "" {
-		id = kind + " " + name
-	}
 	if a.Display != nil {
-		a.Display.Event(id, progressStatus(state), state)
+		a.Display.Event(id, status, state)
 		return
 	}
 	if a.JSONProgress {
-		ev := progressEvent{DryRun: a.dry, ID: id, Status: progressStatus(state), Text: state}
-		if details, ok := strings.CutPrefix(state, "Error "); ok {
+		ev := progressEvent{DryRun: a.dry, ID: id, Status: status, Text: state}
+		if details, ok := strings.CutPrefix(state, "Error "); ok && status == "Error" {
 			ev.Text, ev.Details = "Error", details
 		}
 		b, _ := json.Marshal(ev) // strings only: cannot fail

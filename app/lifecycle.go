@@ -240,6 +240,10 @@ func (a *App) down(ctx context.Context, p *types.Project, o DownOptions) error {
 	if err = errors.Join(err, rmErr); err != nil {
 		return err
 	}
+	// Provider services go after the containers that depend on them.
+	if err := a.providersDo(ctx, p, chosen, "down"); err != nil {
+		return err
+	}
 	if len(kept) == 0 {
 		if err := a.sweepLeftovers(ctx, p.Name); err != nil {
 			return err
@@ -333,7 +337,7 @@ func (a *App) Stop(ctx context.Context, p *types.Project, services []string, tim
 	if err != nil {
 		return err
 	}
-	return a.walk(ctx, selectContainers(cs, services), reverse(p), func(c runtime.Container) error {
+	err = a.walk(ctx, selectContainers(cs, services), reverse(p), func(c runtime.Container) error {
 		// An exited container with a restart policy may be about to come
 		// back: stopping it marks it user-stopped.
 		if !running(c) && c.Labels[labels.Restart] == "" {
@@ -346,6 +350,32 @@ func (a *App) Stop(ctx context.Context, p *types.Project, services []string, tim
 		a.progress("Container", c.ID, "Stopped")
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	var chosen map[string]bool
+	if len(services) > 0 {
+		chosen = map[string]bool{}
+		for _, s := range services {
+			chosen[s] = true
+		}
+	}
+	return a.providersDo(ctx, p, chosen, "stop")
+}
+
+// providersDo runs command (down, stop) for the project's provider
+// services (those chosen, when chosen is set), dependents first.
+func (a *App) providersDo(ctx context.Context, p *types.Project, chosen map[string]bool, command string) error {
+	order := providerOrder(p)
+	for _, name := range slices.Backward(order) {
+		if chosen != nil && !chosen[name] {
+			continue
+		}
+		if _, err := a.runProvider(ctx, p, p.Services[name], command); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Start starts existing containers of the services, dependencies first.

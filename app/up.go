@@ -178,6 +178,11 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	if err != nil {
 		return nil, err
 	}
+	// Provider services have no container: their executables run once
+	// the project is locked, before the services depending on them are
+	// resolved, since what they set goes into those services' environment.
+	providers := providerOrder(sel)
+	sel = withoutProviders(sel)
 	// What would collide on the host is refused before anything is
 	// pulled, built or made.
 	if err := checkConflicts(p, sel, o.Scale); err != nil {
@@ -195,6 +200,13 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 	}
 	defer l.Unlock()
 
+	for _, name := range providers {
+		vars, err := a.runProvider(ctx, p, p.Services[name], "up")
+		if err != nil {
+			return nil, err
+		}
+		a.setProviderVars(name, vars, p, sel)
+	}
 	observed, err := a.observe(ctx, p.Name, &no)
 	if err != nil {
 		return nil, err

@@ -170,6 +170,8 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"gpu-options", "services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - {capabilities: [gpu], options: {virtualization: \"false\"}}\n", []string{"compose.yaml:", "devices.0.options"}, true},
 		{"device-rule", "services:\n  web:\n    image: busybox\n    device_cgroup_rules: [\"c 1:3 xyz\"]\n", []string{"compose.yaml:4:", "device_cgroup_rules"}, false},
 		{"network-ipv6", "services:\n  web:\n    image: busybox\nnetworks:\n  default:\n    enable_ipv6: true\n", []string{"compose.yaml:6:", "networks.default.enable_ipv6", "IPv6"}, true},
+		{"provider-on-container", "services:\n  db:\n    image: busybox\n  cloud:\n    provider:\n      type: x\n    depends_on: [db]\n", []string{"compose.yaml:", `service "cloud"`, "depends_on", "container service db"}, true},
+		{"provider-with-ports", "services:\n  cloud:\n    provider:\n      type: x\n    ports: [\"80:80\"]\n", []string{"compose.yaml:5:", `service "cloud"`, `field "ports"`, "no container"}, true},
 		{"network-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver: overlay\n", []string{"compose.yaml:6:", "networks.n.driver", "overlay"}, true},
 		{"network-ipam-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n", []string{"compose.yaml:7:", "networks.n.ipam.driver", "dhcp"}, true},
 		{"network-driver-opt", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver_opts:\n      com.docker.network.bridge.enable_icc: \"false\"\n", []string{"compose.yaml:7:", "enable_icc"}, true},

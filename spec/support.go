@@ -45,7 +45,6 @@ var refused = map[string]string{
 	"use_api_socket":  "it mounts the Docker Engine API socket into the container, and gocompose runs without a Docker daemon",
 	"storage_opt":     "containerd's overlayfs snapshotter has no per-container size quota (Docker's overlay2 needs xfs with pquota for it)",
 	"models":          "models are served by Docker Model Runner, which a host without Docker does not have",
-	"provider":        "provider services (Docker Compose's external providers) are not implemented",
 	"cpu_count":       "a Windows container option; Docker's daemon on Linux discards it",
 	"cpu_percent":     "a Windows container option; Docker's daemon on Linux discards it",
 	"credential_spec": "a Windows container option (gMSA credentials)",
@@ -195,6 +194,9 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	keys, err := SetFields(sshFree(svc))
 	if err != nil {
 		return err
+	}
+	if svc.Provider != nil {
+		return checkProvider(p, svc, keys)
 	}
 	for _, k := range keys {
 		if !supported[k] {
@@ -365,6 +367,29 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		}
 		if r := d.Resources.Reservations; r != nil && len(r.GenericResources) > 0 {
 			return unsupported("deploy.resources.reservations.generic_resources", "")
+		}
+	}
+	return nil
+}
+
+// providerFields are what a provider service may set: the rest would
+// configure a container it does not have.
+var providerFields = map[string]bool{"provider": true, "depends_on": true, "profiles": true, "networks": true}
+
+// checkProvider checks a provider service: its fields, and that it depends
+// only on other providers (all run before any container is made).
+func checkProvider(p *types.Project, svc types.ServiceConfig, keys []string) error {
+	if svc.Provider.Type == "" {
+		return invalid("provider.type", "a provider needs its type (the executable that makes the service)")
+	}
+	for _, k := range keys {
+		if !providerFields[k] {
+			return unsupported(k, "a provider service has no container for it to configure")
+		}
+	}
+	for _, d := range slices.Sorted(maps.Keys(svc.DependsOn)) {
+		if dep, ok := p.Services[d]; ok && dep.Provider == nil {
+			return unsupported("depends_on", "provider service depending on container service "+d+": providers run before any container is made")
 		}
 	}
 	return nil
