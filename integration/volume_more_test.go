@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,6 +121,85 @@ volumes:
 	gc(t, dir, "down", "-v", "-t", "0")
 	if mountedAt(volDir) {
 		t.Errorf("down -v left %s mounted", volDir)
+	}
+}
+
+// driver_opts with a filesystem type mount it as Docker's local driver
+// does (mount -t TYPE -o O DEVICE): ext4 on a block device (a loop device
+// the test makes) keeps its data on the device across down -v, and an
+// overlay shows its lower directory and writes to its upper one.
+func TestVolumeDriverOptsFilesystem(t *testing.T) {
+	requires(t)
+	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing", tool)
+			}
+			t.Skipf("%s is missing", tool)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if out, err := exec.Command("sh", "-c", "truncate -s 8M "+img+" && mkfs.ext4 -q -F "+img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v %s", err, out)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { _ = exec.Command("losetup", "-d", loop).Run() })
+	layers := t.TempDir()
+	for _, d := range []string{"lower", "upper", "work"} {
+		if err := os.Mkdir(filepath.Join(layers, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(layers, "lower", "base.txt"), []byte("from lower\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "optfs", fmt.Sprintf(`services:
+  a:
+    image: busybox
+    command: %s
+    volumes: ["disk:/disk", "layered:/layered"]
+volumes:
+  disk:
+    driver_opts:
+      type: ext4
+      device: %s
+  layered:
+    driver_opts:
+      type: overlay
+      device: overlay
+      o: lowerdir=%[3]s/lower,upperdir=%[3]s/upper,workdir=%[3]s/work
+`, idle, loop, layers))
+	gc(t, dir, "up", "-d")
+	r := gc(t, dir, "exec", "-T", "a", "sh", "-c", "grep -E ' /(disk|layered) ' /proc/mounts; echo kept > /disk/data; cat /layered/base.txt; echo new > /layered/added.txt")
+	if !strings.Contains(r.stdout, loop+" /disk ext4 ") || !strings.Contains(r.stdout, "overlay /layered overlay ") || !strings.Contains(r.stdout, "from lower\n") {
+		t.Errorf("filesystem volumes in a: %s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(layers, "upper", "added.txt")); err != nil || string(b) != "new\n" {
+		t.Errorf("the overlay's upper directory has %q (%v)", b, err)
+	}
+	gc(t, dir, "down", "-v", "-t", "0")
+	for _, v := range []string{"optfs_disk", "optfs_layered"} {
+		if d := filepath.Join(root, "volumes", v, "_data"); mountedAt(d) {
+			t.Errorf("down -v left %s mounted", d)
+		}
+	}
+	// The data lives on the device: a new volume on it finds it.
+	gc(t, dir, "up", "-d")
+	if r := gc(t, dir, "exec", "-T", "a", "cat", "/disk/data"); r.stdout != "kept\n" {
+		t.Errorf("the device's data after down -v and up: %s", r)
+	}
+	gc(t, dir, "down", "-v", "-t", "0")
+
+	bad := project(t, "optbad", "services:\n  a:\n    image: busybox\n    volumes: [\"data:/v\"]\nvolumes:\n  data:\n    driver_opts:\n      type: ext4\n      device: /dev/gocompose-no-such-device\n")
+	if r := gcRun(bad, nil, "up", "-d"); r.code == 0 || !strings.Contains(r.stderr, "failed to mount local volume") {
+		t.Errorf("a volume on a missing device: %s", r)
+	}
+	if ps := gc(t, bad, "ps", "-a", "-q").stdout; ps != "" {
+		t.Errorf("a container was left by the failed up: %q", ps)
 	}
 }
 

@@ -161,7 +161,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"userns-mode", "services:\n  web:\n    image: busybox\n    userns_mode: private\n", []string{"compose.yaml:4:", `service "web"`, `field "userns_mode"`, "only host"}, false},
 		{"isolation", "services:\n  web:\n    image: busybox\n    isolation: hyperv\n", []string{"compose.yaml:4:", `field "isolation"`, "only 'default'"}, false},
 		{"external-secret", "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n", []string{"compose.yaml:4:", `service "web"`, `field "secrets.s"`, "swarm"}, true},
-		{"volume-driver-opts", "services:\n  web:\n    image: busybox\n    volumes:\n      - data:/v\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n      o: addr=10.0.0.1\n", []string{"compose.yaml:4:", `field "volumes"`, "only bind"}, true},
+		{"volume-driver-opts", "services:\n  web:\n    image: busybox\n    volumes:\n      - data:/v\nvolumes:\n  data:\n    driver_opts:\n      type: nfs\n      o: addr=10.0.0.1\n", []string{"compose.yaml:4:", `field "volumes"`, "missing device"}, false},
 		{"unsupported-restart-window", "services:\n  web:\n    image: busybox\n    deploy:\n      restart_policy:\n        window: 10s\n", []string{"compose.yaml:6:", "deploy.restart_policy.window"}, true},
 		{"rollback-of-a-rollback", "services:\n  web:\n    image: busybox\n    deploy:\n      rollback_config:\n        failure_action: rollback\n", []string{"compose.yaml:6:", "deploy.rollback_config.failure_action", "cannot roll back"}, false},
 		{"rollback-monitor", "services:\n  web:\n    image: busybox\n    deploy:\n      rollback_config:\n        monitor: 5s\n", []string{"compose.yaml:6:", "deploy.rollback_config.monitor"}, true},

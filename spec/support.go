@@ -515,8 +515,10 @@ func checkFileObject(kind string, ref types.FileReferenceConfig, obj types.FileO
 	return nil
 }
 
-// checkDriverOpts accepts the local driver's options for a bind of a host
-// directory (type none, o bind, device /abs/dir) and a tmpfs.
+// checkDriverOpts accepts the local driver's options as Docker's local
+// driver takes them: a bind of a host directory (type none, o bind, device
+// /abs/dir), a tmpfs, or a filesystem type with its device (nfs, cifs,
+// ext4 on a block device, overlay…).
 func checkDriverOpts(opts map[string]string) error {
 	if len(opts) == 0 {
 		return nil
@@ -534,8 +536,11 @@ func checkDriverOpts(opts map[string]string) error {
 		if !strings.HasPrefix(device, "/") {
 			return invalid("volumes", fmt.Sprintf("driver_opts device %q must be an absolute path for a bind", device))
 		}
-	default:
-		return fmt.Errorf("driver_opts type %q with o %q: only bind (type none, o bind) and tmpfs volumes are supported", typ, o)
+	case typ == "" || typ == "none":
+		return invalid("volumes", fmt.Sprintf("driver_opts type %q with o %q mounts nothing: give a filesystem type, or o: bind for a host directory", typ, o))
+	case device == "":
+		// As Docker's local driver refuses it when the volume is used.
+		return invalid("volumes", fmt.Sprintf("driver_opts type %q: missing device in volume options", typ))
 	}
 	return nil
 }

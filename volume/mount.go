@@ -1,7 +1,10 @@
 package volume
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -38,7 +41,8 @@ func parseMountOptions(o string) (uintptr, string) {
 
 // mountDriverOpts mounts a local-driver volume with driver_opts on its _data
 // directory, as Docker's local driver runs mount -t TYPE -o O DEVICE: a
-// bind of a host directory (type none, o bind) or a tmpfs. Nothing is
+// bind of a host directory (type none, o bind), a tmpfs, or any filesystem
+// the kernel mounts (nfs, cifs, ext4 on a device, overlay…). Nothing is
 // done when something is mounted there already.
 func mountDriverOpts(dir string, opts map[string]string) error {
 	mounted, err := mounts.IsMountpoint(dir)
@@ -76,7 +80,65 @@ func mountDriverOpts(dir string, opts map[string]string) error {
 			}
 		}
 	default:
-		return fmt.Errorf("driver_opts type %q with o %q: only bind (type none, o bind) and tmpfs volumes are supported", typ, opts["o"])
+		// Any other filesystem, as Docker's local driver mounts it:
+		// mount(DEVICE, _data, TYPE, O), an nfs server's name in addr=
+		// or a cifs server's in the device resolved first.
+		if device == "" {
+			return errors.New("missing device in volume options")
+		}
+		device, data, err := resolveMountAddress(typ, device, data)
+		if err != nil {
+			return err
+		}
+		if err := unix.Mount(device, dir, typ, flags, data); err != nil {
+			return fmt.Errorf("failed to mount local volume: mount %s on %s (type %s, o=%s): %w", device, dir, typ, maskPassword(opts["o"]), err)
+		}
 	}
 	return nil
+}
+
+// resolveMountAddress resolves the server's name as Docker's local driver
+// does: nfs's addr= option, a cifs device's host (//server/share).
+func resolveMountAddress(typ, device, data string) (string, string, error) {
+	switch typ {
+	case "nfs", "nfs4":
+		for _, opt := range strings.Split(data, ",") {
+			addr, ok := strings.CutPrefix(opt, "addr=")
+			if !ok || net.ParseIP(addr) != nil {
+				continue
+			}
+			ip, err := net.ResolveIPAddr("ip", addr)
+			if err != nil {
+				return "", "", fmt.Errorf("error resolving passed in network volume address: %w", err)
+			}
+			data = strings.Replace(data, opt, "addr="+ip.String(), 1)
+		}
+	case "cifs":
+		u, err := url.Parse(device)
+		if err != nil {
+			return "", "", fmt.Errorf("error parsing mount device url: %w", err)
+		}
+		if u.Host != "" && net.ParseIP(u.Hostname()) == nil {
+			ip, err := net.ResolveIPAddr("ip", u.Hostname())
+			if err != nil {
+				return "", "", fmt.Errorf("error resolving passed in network volume address: %w", err)
+			}
+			u.Host = ip.String()
+			if device, err = url.QueryUnescape(u.String()); err != nil {
+				return "", "", fmt.Errorf("error resolving passed in network volume address: %w", err)
+			}
+		}
+	}
+	return device, data, nil
+}
+
+// maskPassword hides a password= option in what an error shows.
+func maskPassword(o string) string {
+	opts := strings.Split(o, ",")
+	for i, opt := range opts {
+		if strings.HasPrefix(opt, "password=") {
+			opts[i] = "password=********"
+		}
+	}
+	return strings.Join(opts, ",")
 }
