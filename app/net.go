@@ -111,15 +111,20 @@ func (a *App) ensureNetworks(ctx context.Context, p *types.Project, sel *types.P
 			}
 			spec.MTU = mtu
 		}
-		if len(cfg.Ipam.Config) > 1 {
-			return nil, fmt.Errorf("network %s: only one ipam config entry is supported", key)
-		}
-		for _, c := range cfg.Ipam.Config {
+		spec.IPv6 = cfg.EnableIPv6 != nil && *cfg.EnableIPv6
+		// One ipam entry per family (the support check refuses more).
+		subnetAt := "0"
+		for i, c := range cfg.Ipam.Config {
+			if specpkg.IsIPv6Subnet(c.Subnet) {
+				spec.Subnet6, spec.Gateway6 = c.Subnet, c.Gateway
+				continue
+			}
 			spec.Subnet, spec.Gateway, spec.IPRange = c.Subnet, c.Gateway, c.IPRange
+			subnetAt = strconv.Itoa(i)
 		}
 		n, created, err := a.Net.Ensure(ctx, spec)
 		if errors.Is(err, network.ErrSubnetInUse) {
-			return nil, specpkg.At(p, err, "networks", key, "ipam", "config", "0", "subnet")
+			return nil, specpkg.At(p, err, "networks", key, "ipam", "config", subnetAt, "subnet")
 		}
 		if err != nil {
 			return nil, err
@@ -211,7 +216,7 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		}
 		att := network.Attachment{Network: n, IfName: ifnames[i], MAC: svc.MacAddress}
 		if c := svc.Networks[k]; c != nil {
-			att.IP = c.Ipv4Address
+			att.IP, att.IP6 = c.Ipv4Address, c.Ipv6Address
 			if c.MacAddress != "" {
 				att.MAC = c.MacAddress
 			}
@@ -273,8 +278,13 @@ func (a *App) setupNetwork(ctx context.Context, p *types.Project, svc types.Serv
 		if c := svc.Networks[keys[i]]; c != nil && aliases {
 			epNames = append(epNames, c.Aliases...)
 		}
-		eps = append(eps, labels.Endpoint{Network: r.Network, IfName: r.IfName, IP: r.IP.String(), MAC: as[i].MAC, Names: epNames})
+		ep := labels.Endpoint{Network: r.Network, IfName: r.IfName, IP: r.IP.String(), MAC: as[i].MAC, Names: epNames}
 		etc.Addresses = append(etc.Addresses, r.IP.String())
+		if r.IP6.IsValid() {
+			ep.IP6 = r.IP6.String()
+			etc.Addresses = append(etc.Addresses, ep.IP6)
+		}
+		eps = append(eps, ep)
 	}
 	etc.Nameservers = []string{results[0].Gateway.String()}
 	epJSON, _ := json.Marshal(eps)

@@ -98,6 +98,10 @@ func (a *App) NetworkInspect(ctx context.Context, names []string) error {
 		if n.MTU > 0 {
 			o.Options["com.docker.network.driver.mtu"] = strconv.Itoa(n.MTU)
 		}
+		if n.Subnet6.IsValid() {
+			o.EnableIPv6 = true
+			o.IPAM.Config = append(o.IPAM.Config, ipamConfig{Subnet: n.Subnet6.String(), Gateway: n.Gateway6.String()})
+		}
 		for _, c := range cs {
 			eps, err := labels.EndpointsOf(c.Labels)
 			if err != nil {
@@ -111,8 +115,12 @@ func (a *App) NetworkInspect(ctx context.Context, names []string) error {
 				if ip, err := netip.ParseAddr(e.IP); err == nil {
 					addr = netip.PrefixFrom(ip, n.Subnet.Bits()).String()
 				}
+				addr6 := ""
+				if ip, err := netip.ParseAddr(e.IP6); err == nil {
+					addr6 = netip.PrefixFrom(ip, n.Subnet6.Bits()).String()
+				}
 				epSum := sha256.Sum256([]byte(c.ID + "/" + e.Network))
-				o.Containers[instanceID(c)] = endpoint{Name: c.ID, EndpointID: hex.EncodeToString(epSum[:]), MacAddress: e.MAC, IPv4Address: addr}
+				o.Containers[instanceID(c)] = endpoint{Name: c.ID, EndpointID: hex.EncodeToString(epSum[:]), MacAddress: e.MAC, IPv4Address: addr, IPv6Address: addr6}
 			}
 		}
 		res = append(res, o)

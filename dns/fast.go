@@ -86,23 +86,26 @@ func (s *Snapshot) pack(v *view, src netip.Addr, name string) {
 		}
 		return b
 	}
-	a := &packed{}
-	for start := range ips {
-		rrs := make([]mdns.RR, 0, len(ips))
-		for i := range ips {
-			ip := ips[(start+i)%len(ips)]
-			rrs = append(rrs, &mdns.A{Hdr: mdns.RR_Header{Name: mdns.Fqdn(name), Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: TTL}, A: ip.AsSlice()})
+	// A replies from the IPv4 addresses, AAAA from the IPv6 ones, a reply
+	// per rotation; a family without addresses is NODATA.
+	answers := map[uint16]*packed{}
+	for qtype, addrs := range map[uint16][]netip.Addr{mdns.TypeA: family(ips, true), mdns.TypeAAAA: family(ips, false)} {
+		p := &packed{}
+		for start := range max(len(addrs), 1) {
+			rrs := make([]mdns.RR, 0, len(addrs))
+			for i := range addrs {
+				rrs = append(rrs, addrRecord(mdns.Fqdn(name), addrs[(start+i)%len(addrs)]))
+			}
+			b := reply(qtype, rrs)
+			if b == nil {
+				return
+			}
+			p.replies = append(p.replies, b)
 		}
-		b := reply(mdns.TypeA, rrs)
-		if b == nil {
-			return
-		}
-		a.replies = append(a.replies, b)
+		answers[qtype] = p
 	}
-	v.answers[questionKey(wire, mdns.TypeA)] = a
-	// IPv4 only: AAAA for a name that has addresses is NODATA.
-	if b := reply(mdns.TypeAAAA, nil); b != nil {
-		v.answers[questionKey(wire, mdns.TypeAAAA)] = &packed{replies: [][]byte{b}}
+	for qtype, p := range answers {
+		v.answers[questionKey(wire, qtype)] = p
 	}
 }
 

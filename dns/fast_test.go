@@ -37,6 +37,8 @@ func TestPackedAnswersMatchServeDNS(t *testing.T) {
 		{"10.89.0.2", "web", mdns.TypeA, true},
 		{"10.89.0.2", "WwW", mdns.TypeA, true},
 		{"10.89.0.2", "web", mdns.TypeAAAA, true},
+		{"10.89.1.4", "db", mdns.TypeAAAA, true}, // dual-stack
+		{"10.89.1.4", "db", mdns.TypeA, true},
 		{"10.89.0.4", "db", mdns.TypeA, true},
 		{"10.89.1.4", "web.front", mdns.TypeA, true}, // proxy, from its other address
 		{"10.89.0.4", "Web.Front.", mdns.TypeA, true},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,11 +64,16 @@ func (h *Handler) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 		case mdns.TypeA, mdns.TypeAAAA, mdns.TypeANY:
 			ips, owned := snap.Lookup(src, q.Name)
 			if len(ips) > 0 {
-				if q.Qtype == mdns.TypeAAAA {
-					h.reply(w, r, mdns.RcodeSuccess, nil) // NODATA: IPv4 only
-					return
+				// A for the IPv4 addresses, AAAA for the IPv6 ones (a
+				// network without IPv6 has none: NODATA), both for ANY.
+				var rrs []mdns.RR
+				if q.Qtype != mdns.TypeAAAA {
+					rrs = append(rrs, h.addrRecords(q.Name, family(ips, true))...)
 				}
-				h.reply(w, r, mdns.RcodeSuccess, h.aRecords(q.Name, ips))
+				if q.Qtype != mdns.TypeA {
+					rrs = append(rrs, h.addrRecords(q.Name, family(ips, false))...)
+				}
+				h.reply(w, r, mdns.RcodeSuccess, rrs)
 				return
 			}
 			// A single-label name, or one under a network's name, is ours:
@@ -104,14 +110,36 @@ func isTCP(w mdns.ResponseWriter) bool {
 	return ok
 }
 
-// aRecords rotates the addresses on each answer (round-robin replicas).
-func (h *Handler) aRecords(name string, ips []netip.Addr) []mdns.RR {
+// addrRecords are A (or AAAA) records of the addresses (one family),
+// rotated on each answer (round-robin replicas).
+func (h *Handler) addrRecords(name string, ips []netip.Addr) []mdns.RR {
 	n := len(ips)
+	if n == 0 {
+		return nil
+	}
 	start := int(h.rr.Add(1) % uint64(n))
 	out := make([]mdns.RR, 0, n)
 	for i := 0; i < n; i++ {
-		ip := ips[(start+i)%n]
-		out = append(out, &mdns.A{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: TTL}, A: ip.AsSlice()})
+		out = append(out, addrRecord(name, ips[(start+i)%n]))
+	}
+	return out
+}
+
+// addrRecord is the A or AAAA record of one address.
+func addrRecord(name string, ip netip.Addr) mdns.RR {
+	if ip.Is4() {
+		return &mdns.A{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: TTL}, A: ip.AsSlice()}
+	}
+	return &mdns.AAAA{Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeAAAA, Class: mdns.ClassINET, Ttl: TTL}, AAAA: ip.AsSlice()}
+}
+
+// family is the IPv4 (v4) or IPv6 addresses of ips.
+func family(ips []netip.Addr, v4 bool) []netip.Addr {
+	var out []netip.Addr
+	for _, ip := range ips {
+		if ip.Is4() == v4 {
+			out = append(out, ip)
+		}
 	}
 	return out
 }
@@ -154,6 +182,30 @@ func (h *Handler) forward(r *mdns.Msg, upstreams []string, tcp bool) (*mdns.Msg,
 // ptrAddr parses d.c.b.a.in-addr.arpa.
 func ptrAddr(name string) (netip.Addr, bool) {
 	name = normalize(name)
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		// 32 nibbles, least significant first.
+		p := strings.Split(rest, ".")
+		if len(p) != 32 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i, nib := range p {
+			if len(nib) != 1 {
+				return netip.Addr{}, false
+			}
+			v, err := strconv.ParseUint(nib, 16, 8)
+			if err != nil {
+				return netip.Addr{}, false
+			}
+			pos := 31 - i
+			if pos%2 == 0 {
+				b[pos/2] |= byte(v) << 4
+			} else {
+				b[pos/2] |= byte(v)
+			}
+		}
+		return netip.AddrFrom16(b), true
+	}
 	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
 	if !ok {
 		return netip.Addr{}, false

@@ -40,6 +40,8 @@ func addrs(m *mdns.Msg) []string {
 		switch v := rr.(type) {
 		case *mdns.A:
 			out = append(out, v.A.String())
+		case *mdns.AAAA:
+			out = append(out, v.AAAA.String())
 		case *mdns.PTR:
 			out = append(out, v.Ptr)
 		}
@@ -59,6 +61,8 @@ func testHandler(upstreams ...string) *Handler {
 		{Network: "front", Container: "p-proxy-1", Names: []string{"proxy", "p-proxy-1"}, IP: ip("10.89.0.4")},
 		{Network: "back", Container: "p-proxy-1", Names: []string{"proxy", "p-proxy-1", "gateway-alias"}, IP: ip("10.89.1.4")},
 		{Network: "back", Container: "p-db-1", Names: []string{"db", "p-db-1", "database"}, IP: ip("10.89.1.2"), Upstreams: []string{"127.0.0.1:1"}},
+		// back is dual-stack: db has an IPv6 address too.
+		{Network: "back", Container: "p-db-1", Names: []string{"db", "p-db-1", "database"}, IP: ip("fd67::2"), Upstreams: []string{"127.0.0.1:1"}},
 	}))
 	return h
 }
@@ -201,6 +205,31 @@ func TestRealServerOnLoopback(t *testing.T) {
 		resp, _, err := (&mdns.Client{Net: netw, Timeout: time.Second}).Exchange(m, addr)
 		if err != nil || !slices.Equal(addrs(resp), []string{"127.0.0.1"}) {
 			t.Errorf("%s: %v %v", netw, resp, err)
+		}
+	}
+}
+
+// On a dual-stack network A answers the IPv4 address and AAAA the IPv6
+// one; a name with only IPv4 addresses has no AAAA (NODATA, not NXDOMAIN);
+// PTR answers for the IPv6 address too.
+func TestAAAAOnDualStack(t *testing.T) {
+	t.Parallel()
+	h := testHandler()
+	for _, c := range []struct {
+		from, name string
+		qtype      uint16
+		want       []string
+	}{
+		{"10.89.1.4", "db", mdns.TypeA, []string{"10.89.1.2"}},
+		{"10.89.1.4", "db", mdns.TypeAAAA, []string{"fd67::2"}},
+		{"fd67::2", "db", mdns.TypeAAAA, []string{"fd67::2"}}, // asked over IPv6
+		{"10.89.1.4", "database", mdns.TypeANY, []string{"10.89.1.2", "fd67::2"}},
+		{"10.89.0.2", "web", mdns.TypeAAAA, nil},
+		{"10.89.1.4", "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.7.6.d.f.ip6.arpa", mdns.TypePTR, []string{"p-db-1."}},
+	} {
+		m := ask(h, c.from, c.name, c.qtype)
+		if m.Rcode != mdns.RcodeSuccess || !slices.Equal(addrs(m), c.want) {
+			t.Errorf("%s asks %s (type %d): rcode %d, %v; want %v", c.from, c.name, c.qtype, m.Rcode, addrs(m), c.want)
 		}
 	}
 }

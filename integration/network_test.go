@@ -33,6 +33,25 @@ func fetch(dir, svc, url string) result {
 	return gcRun(dir, nil, "exec", "-T", svc, "timeout", "3", "wget", "-qO-", url)
 }
 
+// ruleLines are the rules and user chains of iptables-save output, but
+// for portmap's shared chains and their jumps, which the plugin makes on
+// its first use and leaves for good (in iptables too, from the suite's
+// first published port on); a container's rules in them still count.
+func ruleLines(b []byte) string {
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		switch f := strings.Fields(l); {
+		case strings.Contains(l, "CNI-HOSTPORT-MASQ") || strings.Contains(l, "CNI-HOSTPORT-SETMARK") ||
+			strings.HasPrefix(l, ":CNI-HOSTPORT-DNAT ") || strings.HasSuffix(l, "--dst-type LOCAL -j CNI-HOSTPORT-DNAT"):
+		case strings.HasPrefix(l, "-"):
+			keep = append(keep, l)
+		case strings.HasPrefix(l, ":") && len(f) > 1 && f[1] == "-":
+			keep = append(keep, f[0]) // a user chain, without its counters
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 // hostNetState is what a project may leave on the host: links, iptables
 // rules and files, as text for before/after comparison.
 func hostNetState(t *testing.T) map[string]string {
@@ -40,6 +59,7 @@ func hostNetState(t *testing.T) map[string]string {
 	links, _ := exec.Command("ip", "-o", "link", "show").Output()
 	rules, _ := exec.Command("iptables-save").Output()
 	nat, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	rules6, _ := exec.Command("ip6tables-save").Output()
 	var names []string
 	for _, d := range []string{filepath.Join(state, "netns", namespace), filepath.Join(root, "cni", "ipam"), filepath.Join(root, "networks")} {
 		entries, _ := os.ReadDir(d)
@@ -65,7 +85,9 @@ func hostNetState(t *testing.T) map[string]string {
 		}
 	}
 	return map[string]string{
-		"links": strings.Join(linkNames, " "), "filter": norm(rules), "nat": norm(nat), "files": strings.Join(names, " "),
+		// A table ip6tables-restore loaded stays registered, empty: only
+		// its rules count.
+		"links": strings.Join(linkNames, " "), "filter": norm(rules), "nat": norm(nat), "ip6tables": ruleLines(rules6), "files": strings.Join(names, " "),
 	}
 }
 

@@ -15,6 +15,34 @@ import (
 // instead of a check and a change per rule: making or removing a network
 // costs two executions of iptables, not twenty.
 
+// family is one address family's packet filter: iptables for IPv4,
+// ip6tables for the IPv6 side of an IPv6 network.
+type family struct{ tool string }
+
+var (
+	ipv4 = family{"iptables"}
+	ipv6 = family{"ip6tables"}
+)
+
+// view is a network as one family's filter holds its rules.
+type view struct {
+	fam family
+	n   *Network
+}
+
+// views are the networks whose rules each family holds for n: n itself in
+// iptables, and in ip6tables n with its IPv6 subnet when it has one (the
+// rules are the same but for the subnet).
+func views(n *Network) []view {
+	out := []view{{ipv4, n}}
+	if n.Subnet6.IsValid() {
+		v6 := *n
+		v6.Subnet, v6.Gateway = n.Subnet6, n.Gateway6
+		out = append(out, view{ipv6, &v6})
+	}
+	return out
+}
+
 // tables is iptables-save's view of the host: per table, the chains and
 // each chain's rules in order, as their argument lists.
 type tables map[string]*table
@@ -26,10 +54,10 @@ type table struct {
 
 // saveTables runs iptables-save once, for every table; filter and nat are
 // always there (empty when the host has no rules in them).
-func saveTables() (tables, error) {
-	b, err := exec.Command("iptables-save").Output()
+func saveTables(fam family) (tables, error) {
+	b, err := exec.Command(fam.tool + "-save").Output()
 	if err != nil {
-		return nil, fmt.Errorf("iptables-save: %w", exitErr(err))
+		return nil, fmt.Errorf("%s-save: %w", fam.tool, exitErr(err))
 	}
 	return parseSave(string(b)), nil
 }
@@ -103,7 +131,7 @@ func quoteArg(a string) string {
 
 // restore applies the script, each table as one transaction; an empty
 // script runs nothing.
-func (s script) restore() error {
+func (s script) restore(fam family) error {
 	var b bytes.Buffer
 	for _, name := range slices.Sorted(maps.Keys(s)) {
 		if len(s[name]) == 0 {
@@ -114,10 +142,10 @@ func (s script) restore() error {
 	if b.Len() == 0 {
 		return nil
 	}
-	cmd := exec.Command("iptables-restore", "--noflush", "-w")
+	cmd := exec.Command(fam.tool+"-restore", "--noflush", "-w")
 	cmd.Stdin = &b
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables-restore: %w: %s", err, bytes.TrimSpace(out))
+		return fmt.Errorf("%s-restore: %w: %s", fam.tool, err, bytes.TrimSpace(out))
 	}
 	return nil
 }

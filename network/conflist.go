@@ -19,13 +19,21 @@ func Conflist(n *Network, ipamDir string, defaultRoute, ports bool) ([]byte, err
 	if n.IPRange != "" {
 		rangeEntry["rangeStart"], rangeEntry["rangeEnd"] = rangeBounds(n)
 	}
+	ranges := [][]any{{rangeEntry}}
+	if n.Subnet6.IsValid() {
+		ranges = append(ranges, []any{map[string]any{"subnet": n.Subnet6.String(), "gateway": n.Gateway6.String()}})
+	}
 	ipam := map[string]any{
 		"type":    "host-local",
-		"ranges":  [][]any{{rangeEntry}},
+		"ranges":  ranges,
 		"dataDir": ipamDir,
 	}
 	if defaultRoute && !n.Internal {
-		ipam["routes"] = []any{map[string]any{"dst": "0.0.0.0/0"}}
+		routes := []any{map[string]any{"dst": "0.0.0.0/0"}}
+		if n.Subnet6.IsValid() {
+			routes = append(routes, map[string]any{"dst": "::/0"})
+		}
+		ipam["routes"] = routes
 	}
 	bridge := map[string]any{
 		"type":         "bridge",

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -97,13 +98,18 @@ func (h HostRules) locked(ctx context.Context, fn func() error) error {
 // iptables-save, and one iptables-restore when something is.
 func (h HostRules) Ensure(ctx context.Context, n *Network) error {
 	return h.locked(ctx, func() error {
-		t, err := saveTables()
-		if err != nil {
-			return err
+		for _, v := range views(n) {
+			t, err := saveTables(v.fam)
+			if err != nil {
+				return err
+			}
+			s := script{}
+			ensureScript(s, t, v.n)
+			if err := s.restore(v.fam); err != nil {
+				return err
+			}
 		}
-		s := script{}
-		ensureScript(s, t, n)
-		return s.restore()
+		return nil
 	})
 }
 
@@ -113,18 +119,22 @@ func (h HostRules) Has(n *Network) (bool, error) {
 	if !n.SubnetMasq && !n.NetworkFirewall {
 		return true, nil // nothing of its own in the tables
 	}
-	t, err := saveTables()
-	if err != nil {
-		return false, err
+	for _, v := range views(n) {
+		t, err := saveTables(v.fam)
+		if err != nil {
+			return false, err
+		}
+		if v.n.SubnetMasq && !t["nat"].has("POSTROUTING", masqueradeRule(v.n)) {
+			return false, nil
+		}
+		if !v.n.NetworkFirewall {
+			continue
+		}
+		if fr := forwardRules(v.n); !t["filter"].has(fr[len(fr)-1].chain, fr[len(fr)-1].args) {
+			return false, nil
+		}
 	}
-	if n.SubnetMasq && !t["nat"].has("POSTROUTING", masqueradeRule(n)) {
-		return false, nil
-	}
-	if !n.NetworkFirewall {
-		return true, nil
-	}
-	fr := forwardRules(n)
-	return t["filter"].has(fr[len(fr)-1].chain, fr[len(fr)-1].args), nil
+	return true, nil
 }
 
 // Remove deletes the network's rules: masquerade, forwarding, and the
@@ -132,13 +142,18 @@ func (h HostRules) Has(n *Network) (bool, error) {
 // plugin does not remove its own), then the chains no network needs.
 func (h HostRules) Remove(ctx context.Context, n *Network) error {
 	return h.locked(ctx, func() error {
-		t, err := saveTables()
-		if err != nil {
-			return err
+		var errs []error
+		for _, v := range views(n) {
+			t, err := saveTables(v.fam)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s := script{}
+			removeScript(s, t, v.n)
+			errs = append(errs, s.restore(v.fam))
 		}
-		s := script{}
-		removeScript(s, t, n)
-		return s.restore()
+		return errors.Join(errs...)
 	})
 }
 

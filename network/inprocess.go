@@ -57,8 +57,8 @@ func inProcessConfs(list *libcni.NetworkConfigList) (bridgeConf, *allocator.IPAM
 	// The plugins get the list's name injected at execution; host-local
 	// keeps its leases under it.
 	conf.Name = list.Name
-	if len(conf.Ranges) != 1 {
-		return bc, nil, fmt.Errorf("network %s: in-process attach takes one range set, got %d", list.Name, len(conf.Ranges))
+	if n := len(conf.Ranges); n != 1 && n != 2 {
+		return bc, nil, fmt.Errorf("network %s: in-process attach takes one range set per address family, got %d", list.Name, n)
 	}
 	return bc, conf, nil
 }
@@ -77,25 +77,48 @@ func addInProcess(containerID, netnsPath string, a Attachment, list *libcni.Netw
 		return nil, fmt.Errorf("ipam %s: %w", conf.Name, err)
 	}
 	defer store.Close()
-	alloc := allocator.NewIPAllocator(&conf.Ranges[0], store, 0)
-	var requested net.IP
-	if a.IP != "" {
-		if requested = net.ParseIP(a.IP); requested == nil {
-			return nil, fmt.Errorf("ipv4_address %q is not an address", a.IP)
-		}
-	}
-	ipc, err := alloc.Get(containerID, a.IfName, requested)
-	if err != nil {
-		return nil, fmt.Errorf("ipam %s: %w", conf.Name, err)
-	}
+	// An address from each range set (IPv4, and IPv6 on an IPv6 network),
+	// the requested one where it falls in the range, as host-local does.
 	defer func() {
-		if retErr != nil {
-			_ = alloc.Release(containerID, a.IfName)
+		if retErr != nil && store.Lock() == nil {
+			_ = store.ReleaseByID(containerID, a.IfName) // every family's lease
+			_ = store.Unlock()
 		}
 	}()
-	br, err := ensureBridge(bc, ipc)
-	if err != nil {
-		return nil, err
+	wanted := map[string]net.IP{}
+	for field, want := range map[string]string{"ipv4_address": a.IP, "ipv6_address": a.IP6} {
+		if want == "" {
+			continue
+		}
+		if wanted[field] = net.ParseIP(want); wanted[field] == nil {
+			return nil, fmt.Errorf("%s %q is not an address", field, want)
+		}
+	}
+	var ipcs []*current.IPConfig
+	for idx := range conf.Ranges {
+		rs := &conf.Ranges[idx]
+		var requested net.IP
+		for field, ip := range wanted {
+			if rs.Contains(ip) {
+				requested = ip
+				delete(wanted, field)
+			}
+		}
+		alloc := allocator.NewIPAllocator(rs, store, idx)
+		ipc, err := alloc.Get(containerID, a.IfName, requested)
+		if err != nil {
+			return nil, fmt.Errorf("ipam %s: %w", conf.Name, err)
+		}
+		ipcs = append(ipcs, ipc)
+	}
+	for field, ip := range wanted {
+		return nil, fmt.Errorf("ipam %s: %s %s is not in the network's subnets", conf.Name, field, ip)
+	}
+	var br netlink.Link
+	for _, ipc := range ipcs {
+		if br, err = ensureBridge(bc, ipc); err != nil {
+			return nil, err
+		}
 	}
 	target, err := ns.GetNS(netnsPath)
 	if err != nil {
@@ -115,11 +138,13 @@ func addInProcess(containerID, netnsPath string, a Attachment, list *libcni.Netw
 		// learn the new MAC), and no IPv6 duplicate detection.
 		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv4/conf/%s/arp_notify", a.IfName), "1")
 		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv6/conf/%s/accept_dad", a.IfName), "0")
-		ipc.Interface = current.Int(1)
+		for _, ipc := range ipcs {
+			ipc.Interface = current.Int(1)
+		}
 		result = &current.Result{
 			CNIVersion: list.CNIVersion,
 			Interfaces: []*current.Interface{{Name: h.Name, Mac: h.HardwareAddr.String()}, {Name: c.Name, Mac: c.HardwareAddr.String(), Sandbox: netnsPath}},
-			IPs:        []*current.IPConfig{ipc},
+			IPs:        ipcs,
 			Routes:     conf.Routes,
 		}
 		if err := ipam.ConfigureIface(a.IfName, result); err != nil {
@@ -180,7 +205,15 @@ func ensureBridge(bc bridgeConf, ipc *current.IPConfig) (netlink.Link, error) {
 		return br, nil
 	}
 	gw := &net.IPNet{IP: ipc.Gateway, Mask: ipc.Address.Mask}
-	addrs, err := netlink.AddrList(br, netlink.FAMILY_V4)
+	family := netlink.FAMILY_V4
+	if ipc.Gateway.To4() == nil {
+		family = netlink.FAMILY_V6
+		// The bridge plugin's way: IPv6 on, no duplicate address
+		// detection for the gateway, forwarding on.
+		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv6/conf/%s/disable_ipv6", bc.Bridge), "0")
+		_, _ = sysctl.Sysctl(fmt.Sprintf("net/ipv6/conf/%s/accept_dad", bc.Bridge), "0")
+	}
+	addrs, err := netlink.AddrList(br, family)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s addresses: %w", bc.Bridge, err)
 	}
@@ -201,6 +234,14 @@ func ensureBridge(bc bridgeConf, ipc *current.IPConfig) (netlink.Link, error) {
 		if err := netlink.LinkSetHardwareAddr(br, br.Attrs().HardwareAddr); err != nil {
 			return nil, fmt.Errorf("bridge %s: pin its MAC: %w", bc.Bridge, err)
 		}
+	}
+	if family == netlink.FAMILY_V6 {
+		if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding"); err != nil || len(b) == 0 || b[0] != '1' {
+			if err := ip.EnableIP6Forward(); err != nil {
+				return nil, fmt.Errorf("enable IPv6 forwarding: %w", err)
+			}
+		}
+		return br, nil
 	}
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err != nil || len(b) == 0 || b[0] != '1' {
 		if err := ip.EnableIP4Forward(); err != nil {

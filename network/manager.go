@@ -128,6 +128,11 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 			return nil, false, fmt.Errorf("network %s: ip_range %q is not inside subnet %s", s.Name, s.IPRange, n.Subnet)
 		}
 	}
+	if s.IPv6 {
+		if err := m.allocate6(n, s); err != nil {
+			return nil, false, err
+		}
+	}
 	if err := m.rules().Ensure(ctx, n); err != nil {
 		_ = m.rules().Remove(context.WithoutCancel(ctx), n)
 		return nil, false, fmt.Errorf("network %s: %w", n.Name, err)
@@ -142,6 +147,74 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 		return nil, false, err
 	}
 	return n, true, nil
+}
+
+// allocate6 gives an IPv6 network its subnet (the spec's, else a /64 of
+// DefaultPool6) and gateway (the spec's, else the subnet's first host).
+func (m *Manager) allocate6(n *Network, s Spec) error {
+	used, err := m.usedSubnets6()
+	if err != nil {
+		return err
+	}
+	if s.Subnet6 != "" {
+		p, err := netip.ParsePrefix(s.Subnet6)
+		if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() {
+			return fmt.Errorf("network %s: ipam subnet %q: want an IPv6 CIDR", s.Name, s.Subnet6)
+		}
+		if p.Bits() > 120 {
+			return fmt.Errorf("network %s: ipam subnet %s is too small", s.Name, p)
+		}
+		n.Subnet6 = p.Masked()
+		for _, u := range used {
+			if u.Overlaps(n.Subnet6) {
+				return fmt.Errorf("network %s: ipam subnet %s overlaps %s, which another network or a route on this host uses: %w",
+					s.Name, n.Subnet6, u, ErrSubnetInUse)
+			}
+		}
+	} else if n.Subnet6, err = Allocate6(DefaultPool6, used); err != nil {
+		return err
+	}
+	n.Gateway6 = firstHost(n.Subnet6)
+	if s.Gateway6 != "" {
+		g, err := netip.ParseAddr(s.Gateway6)
+		if err != nil || !n.Subnet6.Contains(g) {
+			return fmt.Errorf("network %s: gateway %q is not in subnet %s", s.Name, s.Gateway6, n.Subnet6)
+		}
+		n.Gateway6 = g
+	}
+	return nil
+}
+
+// usedSubnets6 are the IPv6 subnets of our networks plus the host's IPv6
+// routes other than the link-local, multicast and default ones.
+func (m *Manager) usedSubnets6() ([]netip.Prefix, error) {
+	var used []netip.Prefix
+	nets, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nets {
+		if n.Subnet6.IsValid() {
+			used = append(used, n.Subnet6)
+		}
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V6)
+	if err != nil {
+		return nil, fmt.Errorf("list host routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if p, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+			ones, _ := r.Dst.Mask.Size()
+			pre := netip.PrefixFrom(p, ones)
+			if ones > 0 && !p.IsLinkLocalUnicast() && !p.IsMulticast() && !p.IsLoopback() {
+				used = append(used, pre)
+			}
+		}
+	}
+	return used, nil
 }
 
 // ConflistDir holds each network's conflist (as a container that
@@ -197,7 +270,11 @@ func (m *Manager) rules() Rules {
 // reach beyond the host, as Docker makes per bridge: traffic from the
 // subnet leaving by another interface, multicast excepted.
 func masqueradeRule(n *Network) []string {
-	return []string{"-s", n.Subnet.String(), "!", "-d", "224.0.0.0/4", "!", "-o", n.Bridge,
+	multicast := "224.0.0.0/4"
+	if n.Subnet.Addr().Is6() {
+		multicast = "ff00::/8"
+	}
+	return []string{"-s", n.Subnet.String(), "!", "-d", multicast, "!", "-o", n.Bridge,
 		"-m", "comment", "--comment", "gocompose " + n.Bridge, "-j", "MASQUERADE"}
 }
 
@@ -287,6 +364,7 @@ type Attachment struct {
 	Network      *Network
 	IfName       string
 	IP           string // requested ipv4_address, optional
+	IP6          string // requested ipv6_address, optional
 	MAC          string
 	DefaultRoute bool
 	Ports        []PortMapping
@@ -297,14 +375,15 @@ type Result struct {
 	Network string
 	IfName  string
 	IP      netip.Addr
+	IP6     netip.Addr // on an IPv6 network
 	Gateway netip.Addr
 }
 
 func (m *Manager) runtimeConf(containerID, netns string, a Attachment) *libcni.RuntimeConf {
 	rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: a.IfName,
 		Args: [][2]string{{"IgnoreUnknown", "1"}}, CapabilityArgs: map[string]any{}}
-	if a.IP != "" {
-		rt.Args = append(rt.Args, [2]string{"IP", a.IP})
+	if ips := strings.Trim(a.IP+","+a.IP6, ","); ips != "" {
+		rt.Args = append(rt.Args, [2]string{"IP", ips}) // host-local takes a list
 	}
 	if a.MAC != "" {
 		rt.CapabilityArgs["mac"] = a.MAC
@@ -349,8 +428,11 @@ func (m *Manager) Attach(ctx context.Context, containerID, netns string, as []At
 		out := Result{Network: a.Network.Name, IfName: a.IfName, Gateway: a.Network.Gateway}
 		for _, ip := range r.IPs {
 			if addr, ok := netip.AddrFromSlice(ip.Address.IP.To4()); ok {
-				out.IP = addr
-				break
+				if !out.IP.IsValid() {
+					out.IP = addr
+				}
+			} else if addr, ok := netip.AddrFromSlice(ip.Address.IP); ok && !out.IP6.IsValid() {
+				out.IP6 = addr
 			}
 		}
 		results = append(results, out)

@@ -21,16 +21,20 @@ var ErrNotFound = errors.New("network not found")
 
 // Network is one compose network as it exists on this host.
 type Network struct {
-	Name      string            `json:"name"` // e.g. demo_default
-	Namespace string            `json:"namespace"`
-	Project   string            `json:"project,omitempty"`
-	Bridge    string            `json:"bridge"`
-	Subnet    netip.Prefix      `json:"subnet"`
-	Gateway   netip.Addr        `json:"gateway"`
-	IPRange   string            `json:"ip_range,omitempty"`
-	Internal  bool              `json:"internal,omitempty"`
-	MTU       int               `json:"mtu,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
+	Name      string       `json:"name"` // e.g. demo_default
+	Namespace string       `json:"namespace"`
+	Project   string       `json:"project,omitempty"`
+	Bridge    string       `json:"bridge"`
+	Subnet    netip.Prefix `json:"subnet"`
+	Gateway   netip.Addr   `json:"gateway"`
+	IPRange   string       `json:"ip_range,omitempty"`
+	// Subnet6 and Gateway6 are the network's IPv6 subnet and gateway
+	// (enable_ipv6); invalid for an IPv4-only network.
+	Subnet6  netip.Prefix      `json:"subnet6,omitzero"`
+	Gateway6 netip.Addr        `json:"gateway6,omitzero"`
+	Internal bool              `json:"internal,omitempty"`
+	MTU      int               `json:"mtu,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
 	// Attachable is kept for inspection; any container may attach.
 	Attachable bool `json:"attachable,omitempty"`
 	// SubnetMasq says outbound traffic is masqueraded by one rule for the
@@ -58,6 +62,9 @@ type Spec struct {
 	Subnet     string // optional
 	Gateway    string // optional
 	IPRange    string // optional
+	IPv6       bool   // enable_ipv6
+	Subnet6    string // optional, with IPv6
+	Gateway6   string // optional
 	Internal   bool
 	MTU        int
 	BridgeName string // com.docker.network.bridge.name

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -95,11 +96,22 @@ func checkNetworks(p *types.Project) error {
 		if d := n.Driver; d != "" && d != "bridge" {
 			return at(unsupported("driver", strconv.Quote(d)+": gocompose's networks are bridges on one host (CNI bridge); overlay, macvlan, ipvlan and plugins are not implemented"), "driver")
 		}
-		if n.EnableIPv6 != nil && *n.EnableIPv6 {
-			return at(unsupported("enable_ipv6", "IPv6 is not implemented"), "enable_ipv6")
-		}
 		if n.EnableIPv4 != nil && !*n.EnableIPv4 {
-			return at(unsupported("enable_ipv4", "a network without IPv4 needs IPv6, which is not implemented"), "enable_ipv4")
+			return at(unsupported("enable_ipv4", "IPv6-only networks are not implemented (enable_ipv6 makes a dual-stack network)"), "enable_ipv4")
+		}
+		ipv6 := n.EnableIPv6 != nil && *n.EnableIPv6
+		families := map[bool]int{}
+		for i, c := range n.Ipam.Config {
+			v6 := IsIPv6Subnet(c.Subnet)
+			if families[v6]++; families[v6] > 1 {
+				return at(unsupported("ipam.config", "several subnets of one address family on a network"), "ipam", "config", strconv.Itoa(i))
+			}
+			switch {
+			case v6 && !ipv6:
+				return at(invalid("ipam.config.subnet", c.Subnet+" is an IPv6 subnet: the network needs enable_ipv6: true"), "ipam", "config", strconv.Itoa(i), "subnet")
+			case v6 && c.IPRange != "":
+				return at(unsupported("ipam.config.ip_range", "an ip_range in an IPv6 subnet"), "ipam", "config", strconv.Itoa(i), "ip_range")
+			}
 		}
 		if d := n.Ipam.Driver; d != "" && d != "default" {
 			return at(unsupported("ipam.driver", d+" (gocompose allocates addresses itself: the default driver only)"), "ipam", "driver")
@@ -119,6 +131,12 @@ func checkNetworks(p *types.Project) error {
 		}
 	}
 	return nil
+}
+
+// IsIPv6Subnet says whether an ipam subnet is an IPv6 one.
+func IsIPv6Subnet(subnet string) bool {
+	p, err := netip.ParsePrefix(subnet)
+	return err == nil && p.Addr().Is6() && !p.Addr().Is4In6()
 }
 
 func sortedServiceNames(p *types.Project) []string {
@@ -223,7 +241,12 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 			continue
 		}
 		if n.Ipv6Address != "" {
-			return unsupported("networks."+name+".ipv6_address", "IPv6 is not implemented")
+			if cfg, ok := p.Networks[name]; ok && !bool(cfg.External) && (cfg.EnableIPv6 == nil || !*cfg.EnableIPv6) {
+				return invalid("networks."+name+".ipv6_address", "network "+name+" has no IPv6 (enable_ipv6: true)")
+			}
+			if a, err := netip.ParseAddr(n.Ipv6Address); err != nil || !a.Is6() || a.Is4In6() {
+				return invalid("networks."+name+".ipv6_address", strconv.Quote(n.Ipv6Address)+" is not an IPv6 address")
+			}
 		}
 		if len(n.LinkLocalIPs) > 0 {
 			return unsupported("networks."+name+".link_local_ips", "")

@@ -347,6 +347,15 @@ func endpointsOf(ns, id string, lbls map[string]string) ([]dns.Endpoint, error) 
 		}
 		eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + id,
 			PTRName: id, Names: names, IP: ip, Upstreams: ups})
+		if e.IP6 != "" {
+			ip6, err := netip.ParseAddr(e.IP6)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("network %s: IPv6 address: %w", e.Network, err))
+				continue
+			}
+			eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + id,
+				PTRName: id, Names: names, IP: ip6, Upstreams: ups})
+		}
 	}
 	return eps, errors.Join(errs...)
 }

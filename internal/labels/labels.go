@@ -77,6 +77,7 @@ type Endpoint struct {
 	Network string   `json:"network"`
 	IfName  string   `json:"ifname"`
 	IP      string   `json:"ip"`
+	IP6     string   `json:"ip6,omitempty"` // on an IPv6 network
 	MAC     string   `json:"mac,omitempty"`
 	Names   []string `json:"names"`
 }
