@@ -282,6 +282,12 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 	if req.Network == "default" {
 		req.Network = ""
 	}
+	// As Docker Compose asks bake for them: the entitlements listed, and
+	// security.insecure for privileged.
+	req.Entitlements = slices.Clone(b.Entitlements)
+	if b.Privileged && !slices.Contains(req.Entitlements, "security.insecure") {
+		req.Entitlements = append(req.Entitlements, "security.insecure")
+	}
 	for k, v := range b.Args {
 		if v != nil {
 			req.Args[k] = *v

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/cli/cli/config"
 	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/entitlements"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/frontend/subrequests/lint"
 	"github.com/moby/buildkit/session"
@@ -53,7 +54,15 @@ type Request struct {
 	// SSH are the SSH agents or keys forwarded by id (RUN --mount=type=ssh);
 	// no paths means $SSH_AUTH_SOCK.
 	SSH []SSH
+	// Entitlements are the insecure entitlements the build is granted
+	// (security.insecure for RUN --security=insecure, network.host for
+	// RUN --network=host), as buildx's --allow grants them.
+	Entitlements []string
 }
+
+// Entitlements are what a build may be granted: the insecure entitlements
+// the started buildkitd allows.
+var Entitlements = []string{string(entitlements.EntitlementSecurityInsecure), string(entitlements.EntitlementNetworkHost)}
 
 // SSH is one forwarded agent (a socket) or set of key files.
 type SSH struct {
@@ -257,9 +266,15 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 		}
 		attach = append(attach, sp)
 	}
+	for _, e := range req.Entitlements {
+		if !slices.Contains(Entitlements, e) {
+			return bk.SolveOpt{}, cleanup, fmt.Errorf("entitlement %q: only %s can be granted", e, strings.Join(Entitlements, " and "))
+		}
+	}
 	return bk.SolveOpt{
-		Session:       attach,
-		Frontend:      "dockerfile.v0",
+		AllowedEntitlements: req.Entitlements,
+		Session:             attach,
+		Frontend:            "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   mounts,
 		CacheImports:  imports,

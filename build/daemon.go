@@ -75,12 +75,40 @@ func (d Daemon) dial(ctx context.Context) (*bk.Client, error) {
 	return c, nil
 }
 
+// args are buildkitd's arguments: the containerd worker on our namespace,
+// and the insecure entitlements a build may ask for (build.privileged,
+// build.entitlements), granted only to builds that ask.
+func (d Daemon) args(root string) []string {
+	args := []string{"--root", root, "--addr", "unix://" + d.Socket(),
+		"--oci-worker=false", "--containerd-worker=true",
+		"--containerd-worker-addr", d.Containerd, "--containerd-worker-namespace", d.Namespace,
+		"--containerd-worker-net", "host", "--containerd-worker-gc=true"}
+	for _, e := range Entitlements {
+		args = append(args, "--allow-insecure-entitlement", e)
+	}
+	return args
+}
+
+// argsFile records the arguments the running buildkitd was started with.
+func (d Daemon) argsFile() string { return filepath.Join(d.dir(), "buildkitd.args") }
+
+// current says whether the buildkitd that answers was started with
+// today's arguments; one started by an older gocompose is restarted.
+func (d Daemon) current() bool {
+	b, err := os.ReadFile(d.argsFile())
+	return err == nil && string(b) == strings.Join(d.args(filepath.Join(d.Root, "buildkit", d.key())), "\n")
+}
+
 // Client connects to buildkitd, starting it (detached: own session, output
 // to a log file) when none answers. A lock makes concurrent commands start
-// one instance.
+// one instance. A buildkitd started with other arguments (by an older
+// gocompose) is stopped and started again.
 func (d Daemon) Client(ctx context.Context) (*bk.Client, error) {
 	if c, err := d.dial(ctx); err == nil {
-		return c, nil
+		if d.current() {
+			return c, nil
+		}
+		c.Close()
 	}
 	bin, err := FindBinary()
 	if err != nil {
@@ -95,7 +123,13 @@ func (d Daemon) Client(ctx context.Context) (*bk.Client, error) {
 	}
 	defer l.Unlock()
 	if c, err := d.dial(ctx); err == nil {
-		return c, nil
+		if d.current() {
+			return c, nil
+		}
+		c.Close()
+		if err := d.Stop(); err != nil {
+			return nil, fmt.Errorf("restart buildkitd with new arguments: %w", err)
+		}
 	}
 	root := filepath.Join(d.Root, "buildkit", d.key())
 	if err := os.MkdirAll(root, 0o700); err != nil {
@@ -103,14 +137,14 @@ func (d Daemon) Client(ctx context.Context) (*bk.Client, error) {
 	}
 	logPath := filepath.Join(d.dir(), "buildkitd.log")
 	_ = os.Remove(d.Socket())
-	pid, err := daemon.Start(bin, []string{"--root", root, "--addr", "unix://" + d.Socket(),
-		"--oci-worker=false", "--containerd-worker=true",
-		"--containerd-worker-addr", d.Containerd, "--containerd-worker-namespace", d.Namespace,
-		"--containerd-worker-net", "host", "--containerd-worker-gc=true"}, logPath)
+	pid, err := daemon.Start(bin, d.args(root), logPath)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(d.PidFile(), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(d.argsFile(), []byte(strings.Join(d.args(root), "\n")), 0o644); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(20 * time.Second)

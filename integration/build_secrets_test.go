@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -116,5 +117,40 @@ func TestBuildProvenance(t *testing.T) {
 	}
 	if r := gcRun(dir, nil, "build", "--sbom", "true"); r.code == 0 || !strings.Contains(r.stderr, "scanner image") {
 		t.Errorf("build --sbom: %s", r)
+	}
+}
+
+// build.privileged grants the build BuildKit's security.insecure
+// entitlement, as Docker Compose asks bake for it: RUN --security=insecure
+// runs with every capability; a build that does not ask is refused it.
+func TestBuildPrivileged(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bpriv", `
+services:
+  priv:
+    build:
+      privileged: true
+      dockerfile_inline: |
+        FROM busybox
+        RUN --security=insecure mkdir -p /m && mount -t tmpfs none /m && grep CapEff /proc/self/status > /caps
+    command: ["cat", "/caps"]
+  plain:
+    build:
+      dockerfile_inline: |
+        FROM busybox
+        RUN --security=insecure mkdir -p /m && mount -t tmpfs none /m
+`)
+	if r := gcRun(dir, nil, "build", "priv"); r.code != 0 {
+		t.Fatalf("privileged build: %s", r)
+	}
+	// The mount worked, and CAP_SYS_ADMIN (bit 21), which Docker's default
+	// capabilities leave out, was in the step's effective set.
+	out := gc(t, dir, "run", "--rm", "-T", "priv").stdout
+	caps, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(out, "CapEff:")), 16, 64)
+	if err != nil || caps&(1<<21) == 0 {
+		t.Errorf("the privileged step's capabilities: %q", out)
+	}
+	if r := gcRun(dir, nil, "build", "plain"); r.code == 0 || !strings.Contains(r.stderr, "security.insecure") {
+		t.Errorf("RUN --security=insecure without build.privileged: %s", r)
 	}
 }

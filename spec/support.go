@@ -499,11 +499,12 @@ func isEmpty(v any) bool {
 }
 
 func checkBuild(b *types.BuildConfig) error {
+	for i, e := range b.Entitlements {
+		if e != "security.insecure" && e != "network.host" {
+			return unsupported(fmt.Sprintf("build.entitlements.%d", i), strconv.Quote(e)+": security.insecure and network.host can be granted")
+		}
+	}
 	switch {
-	case b.Privileged:
-		return unsupported("build.privileged", "")
-	case len(b.Entitlements) > 0:
-		return unsupported("build.entitlements", "")
 	case b.SBOM != "" && b.SBOM != "false":
 		return unsupported("build.sbom", "BuildKit's SBOM scanner image would have to be pulled from a registry")
 	case b.Network != "" && b.Network != "host" && b.Network != "none" && b.Network != "default":
