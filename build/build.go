@@ -14,13 +14,13 @@ import (
 
 	"github.com/docker/cli/cli/config"
 	bk "github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/util/entitlements"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/frontend/subrequests/lint"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/gitutil"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
@@ -275,10 +275,10 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 		AllowedEntitlements: req.Entitlements,
 		Session:             attach,
 		Frontend:            "dockerfile.v0",
-		FrontendAttrs: attrs,
-		LocalMounts:   mounts,
-		CacheImports:  imports,
-		CacheExports:  exports,
+		FrontendAttrs:       attrs,
+		LocalMounts:         mounts,
+		CacheImports:        imports,
+		CacheExports:        exports,
 		Exports: []bk.ExportEntry{{Type: bk.ExporterImage, Attrs: map[string]string{
 			"name": strings.Join(req.Tags, ","),
 		}}},
