@@ -95,7 +95,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 			return nil, false, fmt.Errorf("network %s: ipam subnet %q: want an IPv4 CIDR", s.Name, s.Subnet)
 		}
 		n.Subnet = p.Masked()
-		used, err := m.usedSubnets()
+		used, err := m.usedSubnets(false)
 		if err != nil {
 			return nil, false, err
 		}
@@ -106,7 +106,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 			}
 		}
 	} else {
-		used, err := m.usedSubnets()
+		used, err := m.usedSubnets(false)
 		if err != nil {
 			return nil, false, err
 		}
@@ -152,7 +152,7 @@ func (m *Manager) Ensure(ctx context.Context, s Spec) (*Network, bool, error) {
 // allocate6 gives an IPv6 network its subnet (the spec's, else a /64 of
 // DefaultPool6) and gateway (the spec's, else the subnet's first host).
 func (m *Manager) allocate6(n *Network, s Spec) error {
-	used, err := m.usedSubnets6()
+	used, err := m.usedSubnets(true)
 	if err != nil {
 		return err
 	}
@@ -183,38 +183,6 @@ func (m *Manager) allocate6(n *Network, s Spec) error {
 		n.Gateway6 = g
 	}
 	return nil
-}
-
-// usedSubnets6 are the IPv6 subnets of our networks plus the host's IPv6
-// routes other than the link-local, multicast and default ones.
-func (m *Manager) usedSubnets6() ([]netip.Prefix, error) {
-	var used []netip.Prefix
-	nets, err := m.Store.List()
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range nets {
-		if n.Subnet6.IsValid() {
-			used = append(used, n.Subnet6)
-		}
-	}
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V6)
-	if err != nil {
-		return nil, fmt.Errorf("list host routes: %w", err)
-	}
-	for _, r := range routes {
-		if r.Dst == nil {
-			continue
-		}
-		if p, ok := netip.AddrFromSlice(r.Dst.IP); ok {
-			ones, _ := r.Dst.Mask.Size()
-			pre := netip.PrefixFrom(p, ones)
-			if ones > 0 && !p.IsLinkLocalUnicast() && !p.IsMulticast() && !p.IsLoopback() {
-				used = append(used, pre)
-			}
-		}
-	}
-	return used, nil
 }
 
 // ConflistDir holds each network's conflist (as a container that
@@ -278,17 +246,25 @@ func masqueradeRule(n *Network) []string {
 		"-m", "comment", "--comment", "gocompose " + n.Bridge, "-j", "MASQUERADE"}
 }
 
-// usedSubnets are those of our networks plus every IPv4 route on the host.
-func (m *Manager) usedSubnets() ([]netip.Prefix, error) {
+// usedSubnets are the IPv4 (or, with six, IPv6) subnets of our networks
+// plus the host's routes of that family (but the default route and, for
+// IPv6, the link-local, multicast and loopback ones).
+func (m *Manager) usedSubnets(six bool) ([]netip.Prefix, error) {
 	var used []netip.Prefix
 	nets, err := m.Store.List()
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range nets {
-		used = append(used, n.Subnet)
+		if sub := map[bool]netip.Prefix{false: n.Subnet, true: n.Subnet6}[six]; sub.IsValid() {
+			used = append(used, sub)
+		}
 	}
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	family := netlink.FAMILY_V4
+	if six {
+		family = netlink.FAMILY_V6
+	}
+	routes, err := netlink.RouteList(nil, family)
 	if err != nil {
 		return nil, fmt.Errorf("list host routes: %w", err)
 	}
@@ -296,7 +272,11 @@ func (m *Manager) usedSubnets() ([]netip.Prefix, error) {
 		if r.Dst == nil {
 			continue
 		}
-		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 {
+		p, ok := prefixOf(r.Dst)
+		if six && (p.Addr().IsLinkLocalUnicast() || p.Addr().IsMulticast() || p.Addr().IsLoopback()) {
+			continue
+		}
+		if ok && p.Bits() > 0 {
 			used = append(used, p)
 		}
 	}
@@ -304,7 +284,11 @@ func (m *Manager) usedSubnets() ([]netip.Prefix, error) {
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP.To4())
+	ip := n.IP
+	if ip4 := ip.To4(); ip4 != nil {
+		ip = ip4
+	}
+	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
 		return netip.Prefix{}, false
 	}

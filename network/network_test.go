@@ -31,6 +31,25 @@ func TestAllocateSkipsUsed(t *testing.T) {
 	}
 }
 
+// IPv6 subnets are /64s of the pool, those in use (or partly) skipped.
+func TestAllocate6SkipsUsed(t *testing.T) {
+	t.Parallel()
+	got, err := Allocate6(DefaultPool6, []netip.Prefix{
+		netip.MustParsePrefix("fd67:6f63:6f6d::/64"),
+		netip.MustParsePrefix("fd67:6f63:6f6d:1:8000::/65"),
+		netip.MustParsePrefix("2001:db8::/32"),
+	})
+	if err != nil || got != netip.MustParsePrefix("fd67:6f63:6f6d:2::/64") {
+		t.Fatalf("got %v, %v; want fd67:6f63:6f6d:2::/64", got, err)
+	}
+	if _, err := Allocate6(DefaultPool6, []netip.Prefix{netip.MustParsePrefix("fd00::/8")}); err == nil {
+		t.Fatal("allocated inside a route covering the whole pool")
+	}
+	if _, err := Allocate6(netip.MustParsePrefix("10.0.0.0/8"), nil); err == nil {
+		t.Fatal("an IPv4 pool gave an IPv6 subnet")
+	}
+}
+
 // Pools of any size: the third octet carries into the second past 255,
 // and a pool smaller than a /24 is one subnet.
 func TestAllocateAnyPoolSize(t *testing.T) {

@@ -340,21 +340,19 @@ func endpointsOf(ns, id string, lbls map[string]string) ([]dns.Endpoint, error) 
 				names = append(names, n)
 			}
 		}
-		ip, err := netip.ParseAddr(e.IP)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("network %s: address: %w", e.Network, err))
-			continue
-		}
-		eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + id,
-			PTRName: id, Names: names, IP: ip, Upstreams: ups})
-		if e.IP6 != "" {
-			ip6, err := netip.ParseAddr(e.IP6)
+		// An endpoint per address: the IPv4 one and, on an IPv6 network,
+		// the IPv6 one (AAAA).
+		for i, addr := range []string{e.IP, e.IP6} {
+			if i > 0 && addr == "" {
+				continue
+			}
+			ip, err := netip.ParseAddr(addr)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("network %s: IPv6 address: %w", e.Network, err))
+				errs = append(errs, fmt.Errorf("network %s: address: %w", e.Network, err))
 				continue
 			}
 			eps = append(eps, dns.Endpoint{Network: ns + "/" + e.Network, Container: ns + "/" + id,
-				PTRName: id, Names: names, IP: ip6, Upstreams: ups})
+				PTRName: id, Names: names, IP: ip, Upstreams: ups})
 		}
 	}
 	return eps, errors.Join(errs...)
