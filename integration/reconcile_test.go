@@ -82,7 +82,7 @@ func TestBadInputCreatesNothing(t *testing.T) {
 	}{
 		{"typo", "services:\n  web:\n    image: busybox\n    comand: sleep 1\n", []string{"compose.yaml:4:", "comand"}},
 		{"badsize", "services:\n  ok:\n    image: busybox\n  web:\n    image: busybox\n    mem_limit: lots\n", []string{"compose.yaml:6:", "mem_limit"}},
-		{"unsupported", "services:\n  ok:\n    image: busybox\n  web:\n    image: busybox\n    userns_mode: host\n", []string{"compose.yaml:6:", `service "web"`, `"userns_mode"`, "not supported"}},
+		{"unsupported", "services:\n  ok:\n    image: busybox\n  web:\n    image: busybox\n    use_api_socket: true\n", []string{"compose.yaml:6:", `service "web"`, `"use_api_socket"`, "not supported"}},
 		{"cycle", "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n", []string{"cycle"}},
 		{"noimage", "services:\n  a:\n    image: nosuchimage:1\n    pull_policy: never\n    command: [\"true\"]\n", []string{"nosuchimage:1", "pull_policy is never"}},
 	}
