@@ -106,6 +106,9 @@ type App struct {
 // Display is the live progress display (display.TTY).
 type Display interface {
 	Event(id, status, text string)
+	// Progress is the event of a child resource (an image's layer) with
+	// the bytes it has done of its total.
+	Progress(parent, id, status, text string, current, total int64)
 	// Pause and Resume leave the terminal to other output (a build's);
 	// Done ends the display, the last state left on screen.
 	Pause()
@@ -132,21 +135,36 @@ func (a *App) progress(kind, name, state string) {
 // event prints a progress event of the given status (Working, Done,
 // Warning, Error) as the chosen display does.
 func (a *App) event(id, status, state string) {
+	a.emit(progressEvent{ID: id, Status: status, Text: state})
+}
+
+// emit prints one progress event as the chosen display does: the live
+// display, a JSON line, or Docker Compose's plain line
+// fmt.Fprintln(out, prefix, id, text, details).
+func (a *App) emit(ev progressEvent) {
 	if a.Quiet {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.Display != nil {
-		a.Display.Event(id, status, state)
+		text := ev.Text
+		if ev.Details != "" {
+			text += " " + ev.Details
+		}
+		if ev.ParentID != "" {
+			a.Display.Progress(ev.ParentID, ev.ID, ev.Status, text, ev.Current, ev.Total)
+		} else {
+			a.Display.Event(ev.ID, ev.Status, text)
+		}
 		return
 	}
 	if a.JSONProgress {
-		ev := progressEvent{DryRun: a.dry, ID: id, Status: status, Text: state}
-		if details, ok := strings.CutPrefix(state, "Error "); ok && status == "Error" {
+		ev.DryRun = a.dry
+		if details, ok := strings.CutPrefix(ev.Text, "Error "); ok && ev.Status == "Error" && ev.Details == "" {
 			ev.Text, ev.Details = "Error", details
 		}
-		b, _ := json.Marshal(ev) // strings only: cannot fail
+		b, _ := json.Marshal(ev) // strings and numbers only: cannot fail
 		fmt.Fprintf(a.Err, "%s\n", b)
 		return
 	}
@@ -154,16 +172,20 @@ func (a *App) event(id, status, state string) {
 	if a.dry {
 		prefix = DryRunPrefix
 	}
-	fmt.Fprintln(a.Err, prefix, id, state, "")
+	fmt.Fprintln(a.Err, prefix, ev.ID, ev.Text, ev.Details)
 }
 
 // progressEvent is one line of --progress json, with Docker Compose's keys.
 type progressEvent struct {
-	DryRun  bool   `json:"dry-run,omitempty"`
-	ID      string `json:"id,omitempty"`
-	Status  string `json:"status,omitempty"`
-	Text    string `json:"text,omitempty"`
-	Details string `json:"details,omitempty"`
+	DryRun   bool   `json:"dry-run,omitempty"`
+	ID       string `json:"id,omitempty"`
+	ParentID string `json:"parent_id,omitempty"`
+	Status   string `json:"status,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Details  string `json:"details,omitempty"`
+	Current  int64  `json:"current,omitempty"`
+	Total    int64  `json:"total,omitempty"`
+	Percent  int    `json:"percent,omitempty"`
 }
 
 // progressStatus classes a progress text as Docker Compose's events do:

@@ -65,22 +65,34 @@ func (a *App) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
 		return err
 	}
 	byImage := map[string][]types.ServiceConfig{}
+	// What is not pulled says why, as Docker Compose v5 says it.
+	skip := func(id, why string) {
+		if !o.Quiet {
+			a.emit(progressEvent{ID: id, Status: "Done", Text: "Skipped", Details: why})
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(sel.Services)) {
 		svc := sel.Services[name]
 		policy, _, err := svc.GetPullPolicy()
 		if err != nil {
 			return fmt.Errorf("service %s: %w", name, err)
 		}
-		if svc.Image == "" || policy == types.PullPolicyBuild || policy == types.PullPolicyNever || (o.IgnoreBuildable && svc.Build != nil) {
-			if !o.Quiet {
-				a.progress("", name, "Skipped")
-			}
+		switch {
+		case svc.Image == "":
+			skip(name, "No image to be pulled")
 			continue
-		}
-		if o.Policy == types.PullPolicyMissing {
+		case policy == types.PullPolicyBuild || policy == types.PullPolicyNever:
+			skip("Image "+svc.Image, "")
+			continue
+		case o.Policy == types.PullPolicyMissing:
 			if _, err := a.Engine.ImageID(ctx, svc.Image); err == nil {
+				skip("Image "+svc.Image, "Image is already present locally")
 				continue
 			}
+		}
+		if o.IgnoreBuildable && svc.Build != nil {
+			skip("Image "+svc.Image, "Image can be built")
+			continue
 		}
 		byImage[svc.Image] = append(byImage[svc.Image], svc)
 	}
@@ -88,11 +100,11 @@ func (a *App) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
 	errs := make([]error, len(refs))
 	_ = a.parallel(len(refs), func(i int) error {
 		svcs := byImage[refs[i]]
-		err := a.pullImage(ctx, svcs[0], o.Quiet)
+		canBuild := slices.ContainsFunc(svcs, func(s types.ServiceConfig) bool { return s.Build != nil })
+		err := a.pullImage(ctx, svcs[0], o.Quiet, canBuild)
 		if err == nil {
 			return nil
 		}
-		canBuild := slices.ContainsFunc(svcs, func(s types.ServiceConfig) bool { return s.Build != nil })
 		if canBuild || o.IgnoreFailures {
 			a.warn("%v", err)
 			return nil
@@ -103,24 +115,46 @@ func (a *App) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
 	return errors.Join(errs...)
 }
 
-// pullImage pulls one service's image with Docker Compose's plain progress:
-// " web Pulling", a line per layer, " web Pulled".
-func (a *App) pullImage(ctx context.Context, svc types.ServiceConfig, quiet bool) error {
+// pullImage pulls one service's image with Docker Compose v5's progress:
+// "Image busybox Pulling", each layer's steps (its short digest, with the
+// bytes so far; the live display shows them on the image's line), "Image
+// busybox Pulled". A failure is an error, or a warning when the service
+// can build the image instead.
+func (a *App) pullImage(ctx context.Context, svc types.ServiceConfig, quiet, canBuild bool) error {
+	id := "Image " + svc.Image
 	if !quiet {
-		a.progress("", svc.Name, "Pulling")
+		a.event(id, "Working", "Pulling")
 	}
 	o := runtime.PullOptions{Platform: svc.Platform}
 	if !quiet {
-		o.Layer = func(d string) { a.progress("", d[:12], "Pulling fs layer") }
+		o.Progress = func(l runtime.LayerProgress) {
+			ev := progressEvent{ParentID: id, ID: l.ID, Status: "Working", Text: l.Status,
+				Details: units.HumanSize(float64(l.Current)), Current: l.Current, Total: l.Total}
+			switch l.Status {
+			case "Download complete", "Already exists", "Pull complete":
+				ev.Status, ev.Percent = "Done", 100
+			case "Downloading":
+				if l.Total > 0 {
+					ev.Percent = int(min(l.Current*100/l.Total, 100))
+				}
+			default:
+				ev.Current, ev.Total = 0, 0
+			}
+			a.emit(ev)
+		}
 	}
 	if err := a.Engine.Pull(ctx, svc.Image, o); err != nil {
 		if !quiet {
-			a.progress("", svc.Name, "Error")
+			if canBuild {
+				a.event(id, "Warning", err.Error())
+			} else {
+				a.emit(progressEvent{ID: id, Status: "Error", Text: "Error", Details: err.Error()})
+			}
 		}
 		return fmt.Errorf("service %s: %w", svc.Name, err)
 	}
 	if !quiet {
-		a.progress("", svc.Name, "Pulled")
+		a.event(id, "Done", "Pulled")
 	}
 	return nil
 }
@@ -203,7 +237,7 @@ func (a *App) pullForUp(ctx context.Context, sel *types.Project, override string
 	}
 	return a.parallel(len(todo), func(i int) error {
 		svc := todo[i]
-		err := a.pullImage(ctx, svc, quiet)
+		err := a.pullImage(ctx, svc, quiet, svc.Build != nil)
 		if err != nil && svc.Build != nil {
 			a.warn("%v; building it instead", err)
 			return nil
@@ -240,24 +274,31 @@ func (a *App) Push(ctx context.Context, p *types.Project, o PushOptions) error {
 		svc := sel.Services[name]
 		if svc.Build == nil || svc.Image == "" {
 			if !o.Quiet {
-				a.progress("", name, "Skipped")
+				a.event(name, "Done", "Skipped")
 			}
 			continue
 		}
-		if !o.Quiet {
-			a.progress("", name, "Pushing")
-		}
-		if err := im.Push(ctx, svc.Image); err != nil {
-			err = fmt.Errorf("service %s: %w", name, err)
-			if o.IgnoreFailures {
-				a.warn("%v", err)
+		// The image and its build tags, each under its name, as Docker
+		// Compose v5 pushes them.
+		for _, tag := range append([]string{svc.Image}, svc.Build.Tags...) {
+			if !o.Quiet {
+				a.event(tag, "Working", "Pushing")
+			}
+			if err := im.Push(ctx, tag); err != nil {
+				if !o.Quiet {
+					a.event(tag, map[bool]string{true: "Warning", false: "Error"}[o.IgnoreFailures], err.Error())
+				}
+				err = fmt.Errorf("service %s: %w", name, err)
+				if o.IgnoreFailures {
+					a.warn("%v", err)
+					continue
+				}
+				errs = append(errs, err)
 				continue
 			}
-			errs = append(errs, err)
-			continue
-		}
-		if !o.Quiet {
-			a.progress("", name, "Pushed")
+			if !o.Quiet {
+				a.event(tag, "Done", "Pushed")
+			}
 		}
 	}
 	return errors.Join(errs...)

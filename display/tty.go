@@ -1,6 +1,6 @@
 // Package display is the live progress display of `--progress tty` (auto in
-// a terminal), drawn as Docker Compose draws it: a header "[+] Running N/M",
-// then one line per resource (network, volume, image, container) with a
+// a terminal), drawn as Docker Compose v5 draws it: a header "[+] up N/M"
+// (the operation's name), then one line per resource (network, volume, image, container) with a
 // spinner while it works, its state and the time it took, redrawn in place
 // every 100 ms and left on screen when done. Cursor movement goes through
 // morikuni/aec, the library Docker Compose and BuildKit use.
@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/docker/go-units"
 	"github.com/morikuni/aec"
 )
 
@@ -31,10 +32,15 @@ var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "
 type task struct {
 	id, status, text string
 	start, end       time.Time
+	// parent is the resource a child task (an image's layer) belongs to:
+	// children draw no line, their progress shows on the parent's.
+	parent         string
+	current, total int64
 }
 
 // TTY draws the events on a terminal.
 type TTY struct {
+	op    string // the header's operation: up, down, pull…
 	out   io.Writer
 	width func() int
 	now   func() time.Time
@@ -52,9 +58,10 @@ type TTY struct {
 	color    bool
 }
 
-// NewTTY draws on out, width columns wide (asked at each redraw).
-func NewTTY(out io.Writer, width func() int, color bool) *TTY {
-	return &TTY{out: out, width: width, now: time.Now, tasks: map[string]*task{}, color: color,
+// NewTTY draws the progress of operation op (Docker Compose's name for it:
+// up, down, pull…) on out, width columns wide (asked at each redraw).
+func NewTTY(out io.Writer, op string, width func() int, color bool) *TTY {
+	return &TTY{op: op, out: out, width: width, now: time.Now, tasks: map[string]*task{}, color: color,
 		stop: make(chan struct{}), finished: make(chan struct{})}
 }
 
@@ -85,17 +92,34 @@ func (t *TTY) Start() {
 
 // Event records a resource's state; after Done it is printed as a line.
 func (t *TTY) Event(id, status, text string) {
+	t.Progress("", id, status, text, 0, 0)
+}
+
+// Progress records the state of a resource that may be the child of
+// another (parent: an image's layer, with the bytes done of total), as
+// Docker Compose's events carry it. A child draws no line of its own but
+// counts in the header, and while its parent works the parent's line
+// shows a mark per child and the bytes of all of them.
+func (t *TTY) Progress(parent, id, status, text string, current, total int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
-		fmt.Fprintf(t.out, " %s %s %s\n", t.mark(status), id, text)
+		if parent == "" {
+			fmt.Fprintf(t.out, " %s %s %s\n", t.mark(status), id, text)
+		}
 		return
 	}
 	k, ok := t.tasks[id]
 	if !ok {
-		k = &task{id: id, start: t.now()}
+		k = &task{id: id, start: t.now(), parent: parent}
 		t.tasks[id] = k
 		t.ids = append(t.ids, id)
+	}
+	if parent != "" {
+		k.current, k.total = current, total
+		if status != Working {
+			k.current = k.total
+		}
 	}
 	if status == Working && k.status != Working {
 		k.start, k.end = t.now(), time.Time{}
@@ -197,23 +221,28 @@ func (t *TTY) draw() {
 	b.WriteString(aec.Column(0).String())
 	done := 0
 	idWidth := 0
+	var lines []string
 	for _, id := range t.ids {
 		if t.tasks[id].status != Working && t.tasks[id].status != "" {
 			done++
 		}
-		idWidth = max(idWidth, utf8.RuneCountInString(id))
+		if t.tasks[id].parent == "" {
+			lines = append(lines, id)
+			idWidth = max(idWidth, utf8.RuneCountInString(id)+utf8.RuneCountInString(t.childProgress(id)))
+		}
 	}
-	verb := "Running"
-	b.WriteString(pad(fmt.Sprintf("[+] %s %d/%d", verb, done, len(t.ids)), width) + "\n")
-	for _, id := range t.ids {
+	b.WriteString(pad(fmt.Sprintf("[+] %s %d/%d", t.op, done, len(t.ids)), width) + "\n")
+	for _, id := range lines {
 		k := t.tasks[id]
 		end := k.end
 		if end.IsZero() {
 			end = t.now()
 		}
 		timer := fmt.Sprintf("%.1fs", end.Sub(k.start).Seconds())
-		// " ✔ " (three columns), the id padded to the longest, the state.
-		body := id + strings.Repeat(" ", idWidth-utf8.RuneCountInString(id)) + " " + k.text
+		// " ✔ " (three columns), the id and its children's progress
+		// padded to the longest, the state.
+		head := id + t.childProgress(id)
+		body := head + strings.Repeat(" ", idWidth-utf8.RuneCountInString(head)) + " " + k.text
 		room := width - 3 - utf8.RuneCountInString(body) - utf8.RuneCountInString(timer)
 		if room < 1 {
 			// Too narrow: the state is cut before the timer is.
@@ -224,8 +253,50 @@ func (t *TTY) draw() {
 		b.WriteString(line + "\n")
 	}
 	b.WriteString(aec.Show.String())
-	t.lines = len(t.ids) + 1
+	t.lines = len(lines) + 1
 	fmt.Fprint(t.out, b.String())
+}
+
+// percentChars are Docker Compose's marks of a child's completion.
+var percentChars = []string{"⠀", "⡀", "⣀", "⣄", "⣤", "⣦", "⣶", "⣷", "⣿"}
+
+// childProgress is what a working parent's line shows of its children, as
+// Docker Compose draws it: " [⣿⣶⡀]" a mark per child by its completion,
+// then the bytes done of the total when every working child knows its
+// size; nothing once the parent is done.
+func (t *TTY) childProgress(parent string) string {
+	if t.tasks[parent].status != Working {
+		return ""
+	}
+	var marks strings.Builder
+	var current, total int64
+	sizes := true
+	for _, id := range t.ids {
+		c := t.tasks[id]
+		if c.parent != parent {
+			continue
+		}
+		pct := 100
+		if c.status == Working {
+			pct = 0
+			if c.total > 0 {
+				pct = int(min(c.current*100/c.total, 100))
+			} else {
+				sizes = false
+			}
+		}
+		marks.WriteString(percentChars[(len(percentChars)-1)*pct/100])
+		current += c.current
+		total += c.total
+	}
+	if marks.Len() == 0 {
+		return ""
+	}
+	out := " [" + marks.String() + "]"
+	if sizes && total > 0 {
+		out += fmt.Sprintf(" %7s / %-7s", units.HumanSize(float64(current)), units.HumanSize(float64(total)))
+	}
+	return out
 }
 
 func pad(s string, width int) string {

@@ -116,7 +116,7 @@ func TestLiveProgressDisplay(t *testing.T) {
 	dir := project(t, "ttyshow", fmt.Sprintf("services:\n  a:\n    image: busybox\n    command: %[1]s\n    healthcheck:\n      test: [CMD, \"true\"]\n      interval: 500ms\n  b:\n    image: busybox\n    command: %[1]s\n    depends_on:\n      a:\n        condition: service_healthy\n", idle))
 	raw := runInTerminal(t, dir, "up", "-d")
 	got := colors.ReplaceAllString(raw, "")
-	for _, want := range []string{"\x1b[?25l", "\x1b[4A", "[+] Running 3/3", "✔ Container ttyshow-a-1   Healthy", "✔ Container ttyshow-b-1   Started", "✔ Network ttyshow_default Created"} {
+	for _, want := range []string{"\x1b[?25l", "\x1b[4A", "[+] up 3/3", "✔ Container ttyshow-a-1   Healthy", "✔ Container ttyshow-b-1   Started", "✔ Network ttyshow_default Created"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the terminal lacks %q:\n%q", want, got)
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func pushTestImage(t *testing.T, host string, env []string) {
 	if r.code != 0 {
 		t.Fatalf("push: %s", r)
 	}
-	if !strings.Contains(r.stderr, "app Pushed") || !strings.Contains(r.stderr, "plain Skipped") {
+	if !strings.Contains(r.stderr, " "+img+" Pushing \n") || !strings.Contains(r.stderr, " "+img+" Pushed \n") || !strings.Contains(r.stderr, " plain Skipped \n") {
 		t.Errorf("push progress: %s", r.stderr)
 	}
 	gc(t, dir, "image", "rm", img)
@@ -117,17 +118,48 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	img := host + "/it/app:1"
 	dir := project(t, "puller", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n")
+	// Docker Compose v5's progress: the image, then each layer by its
+	// short digest with its bytes so far.
 	r := gc(t, dir, "pull")
-	if !strings.Contains(r.stderr, "app Pulling") || !strings.Contains(r.stderr, "app Pulled") || !strings.Contains(r.stderr, "Pulling fs layer") {
-		t.Errorf("pull progress: %s", r.stderr)
+	for _, re := range []string{`(?m)^ Image ` + regexp.QuoteMeta(img) + ` Pulling $`, `(?m)^ [0-9a-f]{12} Pulling fs layer 0B$`,
+		`(?m)^ [0-9a-f]{12} Download complete [0-9.]+[kM]?B$`, `(?m)^ [0-9a-f]{12} Pull complete [0-9.]+[kM]?B$`, `(?m)^ Image ` + regexp.QuoteMeta(img) + ` Pulled $`} {
+		if !regexp.MustCompile(re).MatchString(r.stderr) {
+			t.Errorf("pull progress lacks %s:\n%s", re, r.stderr)
+		}
 	}
+	// --progress json: the layers' events name the image as their parent,
+	// with their size.
+	gc(t, dir, "image", "rm", img)
+	r = gc(t, dir, "--progress", "json", "pull")
+	layers := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var ev struct {
+			ID       string `json:"id"`
+			ParentID string `json:"parent_id"`
+			Status   string `json:"status"`
+			Text     string `json:"text"`
+			Total    int64  `json:"total"`
+			Percent  int    `json:"percent"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if ev.Text == "Pull complete" && ev.ParentID == "Image "+img && ev.Status == "Done" && ev.Total > 0 && ev.Percent == 100 {
+			layers++
+		}
+	}
+	if layers == 0 {
+		t.Errorf("no layer's Pull complete event with its parent and size:\n%s", r.stderr)
+	}
+	// Pulled again, the layers already exist.
+	gc(t, dir, "pull")
 	r = gc(t, dir, "pull", "--policy", "missing", "-q")
 	if r.stderr != "" {
 		t.Errorf("pull --policy missing of a present image printed: %s", r.stderr)
 	}
 	gc(t, dir, "image", "rm", img)
 	r = gc(t, dir, "up", "-d")
-	if !strings.Contains(r.stderr, "app Pulled") {
+	if !strings.Contains(r.stderr, "Image "+img+" Pulled") {
 		t.Errorf("up did not pull the missing image: %s", r.stderr)
 	}
 	r = gc(t, dir, "exec", "-T", "app", "cat", "/pushed.txt")
@@ -147,7 +179,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	time.Sleep(1200 * time.Millisecond)
 	every := project(t, "every", "services:\n  app:\n    image: "+img+"\n    command: sleep 300\n    pull_policy: every_1s\n")
-	if r := gc(t, every, "up", "-d"); !strings.Contains(r.stderr, "app Pulled") {
+	if r := gc(t, every, "up", "-d"); !strings.Contains(r.stderr, "Image "+img+" Pulled") {
 		t.Errorf("pull_policy every_1s did not pull a 1 s old image: %s", r.stderr)
 	}
 
@@ -193,7 +225,7 @@ func TestPullFailures(t *testing.T) {
 		t.Errorf("pull of a buildable service's missing image: %s", r)
 	}
 	r = gcRun(buildable, nil, "pull", "--ignore-buildable")
-	if r.code != 0 || !strings.Contains(r.stderr, "app Skipped") || strings.Contains(r.stderr, "WARN") {
+	if r.code != 0 || !strings.Contains(r.stderr, " Skipped Image can be built\n") || strings.Contains(r.stderr, "WARN") {
 		t.Errorf("pull --ignore-buildable: %s", r)
 	}
 	if r := gcRun(buildable, nil, "up", "-d", "--pull", "sometimes"); r.code == 0 || !strings.Contains(r.stderr, `invalid --pull "sometimes"`) {

@@ -9,9 +9,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/images/archive"
 	"github.com/containerd/containerd/v2/core/remotes"
@@ -19,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -65,8 +68,99 @@ func (r *Runtime) resolver(ctx context.Context) remotes.Resolver {
 type PullOptions struct {
 	// Platform such as "linux/arm64"; empty means the host's.
 	Platform string
-	// Layer, when set, is told of each layer as its download begins.
-	Layer func(digest string)
+	// Progress, when set, is told how each layer's pull goes, as Docker's
+	// daemon reports it: "Pulling fs layer" or "Already exists" when the
+	// layer is met, "Downloading" with its bytes, "Download complete",
+	// and "Pull complete" once the image is unpacked.
+	Progress func(LayerProgress)
+}
+
+// LayerProgress is one step of a layer's pull.
+type LayerProgress struct {
+	ID             string // the layer's digest, its first 12 hex digits
+	Status         string
+	Current, Total int64 // bytes
+}
+
+// layerWatch follows the layers of one pull: which it met, and their
+// downloads, read from the content store's ingests every 100 ms.
+type layerWatch struct {
+	cs     content.Store
+	report func(LayerProgress)
+	mu     sync.Mutex
+	layers map[digest.Digest]*layerState // guarded by mu
+	order  []digest.Digest
+}
+
+type layerState struct {
+	size          int64
+	status        string
+	current       int64
+	alreadyExists bool
+}
+
+// met is the image handler's part: a layer the pull reaches.
+func (w *layerWatch) met(ctx context.Context, desc ocispec.Descriptor) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.layers[desc.Digest]; ok {
+		return
+	}
+	st := &layerState{size: desc.Size, status: "Pulling fs layer"}
+	if _, err := w.cs.Info(ctx, desc.Digest); err == nil {
+		st.status, st.alreadyExists, st.current = "Already exists", true, desc.Size
+	}
+	w.layers[desc.Digest] = st
+	w.order = append(w.order, desc.Digest)
+	w.send(desc.Digest, st)
+}
+
+func (w *layerWatch) send(d digest.Digest, st *layerState) {
+	w.report(LayerProgress{ID: d.Encoded()[:12], Status: st.status, Current: st.current, Total: st.size})
+}
+
+// poll reports the downloads in flight and those that completed.
+func (w *layerWatch) poll(ctx context.Context) {
+	statuses, err := w.cs.ListStatuses(ctx)
+	if err != nil {
+		return
+	}
+	offsets := map[digest.Digest]int64{}
+	for _, s := range statuses {
+		if d, ok := strings.CutPrefix(s.Ref, "layer-"); ok {
+			offsets[digest.Digest(d)] = s.Offset
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range w.order {
+		st := w.layers[d]
+		if st.alreadyExists || st.status == "Download complete" {
+			continue
+		}
+		if off, ok := offsets[d]; ok {
+			if st.status != "Downloading" || off != st.current {
+				st.status, st.current = "Downloading", off
+				w.send(d, st)
+			}
+		} else if _, err := w.cs.Info(ctx, d); err == nil {
+			st.status, st.current = "Download complete", st.size
+			w.send(d, st)
+		}
+	}
+}
+
+// done reports every layer the pull fetched as complete.
+func (w *layerWatch) done(ctx context.Context) {
+	w.poll(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range w.order {
+		if st := w.layers[d]; !st.alreadyExists {
+			st.status, st.current = "Pull complete", st.size
+			w.send(d, st)
+		}
+	}
 }
 
 // Pull fetches ref into the content store and unpacks it. containerd writes
@@ -89,14 +183,32 @@ func (r *Runtime) Pull(ctx context.Context, ref string, o PullOptions) error {
 		}
 		opts = append(opts, containerd.WithPlatform(o.Platform))
 	}
-	if o.Layer != nil {
+	var watch *layerWatch
+	if o.Progress != nil {
+		watch = &layerWatch{cs: r.client.ContentStore(), report: o.Progress, layers: map[digest.Digest]*layerState{}}
 		opts = append(opts, containerd.WithImageHandler(images.HandlerFunc(
-			func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+			func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 				if images.IsLayerType(desc.MediaType) {
-					o.Layer(desc.Digest.Encoded())
+					watch.met(ctx, desc)
 				}
 				return nil, nil
 			})))
+		stop := make(chan struct{})
+		polled := make(chan struct{})
+		go func() {
+			defer close(polled)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					watch.poll(ctx)
+				}
+			}
+		}()
+		defer func() { close(stop); <-polled }()
 	}
 	if _, err := r.client.Pull(ctx, name, opts...); err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
@@ -109,6 +221,9 @@ func (r *Runtime) Pull(ctx context.Context, ref string, o PullOptions) error {
 			}
 		}
 		return fmt.Errorf("pull %s: %w", ref, conv(err))
+	}
+	if watch != nil {
+		watch.done(ctx)
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 	}
 	var d *display.TTY
 	if fd := int(os.Stderr.Fd()); status == os.Stderr && !g.dryRun && liveDisplay[g.command] && (g.progress == "tty" || g.progress == "auto" && term.IsTerminal(fd)) {
-		d = display.NewTTY(os.Stderr, func() int { w, _, _ := term.GetSize(fd); return w }, g.ansi != "never")
+		d = display.NewTTY(os.Stderr, operation(g.command), func() int { w, _, _ := term.GetSize(fd); return w }, g.ansi != "never")
 		d.Start()
 		a.Display = d
 	}
@@ -187,6 +187,20 @@ var liveDisplay = map[string]bool{
 	"up": true, "down": true, "create": true, "start": true, "stop": true, "restart": true,
 	"rm": true, "kill": true, "pause": true, "unpause": true, "scale": true, "pull": true,
 	"push": true, "build": true, "bundle up": true, "bundle load": true,
+}
+
+// operation is the name Docker Compose's live display gives a command's
+// work in its header ("[+] up 3/3").
+func operation(command string) string {
+	switch command {
+	case "rm":
+		return "remove"
+	case "bundle up":
+		return "up"
+	case "bundle load":
+		return "load"
+	}
+	return command
 }
 
 // builder connects to buildkitd on first use, starting it if needed.
