@@ -34,7 +34,7 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
-	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", "floor" (one bare containerd run), or "updown" (the up -d/down rows, with -baseline)`)
+	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", "floor" (one bare containerd run), "updown" (the up -d/down rows, with -baseline), or "rss" (peak RSS of the CLI and the supervisor, with -baseline)`)
 	base    = flag.String("baseline", "", "with -only updown: a second gocompose binary (an older build) measured in the same run, in alternating blocks")
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
@@ -114,6 +114,10 @@ func main() {
 	}
 	if *only == "updown" {
 		printTable(upDownCompare(ctx, client))
+		rssCompare()
+		return
+	}
+	if *only == "rss" {
 		rssCompare()
 		return
 	}
