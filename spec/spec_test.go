@@ -175,6 +175,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"provider-on-container", "services:\n  db:\n    image: busybox\n  cloud:\n    provider:\n      type: x\n    depends_on: [db]\n", []string{"compose.yaml:", `service "cloud"`, "depends_on", "container service db"}, true},
 		{"provider-with-ports", "services:\n  cloud:\n    provider:\n      type: x\n    ports: [\"80:80\"]\n", []string{"compose.yaml:5:", `service "cloud"`, `field "ports"`, "no container"}, true},
 		{"build-entitlement", "services:\n  web:\n    build:\n      context: .\n      entitlements: [device]\n", []string{"compose.yaml:", `service "web"`, "build.entitlements.0", "security.insecure"}, true},
+		{"ports-internal", "services:\n  web:\n    image: busybox\n    ports: [\"8080:80\"]\n    networks: [n]\nnetworks:\n  n:\n    internal: true\n", []string{"compose.yaml:4:", `service "web"`, `field "ports"`, "internal networks only"}, false},
 		{"network-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver: overlay\n", []string{"compose.yaml:6:", "networks.n.driver", "overlay"}, true},
 		{"network-ipam-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n", []string{"compose.yaml:7:", "networks.n.ipam.driver", "dhcp"}, true},
 		{"network-driver-opt", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver_opts:\n      com.docker.network.bridge.enable_icc: \"false\"\n", []string{"compose.yaml:7:", "enable_icc"}, true},

@@ -234,6 +234,17 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 	default:
 		return unsupported("network_mode", mode)
 	}
+	if len(svc.Ports) > 0 && (svc.NetworkMode == "" || svc.NetworkMode == "bridge") && len(svc.Networks) > 0 {
+		internal := true
+		for name := range svc.Networks {
+			if cfg, ok := p.Networks[name]; !ok || bool(cfg.External) || !cfg.Internal {
+				internal = false
+			}
+		}
+		if internal {
+			return invalid("ports", "ports cannot be published from internal networks only: the service needs a network that is not internal")
+		}
+	}
 	ifnames := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(svc.Networks)) {
 		n := svc.Networks[name]
