@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -326,9 +327,10 @@ func TestBuildSeveralPlatforms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	host := startRegistry(t, newRegistry())
 	dir := project(t, "bldplat", `services:
   app:
-    image: gocompose-it/bldplat
+    image: `+host+`/it/bldplat:1
     build:
       context: ./app
       platforms: [linux/amd64, linux/arm64]
@@ -349,7 +351,7 @@ func TestBuildSeveralPlatforms(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := namespaces.WithNamespace(context.Background(), namespace)
-	img, err := c.ImageService().Get(ctx, "docker.io/gocompose-it/bldplat:latest")
+	img, err := c.ImageService().Get(ctx, host+"/it/bldplat:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,5 +369,36 @@ func TestBuildSeveralPlatforms(t *testing.T) {
 	}
 	if out := gc(t, dir, "run", "--rm", "-T", "app").stdout; out != "runs here\n" {
 		t.Errorf("the host's manifest runs: %q", out)
+	}
+	// push sends the whole index: both platforms' manifests.
+	gc(t, dir, "push")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v2/it/bldplat/manifests/1", nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var idx struct {
+		Manifests []struct {
+			Digest   string
+			Platform *struct{ OS, Architecture string }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&idx); err != nil {
+		t.Fatal(err)
+	}
+	var pushed []string
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.OS != "unknown" {
+			pushed = append(pushed, m.Platform.OS+"/"+m.Platform.Architecture)
+			if !manifestExists(t, host, "it/bldplat", m.Digest) {
+				t.Errorf("the registry lacks the %s/%s manifest %s", m.Platform.OS, m.Platform.Architecture, m.Digest)
+			}
+		}
+	}
+	slices.Sort(pushed)
+	if !slices.Equal(pushed, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("the pushed index's platforms: %v", pushed)
 	}
 }
