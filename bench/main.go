@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	clog "github.com/containerd/log"
 	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/internal/daemon"
 	"github.com/gocompose/gocompose/internal/paths"
 	"github.com/gocompose/gocompose/internal/testimage"
 )
@@ -73,6 +75,7 @@ func main() {
 	work, err = os.MkdirTemp("", "gcbench")
 	check(err)
 	defer os.RemoveAll(work)
+	defer stopSupervisor()
 	ctx := context.Background()
 	env := []string{"CONTAINERD_NAMESPACE=" + ns, "CONTAINERD_ADDRESS=" + *address}
 	os.Setenv("CONTAINERD_NAMESPACE", ns)
@@ -334,6 +337,18 @@ func runRSS(dir, name string, args ...string) float64 {
 	cmd.Dir = dir
 	check(cmd.Run())
 	return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+}
+
+// stopSupervisor stops the supervisor (and its watchdog) the measured
+// commands started: the bench leaves nothing running.
+func stopSupervisor() {
+	for _, f := range []string{"supervisor-watchdog.pid", "supervisor.pid"} {
+		if b, err := os.ReadFile(filepath.Join("/run/gocompose", f)); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				daemon.Stop(pid, "supervisor", 5*time.Second)
+			}
+		}
+	}
 }
 
 func supervisorRSS() float64 {

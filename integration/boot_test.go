@@ -104,7 +104,11 @@ services:
 		t.Fatal(err)
 	}
 	defer log.Close()
-	sup := gcCommand(dir, "supervisor", "--watchdog", "--address", address())
+	// The supervisor the unit starts: gocompose-supervisor, which runs the
+	// gocompose beside it for the boot.
+	sup := gcCommand(dir, "--watchdog", "--address", address())
+	sup.Path = filepath.Join(filepath.Dir(bin), "gocompose-supervisor")
+	sup.Args[0] = sup.Path
 	sup.Stdout, sup.Stderr = log, log
 	sup.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := sup.Start(); err != nil {

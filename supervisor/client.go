@@ -56,6 +56,11 @@ func Identity() string {
 	if err != nil {
 		return ""
 	}
+	return identityOf(exe)
+}
+
+// identityOf is the Identity of a process running exe.
+func identityOf(exe string) string {
 	st, err := os.Stat(exe)
 	if err != nil {
 		return exe
@@ -68,13 +73,29 @@ func Identity() string {
 // address: one left by an older build, or started by a command that used
 // another containerd (the system one, then a private one), is not the
 // supervisor this command needs.
-func current(ctx context.Context, state, address string) (answers, same bool) {
+func current(ctx context.Context, state, address, bin string) (answers, same bool) {
 	line, err := request(ctx, state, "ping")
 	if err != nil {
 		return false, false
 	}
 	f := strings.Fields(line)
-	return true, len(f) >= 4 && f[2] == Identity() && f[3] == address
+	return true, len(f) >= 4 && f[2] == identityOf(bin) && f[3] == address
+}
+
+// BinaryName is the supervisor's own executable, installed beside
+// gocompose: it links the supervisor's packages and none of the compose
+// loader, builds or Kubernetes, so the process that lives as long as the
+// containers holds half the memory of the full binary.
+const BinaryName = "gocompose-supervisor"
+
+// Command is how the gocompose binary exe starts the supervisor: the
+// gocompose-supervisor beside it, or else exe's own `supervisor` command.
+func Command(exe string) (string, []string) {
+	small := filepath.Join(filepath.Dir(exe), BinaryName)
+	if st, err := os.Stat(small); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return small, nil
+	}
+	return exe, []string{"supervisor"}
 }
 
 // Reload makes the supervisor rebuild its records now and waits for it.
@@ -99,7 +120,8 @@ func Stop(ctx context.Context, state string) error {
 // answers: detached in its own session with output to a log file, so it
 // outlives the command; it waits until it answers.
 func Ensure(ctx context.Context, state, address, exe string) error {
-	answers, same := current(ctx, state, address)
+	bin, args := Command(exe)
+	answers, same := current(ctx, state, address, bin)
 	if answers && same {
 		return nil
 	}
@@ -116,7 +138,7 @@ func Ensure(ctx context.Context, state, address, exe string) error {
 		return err
 	}
 	logPath := filepath.Join(state, "supervisor.log")
-	if _, err := daemon.Start(exe, []string{"supervisor", "--watchdog", "--address", address}, logPath); err != nil {
+	if _, err := daemon.Start(bin, append(args, "--watchdog", "--address", address), logPath); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

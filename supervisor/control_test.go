@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -68,12 +69,17 @@ func TestControlProtocol(t *testing.T) {
 	if !Ping(ctx, state) {
 		t.Fatal("no pong")
 	}
-	if answers, same := current(ctx, state, "/run/containerd/containerd.sock"); !answers || !same {
+	self, _ := os.Executable()
+	if answers, same := current(ctx, state, "/run/containerd/containerd.sock", self); !answers || !same {
 		t.Errorf("current: answers %v, same binary and containerd %v", answers, same)
 	}
 	// Watching another containerd, it is not the one a command using a
 	// private containerd needs: Ensure replaces it.
-	if answers, same := current(ctx, state, "/run/gocompose/containerd/containerd.sock"); !answers || same {
+	if answers, same := current(ctx, state, "/run/gocompose/containerd/containerd.sock", self); !answers || same {
+		t.Errorf("current with another containerd: answers %v, same %v", answers, same)
+	}
+	// Another binary (gocompose-supervisor where this was the full one).
+	if answers, same := current(ctx, state, "/run/containerd/containerd.sock", "/bin/sh"); !answers || same {
 		t.Errorf("current with another containerd: answers %v, same %v", answers, same)
 	}
 	if err := Reload(ctx, state); err != nil || rebuilds != 1 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // unit keeps the supervisor running across reboots so restart policies
@@ -14,7 +15,7 @@ After=containerd.service network-online.target
 Wants=containerd.service
 
 [Service]
-ExecStart=%s supervisor --address %s
+ExecStart=%s --address %s
 Environment=GOCOMPOSE_ROOT=%s
 Environment=GOCOMPOSE_STATE=%s
 Restart=always
@@ -43,7 +44,7 @@ PIDFILE=%[4]s/supervisor-watchdog.pid
 case "$1" in
 start)
 	mkdir -p "$GOCOMPOSE_STATE"
-	setsid %[1]s supervisor --watchdog --address %[2]s >>/var/log/gocompose-supervisor.log 2>&1 < /dev/null &
+	setsid %[1]s --watchdog --address %[2]s >>/var/log/gocompose-supervisor.log 2>&1 < /dev/null &
 	;;
 stop)
 	[ -f "$PIDFILE" ] && kill "$(cat "$PIDFILE")"
@@ -70,7 +71,7 @@ func InstallInitScript(path, exe, address, root, state string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(initScript, exe, address, root, state)), 0o755); err != nil {
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(initScript, commandLine(exe), address, root, state)), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
@@ -85,9 +86,16 @@ func Install(path, exe, address, root, state string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	content := fmt.Sprintf(unit, exe, address, root, state)
+	content := fmt.Sprintf(unit, commandLine(exe), address, root, state)
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// commandLine is how an init system starts the supervisor of the gocompose
+// binary exe (see Command).
+func commandLine(exe string) string {
+	bin, args := Command(exe)
+	return strings.Join(append([]string{bin}, args...), " ")
 }

@@ -101,3 +101,21 @@ func TestLoggerLinksLittle(t *testing.T) {
 		t.Errorf("gocompose-logger links %s", p)
 	}
 }
+
+// gocompose-supervisor, the long-lived per-host process, links none of the
+// heavy clients only the CLI needs: the compose loader, BuildKit, the
+// Kubernetes API types, the docker CLI's config and plugins, cobra.
+func TestSupervisorLinksNoCLIClients(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../gocompose-supervisor").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	banned := []string{"github.com/compose-spec/compose-go/v2/loader", "github.com/moby/buildkit/client", "k8s.io/api/core/v1",
+		"github.com/docker/cli/cli/config", "github.com/spf13/cobra", module + "app", module + "spec", module + "kube", module + "build"}
+	deps := strings.Fields(string(out))
+	for _, b := range banned {
+		if slices.Contains(deps, b) {
+			t.Errorf("gocompose-supervisor links %s", b)
+		}
+	}
+}

@@ -88,7 +88,7 @@ func supervisorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&address, "address", "", "containerd socket")
+	cmd.PersistentFlags().StringVar(&address, "address", "", "containerd socket")
 	cmd.Flags().BoolVar(&watchdog, "watchdog", false, "Run the supervisor as a child and start it again when it dies")
 	var unitPath, initScript string
 	install := &cobra.Command{
@@ -120,5 +120,23 @@ func supervisorCmd(g *globals) *cobra.Command {
 	install.Flags().StringVar(&unitPath, "unit", supervisor.UnitPath, "where to write the unit file")
 	install.Flags().StringVar(&initScript, "init-script", "", "write a SysV init script there instead of a systemd unit (hosts without systemd; e.g. "+supervisor.InitScriptPath+")")
 	cmd.AddCommand(install)
+	var bootNS string
+	boot := &cobra.Command{
+		Use:    "boot",
+		Short:  "Bring back one namespace's containers after a reboot (run by gocompose-supervisor, once per boot)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr := address
+			if addr == "" {
+				addr = runtime.DefaultAddress
+			}
+			logf := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+			return bootNamespace(cmd.Context(), g, addr, bootNS, logf)
+		},
+	}
+	boot.Flags().StringVar(&bootNS, "namespace", "", "containerd namespace")
+	_ = boot.MarkFlagRequired("namespace")
+	cmd.AddCommand(boot)
 	return cmd
 }
