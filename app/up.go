@@ -521,10 +521,17 @@ func (a *App) namespaceDonor(ctx context.Context, p *types.Project, field, mode 
 	return name, nil
 }
 
-// joinsNamespaces reports whether svc's tasks join another container's
-// IPC or PID namespace: they can only be made once that one runs.
-func joinsNamespaces(svc types.ServiceConfig) bool {
-	return spec.SharesNamespace(svc.Ipc) || spec.SharesNamespace(svc.Pid)
+// taskAhead reports whether svc's tasks may be made before its
+// dependencies start: not when they join another container's IPC or PID
+// namespace (only once that one runs), nor when they mount a volume's
+// subpath (resolved when the task is made: a dependency may make it).
+func taskAhead(svc types.ServiceConfig) bool {
+	if spec.SharesNamespace(svc.Ipc) || spec.SharesNamespace(svc.Pid) {
+		return false
+	}
+	return !slices.ContainsFunc(svc.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return v.Volume != nil && v.Volume.Subpath != ""
+	})
 }
 
 // createdFirst names the services whose containers svc's create needs:
@@ -602,7 +609,7 @@ func (a *App) prepare(ctx context.Context, p *types.Project, r *resolved, op sch
 		}
 		a.progress("Container", id, "Created")
 	}
-	if !o.NoStart && (op.Kind == scheduler.Create || op.Kind == scheduler.Recreate) && !joinsNamespaces(r.svc) {
+	if !o.NoStart && (op.Kind == scheduler.Create || op.Kind == scheduler.Recreate) && taskAhead(r.svc) {
 		// The slow half of starting (shim, runc create) runs ahead too;
 		// the start that waits for dependencies is then quick.
 		if err := a.Engine.CreateTask(ctx, id); err != nil {

@@ -119,10 +119,16 @@ func (a *App) volumeMounts(p *types.Project, svc types.ServiceConfig, id string)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("service %s: volume %s: %w", svc.Name, name, err)
 		}
-		if len(entries) == 0 && (v.Volume == nil || !v.Volume.NoCopy) {
+		m := model.Mount{Type: model.Bind, Source: dir, Target: v.Target, ReadOnly: v.ReadOnly}
+		if v.Volume != nil && v.Volume.Subpath != "" {
+			// volume.subpath: a directory (or file) inside the volume,
+			// resolved when each task starts, as Docker's daemon does;
+			// never seeded from the image.
+			m.Subpath = v.Volume.Subpath
+		} else if len(entries) == 0 && (v.Volume == nil || !v.Volume.NoCopy) {
 			copyUp = append(copyUp, model.CopyUp{Target: v.Target, HostDir: dir})
 		}
-		mounts = append(mounts, model.Mount{Type: model.Bind, Source: dir, Target: v.Target, ReadOnly: v.ReadOnly})
+		mounts = append(mounts, m)
 		dirs = append(dirs, dir)
 	}
 	return mounts, copyUp, dirs, nil

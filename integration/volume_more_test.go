@@ -396,3 +396,82 @@ func TestImageVolume(t *testing.T) {
 		t.Error("after down, the image volume's snapshot is still there")
 	}
 }
+
+// volume.subpath mounts a directory of the volume, resolved when the task
+// starts (a job before the service may make it), never leaving the volume
+// through a symlink, and fails the start when it is missing; bind.recursive
+// decides about submounts: a read-only bind is read-only in its submounts
+// too (rro, where the kernel and runc can), writable leaves them writable,
+// disabled leaves them out.
+func TestVolumeSubpathAndBindRecursive(t *testing.T) {
+	requires(t)
+	host := t.TempDir()
+	sub := filepath.Join(host, "sub")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(sub, syscall.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(sub, "f"), []byte("in the submount\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "subpath", fmt.Sprintf(`services:
+  init:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /data/app && echo from-init > /data/app/file && ln -s / /data/escape"]
+    volumes: ["data:/data"]
+  app:
+    image: busybox
+    command: %[1]s
+    depends_on:
+      init: {condition: service_completed_successfully}
+    volumes:
+      - {type: volume, source: data, target: /app, volume: {subpath: app}}
+      - {type: bind, source: %[2]s, target: /ro, read_only: true}
+      - {type: bind, source: %[2]s, target: /writable, read_only: true, bind: {recursive: writable}}
+      - {type: bind, source: %[2]s, target: /flat, bind: {recursive: disabled}}
+volumes:
+  data:
+`, idle, host))
+	gc(t, dir, "up", "-d")
+	if out := gc(t, dir, "exec", "-T", "app", "sh", "-c", "cat /app/file; ls /app").stdout; out != "from-init\nfile\n" {
+		t.Errorf("the volume's subpath app: %q", out)
+	}
+	// Read-only recursively by default where rro is possible (kernel >= 5.12
+	// and runc with rro, as here), writable in the submount with writable.
+	if r := gcRun(dir, nil, "exec", "-T", "app", "sh", "-c", "echo x > /ro/sub/g"); r.code == 0 {
+		t.Errorf("a read-only bind's submount was writable: %s", r)
+	}
+	if r := gcRun(dir, nil, "exec", "-T", "app", "sh", "-c", "echo x > /writable/sub/g && cat /writable/sub/f"); r.code != 0 || r.stdout != "in the submount\n" {
+		t.Errorf("bind.recursive writable: %s", r)
+	}
+	if r := gcRun(dir, nil, "exec", "-T", "app", "ls", "/flat/sub"); r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("bind.recursive disabled shows the submount: %s", r)
+	}
+	gc(t, dir, "down", "-t", "0")
+
+	// A subpath through a symlink stays inside the volume; a missing one
+	// fails the start.
+	esc := project(t, "subpathesc", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n    volumes:\n      - {type: volume, source: data, target: /v, volume: {subpath: escape/etc}}\nvolumes:\n  data:\n    name: subpath_data\n    external: true\n")
+	gc(t, dir, "up", "-d", "init")
+	r := gcRun(esc, nil, "up", "-d")
+	if r.code == 0 {
+		if out := gc(t, esc, "exec", "-T", "app", "ls", "/v").stdout; strings.Contains(out, "passwd") {
+			t.Errorf("a subpath through a symlink reached the host's /etc: %s", out)
+		}
+	} else if !strings.Contains(r.stderr, "subpath escape/etc") {
+		t.Errorf("up with a subpath through a symlink: %s", r)
+	}
+	gc(t, esc, "down", "-t", "0")
+	missing := project(t, "subpathmiss", "services:\n  app:\n    image: busybox\n    command: "+idle+"\n    volumes:\n      - {type: volume, source: data, target: /v, volume: {subpath: nothere}}\nvolumes:\n  data:\n    name: subpath_data\n    external: true\n")
+	if r := gcRun(missing, nil, "up", "-d"); r.code == 0 || !strings.Contains(r.stderr, "subpath nothere") {
+		t.Errorf("up with a missing subpath: %s", r)
+	}
+	gc(t, missing, "down", "-t", "0")
+	gc(t, dir, "down", "-v", "-t", "0")
+	if ms, _ := filepath.Glob(filepath.Join(root, "containers", namespace, "subpath*", "subpaths", "*")); len(ms) > 0 {
+		t.Errorf("subpath mount points left: %v", ms)
+	}
+}

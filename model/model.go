@@ -60,13 +60,19 @@ type Mount struct {
 	ReadOnly bool
 	// Propagation of a bind (rprivate when empty).
 	Propagation string
+	// Recursive is bind.recursive: "" or enabled (submounts too, and
+	// read-only recursively where the kernel and runtime can), disabled
+	// (no submounts), writable (read-only only at the top), readonly
+	// (read-only recursively, or an error).
+	Recursive string `json:",omitempty"`
 	// CreateHostPath makes a missing bind source as a directory, as
 	// Docker does for the short syntax.
 	CreateHostPath bool
 	// Size in bytes and Mode of a tmpfs (0: the kernel's defaults).
 	Size int64
 	Mode uint32
-	// Subpath of an Image mount.
+	// Subpath of an Image mount, or of a volume's directory (a Bind of
+	// it: volume.subpath), mounted instead of the whole.
 	Subpath string `json:",omitempty"`
 }
 
@@ -203,6 +209,7 @@ func FromVolume(v types.ServiceVolumeConfig) (Mount, error) {
 		if v.Bind != nil {
 			m.Propagation = v.Bind.Propagation
 			m.CreateHostPath = bool(v.Bind.CreateHostPath)
+			m.Recursive = v.Bind.Recursive
 		}
 		return m, nil
 	case types.VolumeTypeTmpfs:

@@ -104,6 +104,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 		if retErr != nil {
 			_ = r.client.SnapshotService(snapshotter).Remove(context.WithoutCancel(ctx), req.ID)
 			r.removeImageVolumes(context.WithoutCancel(ctx), req.ID)
+			removeSubpaths(r.namespace, req.ID)
 			os.RemoveAll(dir)
 			os.RemoveAll(logDir(r.namespace, req.ID))
 		}
@@ -113,6 +114,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	if err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
+	subpaths := r.planSubpaths(&req)
 	if err := writeEtcFiles(dir, svc, hostname, req.Etc); err != nil {
 		return fmt.Errorf("create %s: %w", req.ID, err)
 	}
@@ -135,7 +137,7 @@ func (r *Runtime) Create(ctx context.Context, req model.Container) (retErr error
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(), oci.WithDefaultUnixDevices,
 		withArgs(svc, icfg), withEnvironment(svc, icfg), withWorkingDir(svc, icfg),
-		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc), withSharedNamespaces(req, r.namespace), withImageVolumes(imageVolumes),
+		withUser(svc, icfg), withHostname(svc, hostname), withTTY(svc), withStdinOpen(svc), withLogDriver(svc), withSharedNamespaces(req, r.namespace), withImageVolumes(imageVolumes), withSubpaths(subpaths),
 		withNetworkMode(svc, req.NetNS), withEtcFiles(dir), withInit(svc, FindTini()),
 		withCapabilities(svc), withPrivileged(svc), withReadOnly(svc), withTmpfs(svc),
 		withShmSize(svc), withUlimits(svc), withSysctls(svc), withMemory(svc), withCPU(svc),
@@ -675,6 +677,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 		err = conv(err)
 		if errdefs.IsNotFound(err) {
 			r.removeImageVolumes(ctx, id)
+			removeSubpaths(r.namespace, id)
 			r.removeFiles(id)
 			return r.clearOrphanShim(ctx, nil, id)
 		}
@@ -693,6 +696,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, force bool) error {
 		return fmt.Errorf("remove %s: %w", id, conv(err))
 	}
 	r.removeImageVolumes(ctx, id)
+	removeSubpaths(r.namespace, id)
 	r.removeFiles(id)
 	return r.clearOrphanShim(ctx, nil, id)
 }

@@ -88,11 +88,14 @@ func setNamespace(s *oci.Spec, t specs.LinuxNamespaceType, path string) {
 }
 
 // prepareTask readies what a task of c needs before it is made: its image
-// volumes mounted on the host (again after a reboot), a
+// volumes and volume subpaths mounted on the host (again after a reboot), a
 // shareable container's /dev/shm tmpfs (again after a reboot), and for a
 // joiner the namespaces of its donors' current processes.
 func (r *Runtime) prepareTask(ctx context.Context, c containerd.Container, spec *oci.Spec) error {
 	if err := r.mountImageVolumes(ctx, spec); err != nil {
+		return fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	if err := mountSubpaths(spec); err != nil {
 		return fmt.Errorf("container %s: %w", c.ID(), err)
 	}
 	a := spec.Annotations

@@ -3,13 +3,17 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+
 	"tags.cncf.io/container-device-interface/pkg/parser"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -19,6 +23,7 @@ import (
 	"github.com/gocompose/gocompose/model"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Each function here maps one compose field onto the OCI spec. They are small
@@ -617,9 +622,9 @@ func withMounts(ms []model.Mount) oci.SpecOpts {
 						return fmt.Errorf("volumes: create bind source %s: %w", m.Source, err)
 					}
 				}
-				opts := []string{"rbind", "rw"}
-				if m.ReadOnly {
-					opts[1] = "ro"
+				opts, err := bindOptions(m)
+				if err != nil {
+					return err
 				}
 				prop := "rprivate"
 				if m.Propagation != "" {
@@ -655,3 +660,52 @@ func StopSignal(name string) (syscall.Signal, error) {
 	}
 	return ParseSignal(name)
 }
+
+// bindOptions are a bind's mount options as Docker's daemon makes them:
+// rbind (bind when bind.recursive is disabled), rw or ro, and for a
+// read-only bind rro (submounts read-only too) where the kernel and runc
+// can, unless bind.recursive is writable; readonly demands rro.
+func bindOptions(m model.Mount) ([]string, error) {
+	mode := "rbind"
+	if m.Recursive == "disabled" {
+		mode = "bind"
+	}
+	if !m.ReadOnly {
+		return []string{mode, "rw"}, nil
+	}
+	if m.Recursive == "writable" || m.Recursive == "disabled" {
+		return []string{mode, "ro"}, nil
+	}
+	if err := recursivelyReadOnly(); err != nil {
+		if m.Recursive == "readonly" {
+			return nil, fmt.Errorf("volumes: %s: bind.recursive readonly: %w", m.Target, err)
+		}
+		return []string{mode, "ro"}, nil
+	}
+	return []string{mode, "ro", "rro"}, nil
+}
+
+// recursivelyReadOnly says whether read-only mounts can be made read-only
+// recursively here, as Docker's daemon checks it: a kernel with
+// mount_setattr (5.12) and a runc whose `runc features` lists rro.
+var recursivelyReadOnly = sync.OnceValue(func() error { // a var: tests replace it
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return err
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 12 {
+		return fmt.Errorf("rro is not supported: kernel %s is older than 5.12", unix.ByteSliceToString(u.Release[:]))
+	}
+	out, err := exec.Command("runc", "features").Output()
+	if err != nil {
+		return fmt.Errorf("rro is not supported: runc features: %w", err)
+	}
+	var f struct {
+		MountOptions []string `json:"mountOptions"`
+	}
+	if err := json.Unmarshal(out, &f); err != nil || !slices.Contains(f.MountOptions, "rro") {
+		return errors.New("rro is not supported by runc")
+	}
+	return nil
+})

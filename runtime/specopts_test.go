@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,7 +101,9 @@ func TestSpecOptsGolden(t *testing.T) {
 		{"cpu-extras", withCPUExtras(svc(t, "cpu_period: 50000\ncpu_quota: 25000\ncpu_rt_period: 1000000\ncpu_rt_runtime: 950000"))},
 		{"annotations", withAnnotations(svc(t, "annotations: {org.example.team: edge}"))},
 		{"blkio-weight", withBlkio(svc(t, "blkio_config: {weight: 300}"))},
-		{"volumes-bind-and-tmpfs", withMounts(mounts(t, "volumes:\n  - "+bindSrc+":/data:ro\n  - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 0700}}"))},
+		// bind.recursive writable: the same options on any host (rro is
+		// TestBindOptions's).
+		{"volumes-bind-and-tmpfs", withMounts(mounts(t, "volumes:\n  - {type: bind, source: "+bindSrc+", target: /data, read_only: true, bind: {recursive: writable}}\n  - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: 0700}}"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,5 +223,38 @@ func TestHostNamespaces(t *testing.T) {
 	}
 	if strings.Join(left, ",") != "mount,network" || s.Hostname != "" {
 		t.Errorf("namespaces %v, hostname %q", left, s.Hostname)
+	}
+}
+
+// bind.recursive as Docker's daemon applies it: rro for read-only binds
+// where the host can, plain ro where it cannot (an error for readonly).
+func TestBindOptions(t *testing.T) {
+	saved := recursivelyReadOnly
+	t.Cleanup(func() { recursivelyReadOnly = saved })
+	for _, can := range []bool{true, false} {
+		recursivelyReadOnly = func() error {
+			if can {
+				return nil
+			}
+			return errors.New("rro is not supported")
+		}
+		for _, c := range []struct {
+			recursive string
+			ro        bool
+			want      string // "" for an error
+		}{
+			{"", false, "rbind rw"},
+			{"", true, map[bool]string{true: "rbind ro rro", false: "rbind ro"}[can]},
+			{"enabled", true, map[bool]string{true: "rbind ro rro", false: "rbind ro"}[can]},
+			{"writable", true, "rbind ro"},
+			{"disabled", true, "bind ro"},
+			{"disabled", false, "bind rw"},
+			{"readonly", true, map[bool]string{true: "rbind ro rro", false: ""}[can]},
+		} {
+			got, err := bindOptions(model.Mount{Type: model.Bind, Target: "/t", ReadOnly: c.ro, Recursive: c.recursive})
+			if (err != nil) != (c.want == "") || strings.Join(got, " ") != c.want {
+				t.Errorf("rro possible %v, recursive %q, read-only %v: %v %v, want %q", can, c.recursive, c.ro, got, err, c.want)
+			}
+		}
 	}
 }

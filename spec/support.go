@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -283,6 +284,18 @@ func checkService(p *types.Project, svc types.ServiceConfig) error {
 		return err
 	}
 	for _, v := range svc.Volumes {
+		if v.Volume != nil && v.Volume.Subpath != "" {
+			switch {
+			case v.Type != types.VolumeTypeVolume:
+			case v.Source == "":
+				return invalid("volumes", "must not set subpath when using anonymous volumes (as Docker's daemon refuses it)")
+			case !filepath.IsLocal(v.Volume.Subpath):
+				return invalid("volumes", strconv.Quote(v.Volume.Subpath)+": subpath must be a relative path within the volume")
+			}
+		}
+		if b := v.Bind; b != nil && (b.Recursive == "readonly" || b.Recursive == "writable") && !v.ReadOnly {
+			return invalid("volumes", "bind.recursive "+b.Recursive+" applies to read-only binds: set read_only: true (as Docker's daemon requires)")
+		}
 		switch {
 		case v.Type == types.VolumeTypeBind || v.Type == types.VolumeTypeTmpfs:
 		case v.Type == types.VolumeTypeImage:
