@@ -98,6 +98,9 @@ type App struct {
 	secrets    *secret.FS
 
 	dry bool // a dry run (DryRun): nothing on the host is changed
+	// provided are the variables each provider service set in this
+	// command (a run's container gets those of its dependencies).
+	provided map[string]providerVars
 
 	volOnce  sync.Once
 	volStore *volume.Store

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -156,6 +157,12 @@ func (a *App) Run(ctx context.Context, p *types.Project, service string, args []
 			if _, err := a.converge(ctx, p, UpOptions{Services: deps, Detach: true}); err != nil {
 				return err
 			}
+			// What the provider services it depends on set, as for up.
+			one := &types.Project{Services: types.Services{service: svc}}
+			for _, name := range slices.Sorted(maps.Keys(a.provided)) {
+				a.setProviderVars(name, a.provided[name], one)
+			}
+			svc = one.Services[service]
 		}
 	}
 	svc, err = runService(p, svc, args, o)

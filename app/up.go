@@ -206,6 +206,10 @@ func (a *App) converge(ctx context.Context, p *types.Project, o UpOptions) ([]st
 			return nil, err
 		}
 		a.setProviderVars(name, vars, p, sel)
+		if a.provided == nil {
+			a.provided = map[string]providerVars{}
+		}
+		a.provided[name] = vars
 	}
 	observed, err := a.observe(ctx, p.Name, &no)
 	if err != nil {

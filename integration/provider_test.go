@@ -94,6 +94,10 @@ func TestProviderService(t *testing.T) {
 			t.Errorf("app's environment lacks %q:\n%s", want, out)
 		}
 	}
+	// A run of a service that depends on the provider gets its variables.
+	if out := run("run", "--rm", "-T", "app", "env").stdout; !strings.Contains(out, "DATABASE_URL=mysql://db.example:3306\n") {
+		t.Errorf("run's environment lacks the provider's variable:\n%s", out)
+	}
 	run("stop")
 	if got := calls(); !strings.Contains(got, "compose --project-name=prov stop database\n") {
 		t.Errorf("stop did not stop the provider service:\n%s", got)
