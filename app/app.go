@@ -91,6 +91,10 @@ type App struct {
 	JSONProgress bool
 	// Display, when set, shows progress live (--progress tty).
 	Display Display
+	// HideStarts leaves the containers' Starting and Started out of the
+	// live display, as Docker Compose's does for every command but start
+	// and those run with --detach (an attached up's logs tell it).
+	HideStarts bool
 
 	mu sync.Mutex // guards writes to Err from parallel operations
 
@@ -101,6 +105,7 @@ type App struct {
 	// provided are the variables each provider service set in this
 	// command (a run's container gets those of its dependencies).
 	provided map[string]providerVars
+
 
 	volOnce  sync.Once
 	volStore *volume.Store
@@ -151,6 +156,9 @@ func (a *App) emit(ev progressEvent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.Display != nil {
+		if a.HideStarts && (ev.Text == "Starting" || ev.Text == "Started") {
+			return
+		}
 		text := ev.Text
 		if ev.Details != "" {
 			text += " " + ev.Details

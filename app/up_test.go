@@ -385,3 +385,36 @@ func TestUpIgnoresEnvFilesOfServicesItDoesNotTouch(t *testing.T) {
 		t.Errorf("up of every service: %v, want the missing env file", err)
 	}
 }
+
+// recordingDisplay keeps the events a live display gets.
+type recordingDisplay struct{ events []string }
+
+func (d *recordingDisplay) Event(id, status, text string) {
+	d.events = append(d.events, id+" "+text)
+}
+func (d *recordingDisplay) Progress(parent, id, status, text string, current, total int64) {
+	d.events = append(d.events, parent+"/"+id+" "+text)
+}
+func (d *recordingDisplay) Pause()  {}
+func (d *recordingDisplay) Resume() {}
+func (d *recordingDisplay) Done()   {}
+
+// As Docker Compose's live display, one for a command without --detach
+// (an attached up, restart…) leaves the containers' Starting and Started
+// out; everything else, and plain output, keep them.
+func TestLiveDisplayHidesStarts(t *testing.T) {
+	d := &recordingDisplay{}
+	a, _, _ := fakeApp(t, newFakeEngine("busybox"))
+	a.Display, a.HideStarts = d, true
+	for _, s := range []string{"Restarting", "Starting", "Started", "Created"} {
+		a.progress("Container", "p-web-1", s)
+	}
+	if got := strings.Join(d.events, ","); got != "Container p-web-1 Restarting,Container p-web-1 Created" {
+		t.Errorf("events shown: %s", got)
+	}
+	a.HideStarts = false
+	a.progress("Container", "p-web-1", "Started")
+	if d.events[len(d.events)-1] != "Container p-web-1 Started" {
+		t.Errorf("a detached command's Started was hidden: %v", d.events)
+	}
+}

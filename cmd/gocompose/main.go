@@ -38,6 +38,7 @@ import (
 // globals are the flags every command shares.
 type globals struct {
 	command    string // the running command's path below the root ("up", "image pull")
+	detached   bool   // the command runs with -d/--detach
 	files      []string
 	project    string
 	projectDir string
@@ -166,6 +167,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 		d = display.NewTTY(os.Stderr, operation(g.command), func() int { w, _, _ := term.GetSize(fd); return w }, g.ansi != "never")
 		d.Start()
 		a.Display = d
+		a.HideStarts = g.command != "start" && !g.detached
 	}
 	lctx, done, err := rt.CommandLease(ctx)
 	if err != nil {
@@ -372,6 +374,7 @@ func newRoot() *cobra.Command {
 	f.StringArrayVar(&g.cniPath, "cni-path", nil, "Directories holding CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		g.command = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		g.detached, _ = cmd.Flags().GetBool("detach") // false where there is no -d
 		// containerd's client logs each resolver step at info level; a
 		// user sees our progress lines and errors instead.
 		_ = clog.SetLevel("warn")
