@@ -106,7 +106,6 @@ type App struct {
 	// command (a run's container gets those of its dependencies).
 	provided map[string]providerVars
 
-
 	volOnce  sync.Once
 	volStore *volume.Store
 }
