@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/gocompose/gocompose/internal/paths"
@@ -26,6 +27,13 @@ import (
 )
 
 func main() {
+	// A long-lived process whose steady state allocates little (DNS
+	// answers allocate nothing): collect at half the default growth,
+	// measured 24.3 -> 22.5 MiB VmHWM with 30 containers (bench -only
+	// rss), unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	address := flag.String("address", "", "containerd socket (default $CONTAINERD_ADDRESS, else containerd's)")
 	watchdog := flag.Bool("watchdog", false, "run the supervisor as a child and start it again when it dies")
 	flag.Parse()
