@@ -265,7 +265,7 @@ func buildRequest(p *types.Project, svc types.ServiceConfig, o BuildOptions) (bu
 	b := svc.Build
 	req := build.Request{
 		Context: b.Context, Dockerfile: b.Dockerfile, DockerfileInline: b.DockerfileInline,
-		Target: b.Target, Labels: maps.Clone(b.Labels), NoCache: b.NoCache || o.NoCache, Pull: b.Pull || o.Pull,
+		Target: b.Target, Labels: maps.Clone(b.Labels), NoCache: b.NoCache || o.NoCache, NoCacheFilter: b.NoCacheFilter, Pull: b.Pull || o.Pull,
 		CacheFrom: b.CacheFrom, CacheTo: b.CacheTo, Network: b.Network, ShmSize: int64(b.ShmSize),
 		Args: map[string]string{}, AdditionalContexts: map[string]string{},
 	}

@@ -36,6 +36,9 @@ type Request struct {
 	Labels           map[string]string
 	Tags             []string // fully qualified names; the first is the service image
 	NoCache          bool
+	// NoCacheFilter are the stages built without the cache (when NoCache
+	// is not set), as buildx's --no-cache-filter.
+	NoCacheFilter []string
 	Pull             bool
 	CacheFrom        []string // type=local,src=DIR | type=inline
 	CacheTo          []string // type=local,dest=DIR | type=inline
@@ -190,6 +193,8 @@ func solveOpt(req Request) (bk.SolveOpt, func(), error) {
 	}
 	if req.NoCache {
 		attrs["no-cache"] = ""
+	} else if len(req.NoCacheFilter) > 0 {
+		attrs["no-cache"] = strings.Join(req.NoCacheFilter, ",")
 	}
 	if req.Network != "" {
 		attrs["force-network-mode"] = req.Network

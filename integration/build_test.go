@@ -402,3 +402,28 @@ func TestBuildSeveralPlatforms(t *testing.T) {
 		t.Errorf("the pushed index's platforms: %v", pushed)
 	}
 }
+
+// build.no_cache_filter builds the stages it names without the cache (as
+// buildx's --no-cache-filter), the others from it.
+func TestBuildNoCacheFilter(t *testing.T) {
+	requiresBuildkit(t)
+	dir := project(t, "bldnocache", `services:
+  app:
+    build:
+      dockerfile_inline: |
+        FROM busybox AS base
+        RUN head -c 8 /dev/urandom | od -An -tx1 > /base
+        FROM base AS fresh
+        RUN head -c 8 /dev/urandom | od -An -tx1 > /fresh
+      no_cache_filter: [fresh]
+    command: ["cat", "/base", "/fresh"]
+`)
+	gc(t, dir, "build")
+	first := gc(t, dir, "run", "--rm", "-T", "app").stdout
+	gc(t, dir, "build")
+	second := gc(t, dir, "run", "--rm", "-T", "app").stdout
+	f, s := strings.Split(first, "\n"), strings.Split(second, "\n")
+	if len(f) < 2 || len(s) < 2 || f[0] != s[0] || f[1] == s[1] {
+		t.Errorf("the base stage must come from the cache and fresh be built again:\nfirst  %q\nsecond %q", first, second)
+	}
+}

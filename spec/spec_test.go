@@ -179,6 +179,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"subpath-anonymous", "services:\n  web:\n    image: busybox\n    volumes:\n      - {type: volume, target: /v, volume: {subpath: a}}\n", []string{"compose.yaml:4:", `field "volumes"`, "anonymous"}, false},
 		{"subpath-outside", "services:\n  web:\n    image: busybox\n    volumes:\n      - {type: volume, source: d, target: /v, volume: {subpath: ../x}}\nvolumes:\n  d:\n", []string{"compose.yaml:4:", `field "volumes"`, "relative path within the volume"}, false},
 		{"recursive-readonly-rw", "services:\n  web:\n    image: busybox\n    volumes:\n      - {type: bind, source: /tmp, target: /v, bind: {recursive: readonly}}\n", []string{"compose.yaml:4:", `field "volumes"`, "read_only: true"}, false},
+		{"build-isolation", "services:\n  web:\n    build:\n      context: .\n      isolation: hyperv\n", []string{"compose.yaml:", `service "web"`, "build.isolation", "only 'default'"}, false},
 		{"network-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver: overlay\n", []string{"compose.yaml:6:", "networks.n.driver", "overlay"}, true},
 		{"network-ipam-driver", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n", []string{"compose.yaml:7:", "networks.n.ipam.driver", "dhcp"}, true},
 		{"network-driver-opt", "services:\n  web:\n    image: busybox\nnetworks:\n  n:\n    driver_opts:\n      com.docker.network.bridge.enable_icc: \"false\"\n", []string{"compose.yaml:7:", "enable_icc"}, true},

@@ -523,6 +523,10 @@ func isEmpty(v any) bool {
 }
 
 func checkBuild(b *types.BuildConfig) error {
+	// As Docker's builder on Linux: only the default isolation.
+	if b.Isolation != "" && b.Isolation != "default" {
+		return invalid("build.isolation", strconv.Quote(b.Isolation)+": Linux builds support only 'default' (hyperv and process are Windows isolation)")
+	}
 	for i, e := range b.Entitlements {
 		if e != "security.insecure" && e != "network.host" {
 			return unsupported(fmt.Sprintf("build.entitlements.%d", i), strconv.Quote(e)+": security.insecure and network.host can be granted")
