@@ -39,9 +39,9 @@ type Request struct {
 	// NoCacheFilter are the stages built without the cache (when NoCache
 	// is not set), as buildx's --no-cache-filter.
 	NoCacheFilter []string
-	Pull             bool
-	CacheFrom        []string // type=local,src=DIR | type=inline
-	CacheTo          []string // type=local,dest=DIR | type=inline
+	Pull          bool
+	CacheFrom     []string // type=local,src=DIR | type=inline
+	CacheTo       []string // type=local,dest=DIR | type=inline
 	// AdditionalContexts maps a name to a directory or docker-image://REF.
 	AdditionalContexts map[string]string
 	Network            string // host | none | ""
