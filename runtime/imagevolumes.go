@@ -3,11 +3,9 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/mount"
@@ -78,12 +76,8 @@ func withImageVolumes(vs []imageVolume) oci.SpecOpts {
 // mountImageVolumes mounts the container's image snapshots on their host
 // directories unless they are (again after a reboot).
 func (r *Runtime) mountImageVolumes(ctx context.Context, spec *oci.Spec) error {
-	v := spec.Annotations[imageVolumesAnnotation]
-	if v == "" {
-		return nil
-	}
-	var vs []imageVolume
-	if err := json.Unmarshal([]byte(v), &vs); err != nil {
+	vs, err := annotated[imageVolume](spec, imageVolumesAnnotation)
+	if err != nil {
 		return fmt.Errorf("image volumes: %w", err)
 	}
 	sn := r.client.SnapshotService(snapshotter)
@@ -111,14 +105,7 @@ func (r *Runtime) mountImageVolumes(ctx context.Context, spec *oci.Spec) error {
 // removeImageVolumes unmounts and deletes a removed container's image
 // snapshots (numbered from 0, as makeImageVolumes names them).
 func (r *Runtime) removeImageVolumes(ctx context.Context, id string) {
-	if ents, err := os.ReadDir(imageVolumesDir(r.namespace, id)); err == nil {
-		for _, e := range ents {
-			dir := filepath.Join(imageVolumesDir(r.namespace, id), e.Name())
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-				fmt.Fprintf(os.Stderr, "unmount %s: %v\n", dir, err)
-			}
-		}
-	}
+	unmountEntries(imageVolumesDir(r.namespace, id))
 	sn := r.client.SnapshotService(snapshotter)
 	for i := 0; ; i++ {
 		if err := sn.Remove(ctx, fmt.Sprintf("%s-image-volume-%d", id, i)); err != nil {

@@ -63,12 +63,8 @@ func withSubpaths(vs []volumeSubpath) oci.SpecOpts {
 // symlink in the volume never leads out of it) and that very file is
 // mounted, so nothing can swap it in between.
 func mountSubpaths(spec *oci.Spec) error {
-	v := spec.Annotations[subpathsAnnotation]
-	if v == "" {
-		return nil
-	}
-	var vs []volumeSubpath
-	if err := json.Unmarshal([]byte(v), &vs); err != nil {
+	vs, err := annotated[volumeSubpath](spec, subpathsAnnotation)
+	if err != nil {
 		return fmt.Errorf("volume subpaths: %w", err)
 	}
 	for _, v := range vs {
@@ -121,15 +117,33 @@ func mountAt(f *os.File, dir string) error {
 }
 
 // removeSubpaths unmounts a removed container's subpath mount points.
-func removeSubpaths(ns, id string) {
-	ents, err := os.ReadDir(subpathsDir(ns, id))
+func removeSubpaths(ns, id string) { unmountEntries(subpathsDir(ns, id)) }
+
+// annotated decodes the JSON list a spec annotation holds (none when the
+// annotation is absent).
+func annotated[T any](spec *oci.Spec, key string) ([]T, error) {
+	v := spec.Annotations[key]
+	if v == "" {
+		return nil, nil
+	}
+	var out []T
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// unmountEntries detaches what is mounted on each entry of dir (a
+// container's mount points); entries with nothing mounted are no error.
+func unmountEntries(dir string) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		dir := filepath.Join(subpathsDir(ns, id), e.Name())
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-			fmt.Fprintf(os.Stderr, "unmount %s: %v\n", dir, err)
+		p := filepath.Join(dir, e.Name())
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			fmt.Fprintf(os.Stderr, "unmount %s: %v\n", p, err)
 		}
 	}
 }
