@@ -209,8 +209,81 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 	}
 }
 
-// waitReady is up --wait: every container running (and healthy when it has
-// a healthcheck), or exited 0 for one-shot services.
+// waitServices is up --wait and start --wait as Docker Compose v5.5 waits:
+// each container of a service another depends on with
+// service_completed_successfully must exit 0 (Exited); every other one must
+// run, and be healthy when it has a healthcheck (Healthy), and fails the
+// wait if it exits. Each shows Waiting, then its state when it is reached.
+func (a *App) waitServices(ctx context.Context, p *types.Project, ids []string) error {
+	completes := map[string]bool{}
+	for _, svc := range p.Services {
+		for dep, d := range svc.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				completes[dep] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		a.progress("Container", id, "Waiting")
+	}
+	done := map[string]bool{}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cs, err := a.observe(ctx, p.Name, &no)
+		if err != nil {
+			return err
+		}
+		seen := 0
+		for _, c := range cs {
+			if !slices.Contains(ids, c.ID) {
+				continue
+			}
+			if seen++; done[c.ID] {
+				continue
+			}
+			state := ""
+			switch exited := c.State == runtime.StateExited; {
+			case completes[c.Labels[labels.Service]] && exited && c.ExitCode == 0:
+				state = "Exited"
+			case completes[c.Labels[labels.Service]] && exited:
+				a.progress("Container", c.ID, "Error service "+strconv.Quote(c.Labels[labels.Service])+" didn't complete successfully")
+				return fmt.Errorf("service %q didn't complete successfully: exit %d", c.Labels[labels.Service], c.ExitCode)
+			case completes[c.Labels[labels.Service]]:
+			case exited:
+				a.progress("Container", c.ID, "Error")
+				return fmt.Errorf("container %s exited (%d)", c.ID, c.ExitCode)
+			case c.State != runtime.StateRunning:
+			default:
+				switch a.healthOf(c) {
+				case "", health.Healthy:
+					state = "Healthy"
+				case health.Unhealthy:
+					a.progress("Container", c.ID, "Error")
+					return fmt.Errorf("container %s is unhealthy%s", c.ID, lastProbe(a, c.ID))
+				}
+			}
+			if state != "" {
+				done[c.ID] = true
+				a.progress("Container", c.ID, state)
+			}
+		}
+		if len(done) == len(ids) {
+			return nil
+		}
+		if seen < len(ids) {
+			return fmt.Errorf("a container waited for was removed")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// waitReady is a rolling update's wait for a new container: running (and
+// healthy when it has a healthcheck), or exited 0 for one-shot services.
 func (a *App) waitReady(ctx context.Context, p *types.Project, ids []string) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

@@ -163,9 +163,9 @@ func (a *App) waitFor(ctx context.Context, p *types.Project, ids []string, timeo
 		wctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	err := a.waitReady(wctx, p, ids)
+	err := a.waitServices(wctx, p, ids)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return fmt.Errorf("--wait: services not ready after %s", timeout)
+		return fmt.Errorf("application not healthy after %s", timeout)
 	}
 	return err
 }

@@ -136,13 +136,26 @@ services:
 	gc(t, dir, "down")
 }
 
-// up --wait counts one-shot services that exited 0 as done.
+// up --wait as Docker Compose v5.5 waits: a one-shot job that another
+// service depends on with service_completed_successfully must exit 0
+// (Exited); one nothing waits for that exits fails the wait, as any
+// service that stops running does.
 func TestUpWaitOneShot(t *testing.T) {
 	requires(t)
-	dir := project(t, "waitone", "services:\n  job:\n    image: busybox\n    command: [\"true\"]\n  svc:\n    image: busybox\n    command: [\"sleep\", \"100000\"]\n    stop_signal: SIGKILL\n")
+	dir := project(t, "waitone", "services:\n  job:\n    image: busybox\n    command: [\"true\"]\n  svc:\n    image: busybox\n    command: [\"sleep\", \"100000\"]\n    stop_signal: SIGKILL\n    depends_on:\n      job: {condition: service_completed_successfully}\n")
 	r := gcRun(dir, nil, "up", "-d", "--wait", "--wait-timeout", "20")
 	if r.code != 0 {
 		t.Fatalf("up --wait with a one-shot: %s", r)
 	}
+	for _, want := range []string{" Container waitone-job-1 Waiting \n", " Container waitone-job-1 Exited \n", " Container waitone-svc-1 Healthy \n"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("up --wait's progress lacks %q:\n%s", want, r.stderr)
+		}
+	}
 	gc(t, dir, "down")
+	alone := project(t, "waitalone", "services:\n  job:\n    image: busybox\n    command: [\"true\"]\n")
+	if r := gcRun(alone, nil, "up", "-d", "--wait", "--wait-timeout", "20"); r.code == 0 || !strings.Contains(r.stderr, "container waitalone-job-1 exited (0)") {
+		t.Errorf("up --wait of a one-shot nothing waits for: %s", r)
+	}
+	gc(t, alone, "down")
 }
