@@ -29,6 +29,36 @@ func TestInstallWritesUnit(t *testing.T) {
 	}
 }
 
+// With gocompose-supervisor beside gocompose, the unit runs it (and the
+// CLI starts it) instead of gocompose's own supervisor command.
+func TestInstallUsesTheSmallSupervisor(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "gocompose")
+	for _, f := range []string{exe, filepath.Join(dir, BinaryName)} {
+		if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bin, args := Command(exe); bin != filepath.Join(dir, BinaryName) || len(args) != 0 {
+		t.Errorf("Command = %s %v", bin, args)
+	}
+	path := filepath.Join(dir, "unit.service")
+	if err := Install(path, exe, "/run/containerd/containerd.sock", "/var/lib/gocompose", "/run/gocompose"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "ExecStart="+filepath.Join(dir, BinaryName)+" --address /run/containerd/containerd.sock\n") {
+		t.Errorf("unit:\n%s", b)
+	}
+	// Not executable: not used.
+	if err := os.Chmod(filepath.Join(dir, BinaryName), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if bin, args := Command(exe); bin != exe || strings.Join(args, " ") != "supervisor" {
+		t.Errorf("Command with a non-executable gocompose-supervisor = %s %v", bin, args)
+	}
+}
+
 func TestInstallInitScript(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "gocompose-supervisor")
