@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/gocompose/gocompose/internal/labels"
 	"github.com/gocompose/gocompose/model"
 	"github.com/gocompose/gocompose/runtime"
+	"golang.org/x/sync/errgroup"
 )
 
 // testArgv turns Docker's test form into what to exec.
@@ -132,8 +134,8 @@ func (a *App) healthOf(c runtime.Container) string {
 }
 
 // waitCondition blocks until the dependency's containers satisfy cond:
-// started (already true), healthy, or completed successfully. Cancel
-// returns ctx.Err(), never success.
+// started (already true), healthy, completed successfully, or running or
+// healthy (up --wait). Cancel returns ctx.Err(), never success.
 func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond string) error {
 	if cond == "" || cond == types.ServiceConditionStarted {
 		return nil
@@ -164,6 +166,23 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 		done := true
 		for _, c := range cs {
 			switch cond {
+			case runningOrHealthy:
+				switch {
+				case c.State == runtime.StateExited:
+					show("Error")
+					return fmt.Errorf("container %s exited (%d)", c.ID, c.ExitCode)
+				case c.State != runtime.StateRunning:
+					done = false
+				default:
+					switch a.healthOf(c) {
+					case "", health.Healthy: // no healthcheck: running is enough
+					case health.Unhealthy:
+						show("Error")
+						return fmt.Errorf("container %s is unhealthy%s", c.ID, lastProbe(a, c.ID))
+					default:
+						done = false
+					}
+				}
 			case types.ServiceConditionHealthy:
 				if c.Labels[health.Label] == "" {
 					show("Error dependency " + dep + " failed to start")
@@ -194,10 +213,10 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 			}
 		}
 		if done {
-			if cond == types.ServiceConditionHealthy {
-				show("Healthy")
-			} else {
+			if cond == types.ServiceConditionCompletedSuccessfully {
 				show("Exited")
+			} else {
+				show("Healthy")
 			}
 			return nil
 		}
@@ -209,11 +228,16 @@ func (a *App) waitCondition(ctx context.Context, p *types.Project, dep, cond str
 	}
 }
 
-// waitServices is up --wait and start --wait as Docker Compose v5.5 waits:
-// each container of a service another depends on with
-// service_completed_successfully must exit 0 (Exited); every other one must
-// run, and be healthy when it has a healthcheck (Healthy), and fails the
-// wait if it exits. Each shows Waiting, then its state when it is reached.
+// runningOrHealthy is the condition up --wait applies to services nothing
+// waits for with service_completed_successfully, as Docker Compose's
+// (running, and healthy when there is a healthcheck; exiting fails it).
+const runningOrHealthy = "running_or_healthy"
+
+// waitServices is up --wait and start --wait as Docker Compose v5.5 waits,
+// through the dependency wait: a service another depends on with
+// service_completed_successfully must exit 0, every other must be running
+// or healthy; the services are waited for together, the first failure
+// ending the wait.
 func (a *App) waitServices(ctx context.Context, p *types.Project, ids []string) error {
 	completes := map[string]bool{}
 	for _, svc := range p.Services {
@@ -223,63 +247,25 @@ func (a *App) waitServices(ctx context.Context, p *types.Project, ids []string) 
 			}
 		}
 	}
-	for _, id := range ids {
-		a.progress("Container", id, "Waiting")
+	cs, err := a.observe(ctx, p.Name, &no)
+	if err != nil {
+		return err
 	}
-	done := map[string]bool{}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		cs, err := a.observe(ctx, p.Name, &no)
-		if err != nil {
-			return err
-		}
-		seen := 0
-		for _, c := range cs {
-			if !slices.Contains(ids, c.ID) {
-				continue
-			}
-			if seen++; done[c.ID] {
-				continue
-			}
-			state := ""
-			switch exited := c.State == runtime.StateExited; {
-			case completes[c.Labels[labels.Service]] && exited && c.ExitCode == 0:
-				state = "Exited"
-			case completes[c.Labels[labels.Service]] && exited:
-				a.progress("Container", c.ID, "Error service "+strconv.Quote(c.Labels[labels.Service])+" didn't complete successfully")
-				return fmt.Errorf("service %q didn't complete successfully: exit %d", c.Labels[labels.Service], c.ExitCode)
-			case completes[c.Labels[labels.Service]]:
-			case exited:
-				a.progress("Container", c.ID, "Error")
-				return fmt.Errorf("container %s exited (%d)", c.ID, c.ExitCode)
-			case c.State != runtime.StateRunning:
-			default:
-				switch a.healthOf(c) {
-				case "", health.Healthy:
-					state = "Healthy"
-				case health.Unhealthy:
-					a.progress("Container", c.ID, "Error")
-					return fmt.Errorf("container %s is unhealthy%s", c.ID, lastProbe(a, c.ID))
-				}
-			}
-			if state != "" {
-				done[c.ID] = true
-				a.progress("Container", c.ID, state)
-			}
-		}
-		if len(done) == len(ids) {
-			return nil
-		}
-		if seen < len(ids) {
-			return fmt.Errorf("a container waited for was removed")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+	services := map[string]bool{}
+	for _, c := range cs {
+		if slices.Contains(ids, c.ID) {
+			services[c.Labels[labels.Service]] = true
 		}
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, svc := range slices.Sorted(maps.Keys(services)) {
+		cond := runningOrHealthy
+		if completes[svc] {
+			cond = types.ServiceConditionCompletedSuccessfully
+		}
+		g.Go(func() error { return a.waitCondition(gctx, p, svc, cond) })
+	}
+	return g.Wait()
 }
 
 // waitReady is a rolling update's wait for a new container: running (and
