@@ -217,7 +217,7 @@ func firstLine(s string) string {
 func providerOrder(p *types.Project) []string {
 	var order []string
 	done := map[string]bool{}
-	for len(order) < countProviders(p) {
+	for n := countProviders(p); len(order) < n; {
 		progressed := false
 		for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 			svc := p.Services[name]
