@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/opencontainers/image-spec/identity"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
@@ -57,19 +59,53 @@ func (r *Runtime) Image(ctx context.Context, ref string) (containerd.Image, erro
 		}
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	ok, err := img.IsUnpacked(ctx, snapshotter)
-	if err == nil && ok {
-		ok, err = r.snapshotReferenced(ctx, img)
+	unpacked, err := img.IsUnpacked(ctx, snapshotter)
+	referenced := false
+	if err == nil && unpacked {
+		referenced, err = r.snapshotReferenced(ctx, img)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, conv(err))
 	}
-	if !ok {
-		if err := img.Unpack(ctx, snapshotter); err != nil {
-			return nil, fmt.Errorf("unpack %s: %w", ref, conv(err))
+	if referenced {
+		return img, nil
+	}
+	ctx, done, err := r.client.WithLease(ctx) // the command's, when it has one
+	if err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", ref, conv(err))
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
+	if unpacked {
+		// Only the old config may hold the snapshot, and containerd's
+		// collector can take it (after a build, BuildKit's lease ending
+		// sets one off) between Unpack finding it there and Unpack
+		// labelling the new config: the lease holds it meanwhile.
+		if err := r.leaseSnapshot(ctx, img); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", ref, err)
 		}
 	}
+	if err := img.Unpack(ctx, snapshotter); err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", ref, conv(err))
+	}
 	return img, nil
+}
+
+// leaseSnapshot adds the image's top snapshot (which holds its parents) to
+// the context's lease.
+func (r *Runtime) leaseSnapshot(ctx context.Context, img containerd.Image) error {
+	id, ok := leases.FromContext(ctx)
+	if !ok {
+		return fmt.Errorf("no lease to hold the snapshot")
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return conv(err)
+	}
+	res := leases.Resource{ID: identity.ChainID(diffIDs).String(), Type: "snapshots/" + snapshotter}
+	if err := r.client.LeasesService().AddResource(ctx, leases.Lease{ID: id}, res); err != nil {
+		return fmt.Errorf("lease snapshot %s: %w", res.ID, conv(err))
+	}
+	return nil
 }
 
 // snapshotReferenced reports whether the image's config carries the label
