@@ -13,10 +13,11 @@ BUILDKITD_CACHED := $(CACHE)/buildkitd-$(BUILDKIT_VERSION)
 all: build buildkitd
 
 # gocompose, gocompose-logger (the small log driver the containerd shim runs
-# beside each container) and gocompose-supervisor (the per-host supervisor,
-# small too): found next to gocompose, keep them together.
+# beside each container), gocompose-supervisor (the per-host supervisor,
+# small too) and gocompose-build (the BuildKit client gocompose runs for
+# builds): found next to gocompose, keep them together.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor ./cmd/gocompose-build
 
 # buildkitd is pinned as a tool in go.mod, so client and daemon share one
 # version; built once per version into the cache, copied beside gocompose.
@@ -38,7 +39,7 @@ cross:
 		arch=$${a%%-*}; arm=$${a#arm-v}; [ "$$arch" = arm ] || arm=; \
 		echo "cross-building for linux/$$a"; \
 		mkdir -p $(BIN)/linux-$$a "$(CACHE)" && \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -o $(BIN)/linux-$$a/ ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -o $(BIN)/linux-$$a/ ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor ./cmd/gocompose-build || exit 1; \
 		cached="$(CACHE)/buildkitd-$(BUILDKIT_VERSION)-linux-$$a"; \
 		if [ ! -x "$$cached" ]; then \
 			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -tags "osusergo netgo static_build" -o "$$cached.tmp" github.com/moby/buildkit/cmd/buildkitd && \

@@ -37,6 +37,7 @@ func fakeHost(t *testing.T) Host {
 		write("cni/"+p, "#!/bin/sh\n")
 	}
 	write("bin/buildkitd", "#!/bin/sh\n")
+	write("bin/gocompose-build", "#!/bin/sh\n")
 	write("bin/gocompose-logger", "#!/bin/sh\n")
 	return Host{
 		Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Euid: 0,
@@ -66,7 +67,7 @@ func TestHealthyHostPasses(t *testing.T) {
 			t.Errorf("%s: %s %s", r.Check, r.Status, r.Detail)
 		}
 	}
-	if len(rs) != 14 || Failed(rs) {
+	if len(rs) != 15 || Failed(rs) {
 		t.Errorf("%d results, failed %v", len(rs), Failed(rs))
 	}
 }
@@ -109,6 +110,15 @@ func TestEachCheckFails(t *testing.T) {
 			h.BuildkitdPaths = nil
 			h.LookPath = func(f string) (string, error) {
 				if f == "buildkitd" {
+					return "", errors.New("not found")
+				}
+				return "/usr/bin/" + f, nil
+			}
+		}},
+		{"build-helper", Warn, func(h *Host) {
+			h.BuildkitdPaths = nil
+			h.LookPath = func(f string) (string, error) {
+				if f == "gocompose-build" {
 					return "", errors.New("not found")
 				}
 				return "/usr/bin/" + f, nil

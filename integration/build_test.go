@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,9 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -426,4 +431,110 @@ func TestBuildNoCacheFilter(t *testing.T) {
 	if len(f) < 2 || len(s) < 2 || f[0] != s[0] || f[1] == s[1] {
 		t.Errorf("the base stage must come from the cache and fresh be built again:\nfirst  %q\nsecond %q", first, second)
 	}
+}
+
+// Builds run in gocompose-build, beside gocompose: interrupting gocompose
+// mid-build ends the build and the helper with it (nothing is left
+// building), and a gocompose without the helper says what is missing.
+func TestBuildRunsInItsHelper(t *testing.T) {
+	requiresBuildkit(t)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := project(t, "bldhelper", "services:\n  app:\n    image: gocompose-it/bldhelper\n    build: ./app\n")
+	writeFiles(t, filepath.Join(dir, "app"), map[string]string{"busybox": string(bb),
+		"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo step-%d-running; /bin/busybox sleep 120\"]\n", time.Now().UnixNano())})
+	if err := os.Chmod(filepath.Join(dir, "app", "busybox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(filepath.Dir(bin), "gocompose-build")
+	cmd := gcCommand(dir, "--progress", "plain", "build")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	running := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ step-\d+-running$`) // the step's own output
+	deadline := time.Now().Add(60 * time.Second)
+	for !running.MatchString(out.String()) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the RUN step did not start:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(processesOf(t, helper)); n != 1 {
+		t.Errorf("%d gocompose-build processes while building, want 1", n)
+	}
+	start := time.Now()
+	_ = cmd.Process.Signal(os.Interrupt) // gocompose only, not its process group
+	err = cmd.Wait()
+	if err == nil {
+		t.Errorf("an interrupted build exited 0:\n%s", out.String())
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("gocompose took %v to end after the interrupt", took)
+	}
+	for end := time.Now().Add(5 * time.Second); len(processesOf(t, helper)) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("gocompose-build still runs after gocompose ended: %v", processesOf(t, helper))
+		}
+	}
+
+	// The same gocompose alone in a directory, the helper nowhere on PATH.
+	lone := filepath.Join(t.TempDir(), "gocompose")
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(lone, "build")
+	c.Dir = dir
+	c.Env = append(suiteEnv(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	msg, err := c.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "gocompose-build not found beside gocompose or on PATH") {
+		t.Errorf("build without gocompose-build: %v\n%s", err, msg)
+	}
+}
+
+// processesOf lists the pids whose executable is exe.
+func processesOf(t *testing.T, exe string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && p == exe {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// syncBuffer is a bytes.Buffer a running command writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

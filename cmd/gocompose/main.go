@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -31,7 +30,6 @@ import (
 	"github.com/gocompose/gocompose/runtime"
 	"github.com/gocompose/gocompose/spec"
 	"github.com/gocompose/gocompose/supervisor"
-	bkclient "github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 )
 
@@ -158,7 +156,7 @@ func (g *globals) connect(ctx context.Context) (*app.App, context.Context, func(
 		Quiet: g.progress == "quiet", JSONProgress: g.progress == "json",
 		Net: network.NewManager(paths.Root(), g.cniPath), StateDir: paths.State(), RootDir: paths.Root(),
 		DNS:     dnsControl{state: paths.State(), address: rt.Address(), exe: exe},
-		Builder: &builder{unpack: rt.Image, updated: rt.ImageUpdated, daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}
+		Builder: &builder{unpack: rt.Image, updated: rt.ImageUpdated, helper: build.Helper{Daemon: build.Daemon{Containerd: rt.Address(), Namespace: rt.Namespace(), State: paths.State(), Root: paths.Root()}}}}
 	if g.dryRun {
 		a.DryRun()
 	}
@@ -205,37 +203,23 @@ func operation(command string) string {
 	return command
 }
 
-// builder connects to buildkitd on first use, starting it if needed.
+// builder runs builds in gocompose-build (build.Helper) and unpacks what
+// they made.
 type builder struct {
-	daemon  build.Daemon
+	helper  build.Helper
 	unpack  func(ctx context.Context, ref string) (containerd.Image, error) // runtime.Image
 	updated func(ctx context.Context, ref string) (time.Time, error)        // runtime.ImageUpdated
-	once    sync.Once
-	client  *bkclient.Client
-	err     error
 }
 
 func (b *builder) Prune(ctx context.Context, all bool) (int64, error) {
-	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
-	if b.err != nil {
-		return 0, b.err
-	}
-	return build.Prune(ctx, b.client, all)
+	return b.helper.Prune(ctx, all)
 }
 
 func (b *builder) Check(ctx context.Context, req build.Request) (build.CheckResult, error) {
-	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
-	if b.err != nil {
-		return build.CheckResult{}, b.err
-	}
-	return build.Check(ctx, b.client, req)
+	return b.helper.Check(ctx, req)
 }
 
 func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error) {
-	b.once.Do(func() { b.client, b.err = b.daemon.Client(ctx) })
-	if b.err != nil {
-		return build.Result{}, b.err
-	}
 	// Two builds exporting into containerd at once can lose a blob of the
 	// image just named to containerd's GC (BuildKit releases its lease
 	// before the image record holds the blob: moby/buildkit#3921, #6521).
@@ -253,7 +237,7 @@ func (b *builder) Build(ctx context.Context, req build.Request, out io.Writer, p
 // unpacked for this host's containers.
 func (b *builder) buildOnce(ctx context.Context, req build.Request, out io.Writer, progress string) (build.Result, error) {
 	start := time.Now()
-	res, err := build.Build(ctx, b.client, req, out, progress)
+	res, err := b.helper.Build(ctx, req, out, progress)
 	if err != nil {
 		// BuildKit can fail a build after its image is exported and
 		// named, recording its own history ("unknown blob … in
