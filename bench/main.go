@@ -36,7 +36,7 @@ var (
 	bin     = flag.String("gocompose", "bin/gocompose", "gocompose binary")
 	runs    = flag.Int("runs", 3, "measured runs per row (after one warm-up)")
 	sizes   = flag.String("n", "1,10,30", "service counts")
-	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", "floor" (one bare containerd run), "updown" (the up -d/down rows, with -baseline), or "rss" (peak RSS of the CLI and the supervisor, with -baseline)`)
+	only    = flag.String("only", "", `run one group of rows: "images", "attach", "dns", "floor" (one bare containerd run), "updown" (the up -d/down rows, with -baseline), "rss" (peak RSS of the CLI and the supervisor, with -baseline), or "cpu" (where the CPU of up -d of 30 goes, beside the floor's)`)
 	base    = flag.String("baseline", "", "with -only updown: a second gocompose binary (an older build) measured in the same run, in alternating blocks")
 	address = flag.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	work    string
@@ -124,6 +124,10 @@ func main() {
 		rssCompare()
 		return
 	}
+	if *only == "cpu" {
+		fmt.Print(cpuBreakdown(ctx, client))
+		return
+	}
 	var rows []row
 	ctrRun := measure(func() {
 		mustRun("ctr", "-n", ns, "run", "--rm", testimage.Ref, fmt.Sprintf("bench-ctr-%d", time.Now().UnixNano()), "true")
@@ -175,6 +179,7 @@ func main() {
 	supRSS := supervisorRSS()
 	dnsRes := dnsBench(ctx, client)
 	mustRunIn(dir, *bin, "down", "-t", "1")
+	cpuRes := cpuBreakdown(ctx, client)
 
 	attachRows := attachBench(ctx)
 	buildRows := buildBench()
@@ -188,6 +193,7 @@ func main() {
 	printTable(attachRows)
 	fmt.Printf("\nPeak RSS: CLI `up -d` of 30 services %.1f MiB; supervisor with 30 containers %.1f MiB (VmHWM).\n", cliRSS, supRSS)
 	fmt.Println(dnsRes)
+	fmt.Print(cpuRes)
 	fmt.Printf("\nMachine: %d CPUs, %s, %s.\n", runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), containerdVersion(ctx, client))
 }
 
@@ -245,6 +251,13 @@ func project(n int, chain, fetch bool) string {
 // and started, then removed, through the containerd client, no CNI, 8 at
 // once. It returns how long each half took.
 func bareContainers(ctx context.Context, c *containerd.Client, n int, opts ...oci.SpecOpts) (up, down time.Duration) {
+	up, down, _ = bareContainersCPU(ctx, c, n, opts...)
+	return up, down
+}
+
+// bareContainersCPU is bareContainers, also returning the machine's busy
+// CPU time over the create+start half.
+func bareContainersCPU(ctx context.Context, c *containerd.Client, n int, opts ...oci.SpecOpts) (up, down, upCPU time.Duration) {
 	image, err := c.GetImage(ctx, testimage.Ref)
 	check(err)
 	ctrs := make([]containerd.Container, n)
@@ -276,7 +289,10 @@ func bareContainers(ctx context.Context, c *containerd.Client, n int, opts ...oc
 			wg.Wait()
 		})
 	}
-	return each(create), each(remove)
+	c0 := busyCPU()
+	up = each(create)
+	upCPU = busyCPU() - c0
+	return up, each(remove), upCPU
 }
 
 // floorRows measures the floors of the n-service up/down rows: bare
