@@ -1,19 +1,12 @@
 package build
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/gocompose/gocompose/internal/helper"
 )
 
 // HelperName is the executable that runs builds: it links BuildKit's
@@ -51,18 +44,7 @@ type Helper struct {
 
 // FindHelper looks for gocompose-build beside the running executable, then
 // on PATH.
-func FindHelper() (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), HelperName)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(HelperName); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s not found beside gocompose or on PATH: builds run in it (make builds it beside gocompose)", HelperName)
-}
+func FindHelper() (string, error) { return helper.Find(HelperName) }
 
 // Build builds req, BuildKit's display on out in mode.
 func (h Helper) Build(ctx context.Context, req Request, out io.Writer, mode string) (Result, error) {
@@ -99,45 +81,19 @@ func (e *helperError) Unwrap() error {
 	return nil
 }
 
-// call runs the helper once for q. Its stderr goes to progress (nil: kept
-// for the error when the helper fails without a reply). Cancelling ctx
-// sends it SIGTERM, which cancels its build; it also gets SIGTERM when this
-// process dies.
+// call runs the helper once for q, its stderr to progress (nil: kept for
+// the error when it fails without a reply).
 func (h Helper) call(ctx context.Context, q HelperRequest, progress io.Writer) (HelperReply, error) {
 	exe := h.Exe
 	if exe == "" {
 		var err error
 		if exe, err = FindHelper(); err != nil {
-			return HelperReply{}, err
+			return HelperReply{}, fmt.Errorf("%w: builds run in it", err)
 		}
 	}
-	in, err := json.Marshal(q)
-	if err != nil {
-		return HelperReply{}, err
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Stdin, cmd.Stdout = bytes.NewReader(in), &stdout
-	cmd.Stderr = progress
-	if progress == nil {
-		cmd.Stderr = &stderr
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	runErr := cmd.Run()
 	var r HelperReply
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		if ctx.Err() != nil {
-			return r, ctx.Err()
-		}
-		if runErr == nil {
-			runErr = fmt.Errorf("its reply: %w", err)
-		}
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			runErr = fmt.Errorf("%w: %s", runErr, msg)
-		}
-		return r, fmt.Errorf("%s: %w", HelperName, runErr)
+	if err := helper.Call(ctx, exe, q, &r, progress); err != nil {
+		return r, err
 	}
 	if r.Error != "" {
 		if ctx.Err() != nil {

@@ -68,7 +68,8 @@ const (
 func Run(ctx context.Context, h Host) []Result {
 	return []Result{
 		h.root(), h.kernel(), h.cgroups(), h.overlay(), h.netfilter(), h.forwarding(),
-		h.cni(), h.containerd(ctx), h.runc(), h.buildkitd(), h.buildHelper(), h.logDriver(), h.disk(), h.dnsPort(), h.userns(),
+		h.cni(), h.containerd(ctx), h.runc(), h.buildkitd(), h.helper("build-helper", "gocompose-build", "services with build: cannot be built"),
+		h.helper("bridge-helper", "gocompose-bridge", "bridge convert cannot convert"), h.logDriver(), h.disk(), h.dnsPort(), h.userns(),
 	}
 }
 
@@ -232,20 +233,20 @@ func (h Host) buildkitd() Result {
 	return Result{"buildkitd", Warn, "no buildkitd beside gocompose or on PATH: services with build: cannot be built", "make buildkitd (it is built from go.mod's pinned version) and put it beside gocompose"}
 }
 
-// buildHelper says whether gocompose-build, the executable builds run in
-// (it links BuildKit's client), is beside gocompose or on PATH.
-func (h Host) buildHelper() Result {
+// helper says whether one of gocompose's helper executables (what builds
+// or bridge convert run in) is beside gocompose or on PATH.
+func (h Host) helper(check, name, needed string) Result {
 	for _, dir := range h.BuildkitdPaths {
-		p := filepath.Join(dir, "gocompose-build")
+		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return Result{"build-helper", Pass, p, ""}
+			return Result{check, Pass, p, ""}
 		}
 	}
-	if p, err := h.LookPath("gocompose-build"); err == nil {
-		return Result{"build-helper", Pass, p, ""}
+	if p, err := h.LookPath(name); err == nil {
+		return Result{check, Pass, p, ""}
 	}
-	return Result{"build-helper", Warn, "no gocompose-build beside gocompose or on PATH: services with build: cannot be built",
-		"install gocompose-build (make build puts it in bin/) in the same directory as gocompose"}
+	return Result{check, Warn, "no " + name + " beside gocompose or on PATH: " + needed,
+		"install " + name + " (make build puts it in bin/) in the same directory as gocompose"}
 }
 
 // logDriver says whether the small per-container log driver is installed

@@ -38,6 +38,7 @@ func fakeHost(t *testing.T) Host {
 	}
 	write("bin/buildkitd", "#!/bin/sh\n")
 	write("bin/gocompose-build", "#!/bin/sh\n")
+	write("bin/gocompose-bridge", "#!/bin/sh\n")
 	write("bin/gocompose-logger", "#!/bin/sh\n")
 	return Host{
 		Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Euid: 0,
@@ -67,7 +68,7 @@ func TestHealthyHostPasses(t *testing.T) {
 			t.Errorf("%s: %s %s", r.Check, r.Status, r.Detail)
 		}
 	}
-	if len(rs) != 15 || Failed(rs) {
+	if len(rs) != 16 || Failed(rs) {
 		t.Errorf("%d results, failed %v", len(rs), Failed(rs))
 	}
 }
@@ -119,6 +120,15 @@ func TestEachCheckFails(t *testing.T) {
 			h.BuildkitdPaths = nil
 			h.LookPath = func(f string) (string, error) {
 				if f == "gocompose-build" {
+					return "", errors.New("not found")
+				}
+				return "/usr/bin/" + f, nil
+			}
+		}},
+		{"bridge-helper", Warn, func(h *Host) {
+			os.Remove(filepath.Join(h.BuildkitdPaths[0], "gocompose-bridge"))
+			h.LookPath = func(f string) (string, error) {
+				if f == "gocompose-bridge" {
 					return "", errors.New("not found")
 				}
 				return "/usr/bin/" + f, nil

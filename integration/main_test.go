@@ -69,7 +69,7 @@ func run(m *testing.M) (code int) {
 	if skipReason == "" {
 		bin = filepath.Join(tmp, "gocompose")
 		// gocompose and, beside it, the log driver the shim runs.
-		build := exec.Command("go", "build", "-o", tmp, "../cmd/gocompose", "../cmd/gocompose-logger", "../cmd/gocompose-supervisor", "../cmd/gocompose-build")
+		build := exec.Command("go", "build", "-o", tmp, "../cmd/gocompose", "../cmd/gocompose-logger", "../cmd/gocompose-supervisor", "../cmd/gocompose-build", "../cmd/gocompose-bridge")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build gocompose:", err)

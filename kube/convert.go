@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/gocompose/gocompose/bridge"
 	"github.com/gocompose/gocompose/spec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,29 +27,16 @@ import (
 
 // Publish modes for published ports.
 const (
-	PublishLoadBalancer = "loadbalancer"
-	PublishNodePort     = "nodeport"
+	PublishLoadBalancer = bridge.PublishLoadBalancer
+	PublishNodePort     = bridge.PublishNodePort
 )
 
 // DefaultWaitImage runs the init containers that wait for dependencies.
-const DefaultWaitImage = "registry.k8s.io/kubectl:v1.37.2"
+const DefaultWaitImage = bridge.DefaultWaitImage
 
-// Options steer the conversion.
-type Options struct {
-	// Namespace of every object; the project name when empty.
-	Namespace string
-	// Publish makes published ports LoadBalancer (default) or NodePort
-	// Services.
-	Publish string
-	// HostPaths maps bind mounts to hostPath volumes; without it a bind
-	// mount is an error (a node's directory is not the host's).
-	HostPaths bool
-	// WaitImage is the image of the init containers that wait for
-	// depends_on conditions (it must have kubectl on its PATH).
-	WaitImage string
-	// Images overrides the image of services (pushed builds).
-	Images map[string]string
-}
+// Options steer the conversion (bridge.Options: the CLI sends them to
+// gocompose-bridge without linking this package).
+type Options = bridge.Options
 
 // Object is one converted object and the service it comes from ("" for
 // the project's own: namespace, volumes, policies).

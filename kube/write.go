@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gocompose/gocompose/bridge"
 	"maps"
 	"os"
 	"path/filepath"
@@ -19,8 +20,8 @@ import (
 
 // Output formats.
 const (
-	FormatKubernetes = "kubernetes"
-	FormatHelm       = "helm"
+	FormatKubernetes = bridge.FormatKubernetes
+	FormatHelm       = bridge.FormatHelm
 )
 
 // header starts every file written; Write replaces only files that carry it.

@@ -48,8 +48,13 @@ func TestImportDirections(t *testing.T) {
 		}
 	}
 	for im := range imports(t, "kube") {
-		if im != "spec" {
-			t.Errorf("kube imports %s: it needs only spec", im)
+		if im != "spec" && im != "bridge" {
+			t.Errorf("kube imports %s: it needs only spec and bridge", im)
+		}
+	}
+	for im := range imports(t, "bridge") {
+		if im != "internal/helper" {
+			t.Errorf("bridge imports %s: it needs only internal/helper", im)
 		}
 	}
 	if imports(t, "runtime")["network"] || imports(t, "network")["runtime"] {
@@ -120,16 +125,18 @@ func TestSupervisorLinksNoCLIClients(t *testing.T) {
 	}
 }
 
-// The CLI links no BuildKit client: builds run in gocompose-build, so the
-// commands that build nothing do not load it (about 7 MiB of resident
-// pages, measured by the bench's rss mode).
-func TestCLILinksNoBuildKitClient(t *testing.T) {
+// The CLI links neither BuildKit's client nor the Kubernetes API types:
+// builds run in gocompose-build and bridge convert's conversion in
+// gocompose-bridge, so the other commands do not load them (about 7 and
+// 4 MiB of resident pages, measured by the bench's rss mode).
+func TestCLILinksNoBuildKitOrKubernetes(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	deps := strings.Fields(string(out))
-	for _, b := range []string{"github.com/moby/buildkit/client", "github.com/moby/buildkit/session", "github.com/tonistiigi/fsutil", module + "build/buildkit"} {
+	for _, b := range []string{"github.com/moby/buildkit/client", "github.com/moby/buildkit/session", "github.com/tonistiigi/fsutil", module + "build/buildkit",
+		"k8s.io/api/core/v1", "k8s.io/apimachinery/pkg/runtime", "sigs.k8s.io/yaml", module + "kube"} {
 		if slices.Contains(deps, b) {
 			t.Errorf("gocompose links %s", b)
 		}
@@ -140,5 +147,12 @@ func TestCLILinksNoBuildKitClient(t *testing.T) {
 	}
 	if !slices.Contains(strings.Fields(string(out)), "github.com/moby/buildkit/client") {
 		t.Error("gocompose-build does not link BuildKit's client")
+	}
+	out, err = exec.Command("go", "list", "-deps", "../gocompose-bridge").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	if !slices.Contains(strings.Fields(string(out)), module+"kube") {
+		t.Error("gocompose-bridge does not link package kube")
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/gocompose/gocompose/app"
-	"github.com/gocompose/gocompose/kube"
+	"github.com/gocompose/gocompose/bridge"
 	"github.com/gocompose/gocompose/spec"
 	"github.com/spf13/cobra"
 )
@@ -21,33 +21,34 @@ func bridgeCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// bridgeConvertCmd is Docker Compose's `bridge convert`, done in-process
+// bridgeConvertCmd is Docker Compose's `bridge convert`, done on this host
 // (Docker runs a transformer image on dockerd): Kubernetes manifests or a
-// Helm chart from the loaded project.
+// Helm chart from the loaded project, converted in gocompose-bridge (the
+// executable that links the Kubernetes API types).
 func bridgeConvertCmd(g *globals) *cobra.Command {
-	var o kube.Options
+	var o bridge.Options
 	var output, format string
 	var transformations []string
 	var templates, push string
 	cmd := &cobra.Command{
 		Use:   "convert [OPTIONS] [COMPOSE_FILE...]",
 		Short: "Convert compose files to Kubernetes manifests or a Helm chart",
-		Long: "Convert compose files to Kubernetes manifests or a Helm chart, in-process. depends_on becomes init\n" +
+		Long: "Convert compose files to Kubernetes manifests or a Helm chart, on this host. depends_on becomes init\n" +
 			"containers that wait for the condition, healthchecks readiness, liveness and startup probes, networks\n" +
 			"NetworkPolicies; what has no Kubernetes form is printed and written as a comment.",
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&output, "output", "o", "out", "The output directory for the Kubernetes resources")
-	fl.StringVar(&format, "format", kube.FormatKubernetes, "Output: kubernetes (manifests and a kustomization.yaml) or helm (a chart)")
-	fl.StringVar(&o.Publish, "publish", kube.PublishLoadBalancer, "Published ports become Services of type loadbalancer or nodeport")
+	fl.StringVar(&format, "format", bridge.FormatKubernetes, "Output: kubernetes (manifests and a kustomization.yaml) or helm (a chart)")
+	fl.StringVar(&o.Publish, "publish", bridge.PublishLoadBalancer, "Published ports become Services of type loadbalancer or nodeport")
 	fl.BoolVar(&o.HostPaths, "host-paths", false, "Map bind mounts to hostPath volumes (without it a bind mount is an error)")
-	fl.StringVar(&o.WaitImage, "wait-image", kube.DefaultWaitImage, "Image (with kubectl) of the init containers that wait for depends_on conditions")
+	fl.StringVar(&o.WaitImage, "wait-image", bridge.DefaultWaitImage, "Image (with kubectl) of the init containers that wait for depends_on conditions")
 	fl.StringVar(&push, "push", "", "Build the services that have a build section, push them to REGISTRY (HOST[:PORT][/PATH]) and use the pushed images")
-	fl.StringArrayVarP(&transformations, "transformation", "t", nil, "Transformation image (not supported: gocompose converts in-process)")
-	fl.StringVar(&templates, "templates", "", "Directory containing transformation templates (not supported: gocompose converts in-process)")
+	fl.StringArrayVarP(&transformations, "transformation", "t", nil, "Transformation image (not supported: gocompose converts on this host)")
+	fl.StringVar(&templates, "templates", "", "Directory containing transformation templates (not supported: gocompose converts on this host)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(transformations) > 0 || templates != "" {
-			return errors.New("bridge convert: --transformation and --templates need Docker's transformer images; gocompose converts in-process (--format kubernetes|helm)")
+			return errors.New("bridge convert: --transformation and --templates need Docker's transformer images; gocompose converts on this host (--format kubernetes|helm)")
 		}
 		so := g.specOptions()
 		so.Files = append(so.Files, args...)
@@ -60,21 +61,18 @@ func bridgeConvertCmd(g *globals) *cobra.Command {
 				return err
 			}
 		}
-		res, err := kube.Convert(p, o)
+		q, err := bridge.NewRequest(p, o, format, output)
 		if err != nil {
 			return err
 		}
-		files, err := kube.Files(res, p.Name, format)
-		if err != nil {
-			return err
-		}
+		res, err := bridge.Helper{}.Convert(cmd.Context(), q)
 		for _, w := range res.Warnings {
 			fmt.Fprintf(os.Stderr, "WARN[0000] %s\n", w)
 		}
-		if err := kube.Write(output, files); err != nil {
-			return fmt.Errorf("bridge convert: %w", err)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(os.Stdout, "Kubernetes resource files written to %s (%d files, namespace %s)\n", output, len(files), res.Namespace)
+		fmt.Fprintf(os.Stdout, "Kubernetes resource files written to %s (%d files, namespace %s)\n", output, res.Files, res.Namespace)
 		return nil
 	}
 	return cmd
@@ -92,7 +90,7 @@ func buildAndPush(ctx context.Context, g *globals, p *types.Project, registry st
 		if svc.Build == nil {
 			continue
 		}
-		ref, err := kube.PushedName(registry, app.ImageName(p, svc))
+		ref, err := bridge.PushedName(registry, app.ImageName(p, svc))
 		if err != nil {
 			return nil, fmt.Errorf("bridge convert --push: service %s: %w", name, err)
 		}

@@ -1,0 +1,57 @@
+// Command gocompose-bridge runs `gocompose bridge convert`'s conversion: it
+// reads one bridge.Request (JSON) on stdin, loads the project handed over,
+// converts it to Kubernetes manifests or a Helm chart (package kube, which
+// links the Kubernetes API types), writes the files and answers with a
+// bridge.Reply (JSON) on stdout. gocompose runs it so that its other
+// commands do not load the Kubernetes packages.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gocompose/gocompose/bridge"
+	"github.com/gocompose/gocompose/kube"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var q bridge.Request
+	if err := json.NewDecoder(os.Stdin).Decode(&q); err != nil {
+		fmt.Fprintf(os.Stderr, "gocompose-bridge: read the request: %v\n", err)
+		os.Exit(1)
+	}
+	r, err := convert(ctx, q)
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		fmt.Fprintf(os.Stderr, "gocompose-bridge: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func convert(ctx context.Context, q bridge.Request) (bridge.Reply, error) {
+	p, err := q.Load(ctx)
+	if err != nil {
+		return bridge.Reply{}, err
+	}
+	res, err := kube.Convert(p, q.Options)
+	if err != nil {
+		return bridge.Reply{}, err
+	}
+	files, err := kube.Files(res, p.Name, q.Format)
+	if err != nil {
+		return bridge.Reply{}, err
+	}
+	r := bridge.Reply{Files: len(files), Namespace: res.Namespace, Warnings: res.Warnings}
+	if err := kube.Write(q.Output, files); err != nil {
+		return r, fmt.Errorf("bridge convert: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,70 @@
+// Package helper runs gocompose's helper executables (gocompose-build,
+// gocompose-bridge): the parts of the CLI that link heavy libraries
+// (BuildKit's client, the Kubernetes API types) live in executables of
+// their own, so that the commands that do not use them do not load them.
+// A helper gets one request as JSON on stdin and answers with one reply as
+// JSON on stdout.
+package helper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Find looks for the executable name beside the running one, then on PATH.
+func Find(name string) (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found beside gocompose or on PATH (make build puts it beside gocompose)", name)
+}
+
+// Call runs exe once in the current directory: q as JSON on its stdin, its
+// stdout decoded into reply. Its stderr goes to stderr (nil: kept for the
+// error when it fails without a reply). Cancelling ctx sends it SIGTERM
+// (then SIGKILL after 10 s); it also gets SIGTERM when this process dies.
+// A helper that ends without a reply is an error naming it.
+func Call(ctx context.Context, exe string, q, reply any, stderr io.Writer) error {
+	in, err := json.Marshal(q)
+	if err != nil {
+		return err
+	}
+	var stdout, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, stderr
+	if stderr == nil {
+		cmd.Stderr = &errb
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	runErr := cmd.Run()
+	if err := json.Unmarshal(stdout.Bytes(), reply); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if runErr == nil {
+			runErr = fmt.Errorf("its reply: %w", err)
+		}
+		if msg := strings.TrimSpace(errb.String()); msg != "" {
+			runErr = fmt.Errorf("%w: %s", runErr, msg)
+		}
+		return fmt.Errorf("%s: %w", filepath.Base(exe), runErr)
+	}
+	return nil
+}
