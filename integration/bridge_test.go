@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -74,18 +73,7 @@ func TestBridgeConvertRunsInItsHelper(t *testing.T) {
 		t.Errorf("bridge convert of bind mounts without --host-paths: %s", r)
 	}
 
-	lone := filepath.Join(t.TempDir(), "gocompose")
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(lone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c := exec.Command(lone, "bridge", "convert", "--host-paths", "-o", filepath.Join(t.TempDir(), "o"))
-	c.Dir = projectDir
-	c.Env = append(suiteEnv(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	msg, err := c.CombinedOutput()
+	msg, err := withoutHelpers(t, projectDir, "bridge", "convert", "--host-paths", "-o", filepath.Join(t.TempDir(), "o"))
 	if err == nil || !strings.Contains(string(msg), "gocompose-bridge not found beside gocompose or on PATH") {
 		t.Errorf("bridge convert without gocompose-bridge: %v\n%s", err, msg)
 	}

@@ -482,7 +482,16 @@ func TestBuildRunsInItsHelper(t *testing.T) {
 		}
 	}
 
-	// The same gocompose alone in a directory, the helper nowhere on PATH.
+	msg, err := withoutHelpers(t, dir, "build")
+	if err == nil || !strings.Contains(string(msg), "gocompose-build not found beside gocompose or on PATH") {
+		t.Errorf("build without gocompose-build: %v\n%s", err, msg)
+	}
+}
+
+// withoutHelpers runs the suite's gocompose copied alone into a directory,
+// none of its helpers there or on PATH, and returns what it printed.
+func withoutHelpers(t *testing.T, dir string, args ...string) ([]byte, error) {
+	t.Helper()
 	lone := filepath.Join(t.TempDir(), "gocompose")
 	b, err := os.ReadFile(bin)
 	if err != nil {
@@ -491,13 +500,10 @@ func TestBuildRunsInItsHelper(t *testing.T) {
 	if err := os.WriteFile(lone, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := exec.Command(lone, "build")
+	c := exec.Command(lone, args...)
 	c.Dir = dir
 	c.Env = append(suiteEnv(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	msg, err := c.CombinedOutput()
-	if err == nil || !strings.Contains(string(msg), "gocompose-build not found beside gocompose or on PATH") {
-		t.Errorf("build without gocompose-build: %v\n%s", err, msg)
-	}
+	return c.CombinedOutput()
 }
 
 // processesOf lists the pids whose executable is exe.
