@@ -434,8 +434,9 @@ func TestBuildNoCacheFilter(t *testing.T) {
 }
 
 // Builds run in gocompose-build, beside gocompose: interrupting gocompose
-// mid-build ends the build and the helper with it (nothing is left
-// building), and a gocompose without the helper says what is missing.
+// mid-build cancels the build and ends the helper with it, killing
+// gocompose outright ends the helper too (nothing is left building), and a
+// gocompose without the helper says what is missing.
 func TestBuildRunsInItsHelper(t *testing.T) {
 	requiresBuildkit(t)
 	bb, err := os.ReadFile("/bin/busybox")
@@ -443,30 +444,45 @@ func TestBuildRunsInItsHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := project(t, "bldhelper", "services:\n  app:\n    image: gocompose-it/bldhelper\n    build: ./app\n")
-	writeFiles(t, filepath.Join(dir, "app"), map[string]string{"busybox": string(bb),
-		"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo step-%d-running; /bin/busybox sleep 120\"]\n", time.Now().UnixNano())})
-	if err := os.Chmod(filepath.Join(dir, "app", "busybox"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	helper := filepath.Join(filepath.Dir(bin), "gocompose-build")
-	cmd := gcCommand(dir, "--progress", "plain", "build")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	running := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ step-\d+-running$`) // the step's own output
-	deadline := time.Now().Add(60 * time.Second)
-	for !running.MatchString(out.String()) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the RUN step did not start:\n%s", out.String())
+	// startBuild starts a build whose RUN step sleeps, and returns once
+	// the step runs.
+	startBuild := func() (*exec.Cmd, *syncBuffer) {
+		t.Helper()
+		writeFiles(t, filepath.Join(dir, "app"), map[string]string{"busybox": string(bb),
+			"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo step-%d-running; /bin/busybox sleep 120\"]\n", time.Now().UnixNano())})
+		if err := os.Chmod(filepath.Join(dir, "app", "busybox"), 0o755); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		cmd := gcCommand(dir, "--progress", "plain", "build")
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.WaitDelay = time.Second // a helper left behind holds the output pipe
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(60 * time.Second); !running.MatchString(out.String()); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("the RUN step did not start:\n%s", out.String())
+			}
+		}
+		if n := len(processesOf(t, helper)); n != 1 {
+			t.Errorf("%d gocompose-build processes while building, want 1", n)
+		}
+		return cmd, out
 	}
-	if n := len(processesOf(t, helper)); n != 1 {
-		t.Errorf("%d gocompose-build processes while building, want 1", n)
+	helperGone := func(after string) {
+		t.Helper()
+		for end := time.Now().Add(15 * time.Second); len(processesOf(t, helper)) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("gocompose-build still runs 15 s after %s: %v", after, processesOf(t, helper))
+			}
+		}
 	}
+
+	cmd, out := startBuild()
 	start := time.Now()
 	_ = cmd.Process.Signal(os.Interrupt) // gocompose only, not its process group
 	err = cmd.Wait()
@@ -476,11 +492,16 @@ func TestBuildRunsInItsHelper(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("gocompose took %v to end after the interrupt", took)
 	}
-	for end := time.Now().Add(5 * time.Second); len(processesOf(t, helper)) > 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("gocompose-build still runs after gocompose ended: %v", processesOf(t, helper))
-		}
+	if !strings.Contains(out.String(), "CANCELED") {
+		t.Errorf("the interrupted build's step was not cancelled:\n%s", out.String())
 	}
+	helperGone("gocompose ended")
+
+	// gocompose killed outright: the helper sees its stdin end and stops.
+	cmd, _ = startBuild()
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	helperGone("gocompose was killed")
 
 	msg, err := withoutHelpers(t, dir, "build")
 	if err == nil || !strings.Contains(string(msg), "gocompose-build not found beside gocompose or on PATH") {

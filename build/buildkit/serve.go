@@ -9,15 +9,19 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/build"
+	"github.com/gocompose/gocompose/internal/helper"
 )
 
-// Serve answers one build.HelperRequest read from in, BuildKit's display on
-// progress and the build.HelperReply on out: what gocompose-build does.
-func Serve(ctx context.Context, in io.Reader, out, progress io.Writer) error {
+// Serve answers one build.HelperRequest read from stdin, BuildKit's display
+// on progress and the build.HelperReply on out: what gocompose-build does.
+// The build is cancelled with ctx or when stdin ends (gocompose is gone).
+func Serve(ctx context.Context, out, progress io.Writer) error {
 	var q build.HelperRequest
-	if err := json.NewDecoder(in).Decode(&q); err != nil {
-		return fmt.Errorf("read the request: %w", err)
+	ctx, cancel, err := helper.Request(ctx, &q)
+	if err != nil {
+		return err
 	}
+	defer cancel()
 	var r build.HelperReply
 	if err := answer(ctx, q, &r, progress); err != nil {
 		r.Error, r.NotFound = err.Error(), errors.Is(err, errdefs.ErrNotFound)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/gocompose/gocompose/bridge"
+	"github.com/gocompose/gocompose/internal/helper"
 	"github.com/gocompose/gocompose/kube"
 )
 
@@ -22,10 +23,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	var q bridge.Request
-	if err := json.NewDecoder(os.Stdin).Decode(&q); err != nil {
-		fmt.Fprintf(os.Stderr, "gocompose-bridge: read the request: %v\n", err)
+	ctx, cancel, err := helper.Request(ctx, &q)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gocompose-bridge: %v\n", err)
 		os.Exit(1)
 	}
+	defer cancel()
 	r, err := convert(ctx, q)
 	if err != nil {
 		r.Error = err.Error()

@@ -19,7 +19,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := buildkit.Serve(ctx, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := buildkit.Serve(ctx, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "gocompose-build: %v\n", err)
 		os.Exit(1)
 	}

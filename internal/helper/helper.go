@@ -37,23 +37,40 @@ func Find(name string) (string, error) {
 // Call runs exe once in the current directory: q as JSON on its stdin, its
 // stdout decoded into reply. Its stderr goes to stderr (nil: kept for the
 // error when it fails without a reply). Cancelling ctx sends it SIGTERM
-// (then SIGKILL after 10 s); it also gets SIGTERM when this process dies.
+// (then SIGKILL after 10 s). Its stdin stays open until it ends: when this
+// process dies, however it dies, the helper reads EOF and stops (Request).
 // A helper that ends without a reply is an error naming it.
 func Call(ctx context.Context, exe string, q, reply any, stderr io.Writer) error {
 	in, err := json.Marshal(q)
 	if err != nil {
 		return err
 	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer pw.Close()
 	var stdout, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, &stdout, stderr
 	if stderr == nil {
 		cmd.Stderr = &errb
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
-	runErr := cmd.Run()
+	err = cmd.Start()
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(exe), err)
+	}
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		_, _ = pw.Write(append(in, '\n')) // fails only when the helper is gone
+	}()
+	runErr := cmd.Wait()
+	pw.Close()
+	<-wrote
 	if err := json.Unmarshal(stdout.Bytes(), reply); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -67,4 +84,20 @@ func Call(ctx context.Context, exe string, q, reply any, stderr io.Writer) error
 		return fmt.Errorf("%s: %w", filepath.Base(exe), runErr)
 	}
 	return nil
+}
+
+// Request is the helper's side: it decodes the request on stdin into q and
+// returns ctx, also cancelled when stdin ends (the caller is gone: Call
+// keeps it open while it waits).
+func Request(ctx context.Context, q any) (context.Context, context.CancelFunc, error) {
+	dec := json.NewDecoder(os.Stdin)
+	if err := dec.Decode(q); err != nil {
+		return ctx, func() {}, fmt.Errorf("read the request: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), os.Stdin))
+		cancel()
+	}()
+	return ctx, cancel, nil
 }
