@@ -10,13 +10,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gocompose/gocompose/internal/daemon"
+	"github.com/gocompose/gocompose/internal/helper"
 )
 
 // Daemon says where buildkitd runs for one containerd namespace.
@@ -43,15 +43,10 @@ func (d Daemon) Socket() string { return filepath.Join(d.Dir(), "buildkitd.sock"
 // PidFile is where the pid of the started buildkitd is kept.
 func (d Daemon) PidFile() string { return filepath.Join(d.Dir(), "buildkitd.pid") }
 
-// FindBinary looks for buildkitd beside the running gocompose, then on PATH.
+// FindBinary looks for buildkitd beside the running executable (gocompose,
+// or gocompose-build beside it), then on PATH.
 func FindBinary() (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "buildkitd")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("buildkitd"); err == nil {
+	if p, err := helper.Find("buildkitd"); err == nil {
 		return p, nil
 	}
 	return "", fmt.Errorf("buildkitd not found beside gocompose or on PATH (build it with `make buildkitd`)")

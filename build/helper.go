@@ -11,7 +11,7 @@ import (
 
 // HelperName is the executable that runs builds: it links BuildKit's
 // client (package build/buildkit), which the commands that build nothing
-// then do not load (it costs the CLI about 7 MiB of resident pages).
+// then do not load (it cost the CLI about 5 MiB of resident pages).
 const HelperName = "gocompose-build"
 
 // A HelperRequest is one operation, sent as JSON on the helper's stdin.

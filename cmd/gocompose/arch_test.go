@@ -127,8 +127,8 @@ func TestSupervisorLinksNoCLIClients(t *testing.T) {
 
 // The CLI links neither BuildKit's client nor the Kubernetes API types:
 // builds run in gocompose-build and bridge convert's conversion in
-// gocompose-bridge, so the other commands do not load them (about 7 and
-// 4 MiB of resident pages, measured by the bench's rss mode).
+// gocompose-bridge, so the other commands do not load them (about 5 MiB
+// of resident pages each, measured by the bench's rss mode).
 func TestCLILinksNoBuildKitOrKubernetes(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
