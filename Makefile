@@ -17,8 +17,9 @@ all: build buildkitd
 # small too), gocompose-build (the BuildKit client gocompose runs for
 # builds) and gocompose-bridge (bridge convert's Kubernetes conversion):
 # found next to gocompose, keep them together.
+CMDS := ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor ./cmd/gocompose-build ./cmd/gocompose-bridge
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor ./cmd/gocompose-build ./cmd/gocompose-bridge
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(CMDS)
 
 # buildkitd is pinned as a tool in go.mod, so client and daemon share one
 # version; built once per version into the cache, copied beside gocompose.
@@ -40,7 +41,7 @@ cross:
 		arch=$${a%%-*}; arm=$${a#arm-v}; [ "$$arch" = arm ] || arm=; \
 		echo "cross-building for linux/$$a"; \
 		mkdir -p $(BIN)/linux-$$a "$(CACHE)" && \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -o $(BIN)/linux-$$a/ ./cmd/gocompose ./cmd/gocompose-logger ./cmd/gocompose-supervisor ./cmd/gocompose-build ./cmd/gocompose-bridge || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -o $(BIN)/linux-$$a/ $(CMDS) || exit 1; \
 		cached="$(CACHE)/buildkitd-$(BUILDKIT_VERSION)-linux-$$a"; \
 		if [ ! -x "$$cached" ]; then \
 			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -tags "osusergo netgo static_build" -o "$$cached.tmp" github.com/moby/buildkit/cmd/buildkitd && \
