@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +59,7 @@ func loggersCPU() time.Duration {
 	return total
 }
 
+// supervisorPid is the running supervisor's pid (0 when none).
 func supervisorPid() int {
 	b, err := os.ReadFile("/run/gocompose/supervisor.pid")
 	if err != nil {
@@ -67,12 +67,6 @@ func supervisorPid() int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
-}
-
-func medianDur(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // cpuBreakdown says where the CPU of `up -d` of 30 independent services
@@ -109,8 +103,9 @@ func cpuBreakdown(ctx context.Context, client *containerd.Client) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n| `up -d`, 30 independent services (medians of %d) | wall | machine CPU | gocompose CLI | supervisor | log drivers | the rest: containerd, shims, runc, kernel |\n|---|---:|---:|---:|---:|---:|---:|\n", *runs)
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-	fmt.Fprintf(&b, "| floor: bare containerd create+start, with Docker's seccomp profile | %s | %s |  |  |  | %s |\n", s(medianDur(fWall)), s(medianDur(fCPU)), s(medianDur(fCPU)))
-	rest := medianDur(machine) - medianDur(cli) - medianDur(sup) - medianDur(logs)
-	fmt.Fprintf(&b, "| gocompose | %s | %s | %s | %s | %s | %s |\n", s(medianDur(wall)), s(medianDur(machine)), s(medianDur(cli)), s(medianDur(sup)), s(medianDur(logs)), s(rest))
+	median := func(d []time.Duration) time.Duration { return row{samples: d}.median() }
+	fmt.Fprintf(&b, "| floor: bare containerd create+start, with Docker's seccomp profile | %s | %s |  |  |  | %s |\n", s(median(fWall)), s(median(fCPU)), s(median(fCPU)))
+	rest := median(machine) - median(cli) - median(sup) - median(logs)
+	fmt.Fprintf(&b, "| gocompose | %s | %s | %s | %s | %s | %s |\n", s(median(wall)), s(median(machine)), s(median(cli)), s(median(sup)), s(median(logs)), s(rest))
 	return b.String()
 }

@@ -368,11 +368,11 @@ func stopSupervisor() {
 }
 
 func supervisorRSS() float64 {
-	b, err := os.ReadFile("/run/gocompose/supervisor.pid")
-	if err != nil {
+	pid := supervisorPid()
+	if pid == 0 {
 		return 0
 	}
-	status, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/status")
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
