@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -445,39 +441,43 @@ func TestBuildRunsInItsHelper(t *testing.T) {
 	}
 	dir := project(t, "bldhelper", "services:\n  app:\n    image: gocompose-it/bldhelper\n    build: ./app\n")
 	helper := filepath.Join(filepath.Dir(bin), "gocompose-build")
-	running := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ step-\d+-running$`) // the step's own output
 	// startBuild starts a build whose RUN step sleeps, and returns once
-	// the step runs.
-	startBuild := func() (*exec.Cmd, *syncBuffer) {
+	// the step runs (its output, 42, is not in its command's text).
+	startBuild := func() (*exec.Cmd, *lineWaiter) {
 		t.Helper()
 		writeFiles(t, filepath.Join(dir, "app"), map[string]string{"busybox": string(bb),
-			"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo step-%d-running; /bin/busybox sleep 120\"]\n", time.Now().UnixNano())})
+			"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \": %d; echo step-$((6*7))-running; /bin/busybox sleep 120\"]\n", time.Now().UnixNano())})
 		if err := os.Chmod(filepath.Join(dir, "app", "busybox"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		cmd := gcCommand(dir, "--progress", "plain", "build")
-		out := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.WaitDelay = time.Second // a helper left behind holds the output pipe
-		if err := cmd.Start(); err != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(60 * time.Second); !running.MatchString(out.String()); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				t.Fatalf("the RUN step did not start:\n%s", out.String())
-			}
+		t.Cleanup(func() { pr.Close() })
+		cmd := gcCommand(dir, "--progress", "plain", "build")
+		cmd.Stdout, cmd.Stderr = pw, pw
+		err = cmd.Start()
+		pw.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if n := len(processesOf(t, helper)); n != 1 {
+		out := &lineWaiter{}
+		go out.read(pr)
+		if !out.wait("step-42-running", 60*time.Second) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the RUN step did not start:\n%s", out.text())
+		}
+		if n := len(processesWith(helper)); n != 1 {
 			t.Errorf("%d gocompose-build processes while building, want 1", n)
 		}
 		return cmd, out
 	}
 	helperGone := func(after string) {
 		t.Helper()
-		for end := time.Now().Add(15 * time.Second); len(processesOf(t, helper)) > 0; time.Sleep(50 * time.Millisecond) {
+		for end := time.Now().Add(15 * time.Second); len(processesWith(helper)) > 0; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(end) {
-				t.Fatalf("gocompose-build still runs 15 s after %s: %v", after, processesOf(t, helper))
+				t.Fatalf("gocompose-build still runs 15 s after %s: %v", after, processesWith(helper))
 			}
 		}
 	}
@@ -487,13 +487,13 @@ func TestBuildRunsInItsHelper(t *testing.T) {
 	_ = cmd.Process.Signal(os.Interrupt) // gocompose only, not its process group
 	err = cmd.Wait()
 	if err == nil {
-		t.Errorf("an interrupted build exited 0:\n%s", out.String())
+		t.Errorf("an interrupted build exited 0:\n%s", out.text())
 	}
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("gocompose took %v to end after the interrupt", took)
 	}
-	if !strings.Contains(out.String(), "CANCELED") {
-		t.Errorf("the interrupted build's step was not cancelled:\n%s", out.String())
+	if !out.wait("CANCELED", 5*time.Second) {
+		t.Errorf("the interrupted build's step was not cancelled:\n%s", out.text())
 	}
 	helperGone("gocompose ended")
 
@@ -525,43 +525,4 @@ func withoutHelpers(t *testing.T, dir string, args ...string) ([]byte, error) {
 	c.Dir = dir
 	c.Env = append(suiteEnv(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	return c.CombinedOutput()
-}
-
-// processesOf lists the pids whose executable is exe.
-func processesOf(t *testing.T, exe string) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && p == exe {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// syncBuffer is a bytes.Buffer a running command writes while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
