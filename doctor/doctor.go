@@ -42,9 +42,9 @@ type Host struct {
 	Euid      int
 	LookPath  func(file string) (string, error)
 	CNIPaths  []string
-	// BuildkitdPaths are looked in for buildkitd besides PATH (beside the
-	// gocompose binary).
-	BuildkitdPaths []string
+	// BesidePaths are looked in, before PATH, for buildkitd and gocompose's
+	// helper executables (the gocompose binary's directory).
+	BesidePaths []string
 	// LoggerPaths are looked in for gocompose-logger (beside the gocompose
 	// binary, where gocompose looks for it).
 	LoggerPaths []string
@@ -221,13 +221,7 @@ func (h Host) runc() Result {
 }
 
 func (h Host) buildkitd() Result {
-	for _, dir := range h.BuildkitdPaths {
-		p := filepath.Join(dir, "buildkitd")
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return Result{"buildkitd", Pass, p, ""}
-		}
-	}
-	if p, err := h.LookPath("buildkitd"); err == nil {
+	if p, ok := h.find("buildkitd"); ok {
 		return Result{"buildkitd", Pass, p, ""}
 	}
 	return Result{"buildkitd", Warn, "no buildkitd beside gocompose or on PATH: services with build: cannot be built", "make buildkitd (it is built from go.mod's pinned version) and put it beside gocompose"}
@@ -236,17 +230,23 @@ func (h Host) buildkitd() Result {
 // helper says whether one of gocompose's helper executables (what builds
 // or bridge convert run in) is beside gocompose or on PATH.
 func (h Host) helper(check, name, needed string) Result {
-	for _, dir := range h.BuildkitdPaths {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return Result{check, Pass, p, ""}
-		}
-	}
-	if p, err := h.LookPath(name); err == nil {
+	if p, ok := h.find(name); ok {
 		return Result{check, Pass, p, ""}
 	}
 	return Result{check, Warn, "no " + name + " beside gocompose or on PATH: " + needed,
 		"install " + name + " (make build puts it in bin/) in the same directory as gocompose"}
+}
+
+// find looks for an executable file name in BesidePaths, then on PATH.
+func (h Host) find(name string) (string, bool) {
+	for _, dir := range h.BesidePaths {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, true
+		}
+	}
+	p, err := h.LookPath(name)
+	return p, err == nil
 }
 
 // logDriver says whether the small per-container log driver is installed

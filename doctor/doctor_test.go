@@ -43,7 +43,7 @@ func fakeHost(t *testing.T) Host {
 	return Host{
 		Proc: filepath.Join(dir, "proc"), Sys: filepath.Join(dir, "sys"), Euid: 0,
 		LookPath: func(f string) (string, error) { return "/usr/bin/" + f, nil },
-		CNIPaths: []string{filepath.Join(dir, "cni")}, BuildkitdPaths: []string{filepath.Join(dir, "bin")},
+		CNIPaths: []string{filepath.Join(dir, "cni")}, BesidePaths: []string{filepath.Join(dir, "bin")},
 		LoggerPaths: []string{filepath.Join(dir, "bin")},
 		DataRoot:    filepath.Join(dir, "var/lib/gocompose"),
 		FreeBytes:   func(string) (uint64, error) { return 100 << 30, nil },
@@ -108,7 +108,7 @@ func TestEachCheckFails(t *testing.T) {
 		}},
 		{"runc", Fail, func(h *Host) { h.LookPath = func(string) (string, error) { return "", errors.New("not found") } }},
 		{"buildkitd", Warn, func(h *Host) {
-			h.BuildkitdPaths = nil
+			h.BesidePaths = nil
 			h.LookPath = func(f string) (string, error) {
 				if f == "buildkitd" {
 					return "", errors.New("not found")
@@ -117,7 +117,7 @@ func TestEachCheckFails(t *testing.T) {
 			}
 		}},
 		{"build-helper", Warn, func(h *Host) {
-			h.BuildkitdPaths = nil
+			h.BesidePaths = nil
 			h.LookPath = func(f string) (string, error) {
 				if f == "gocompose-build" {
 					return "", errors.New("not found")
@@ -126,7 +126,7 @@ func TestEachCheckFails(t *testing.T) {
 			}
 		}},
 		{"bridge-helper", Warn, func(h *Host) {
-			os.Remove(filepath.Join(h.BuildkitdPaths[0], "gocompose-bridge"))
+			os.Remove(filepath.Join(h.BesidePaths[0], "gocompose-bridge"))
 			h.LookPath = func(f string) (string, error) {
 				if f == "gocompose-bridge" {
 					return "", errors.New("not found")

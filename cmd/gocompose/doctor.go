@@ -73,7 +73,7 @@ func (g *globals) doctorHost() doctor.Host {
 	}
 	return doctor.Host{
 		Proc: "/proc", Sys: "/sys", Euid: os.Geteuid(), LookPath: exec.LookPath, CNIPaths: cni,
-		BuildkitdPaths: besides, LoggerPaths: besides, DataRoot: paths.Root(),
+		BesidePaths: besides, LoggerPaths: besides, DataRoot: paths.Root(),
 		FreeBytes: func(path string) (uint64, error) {
 			var st unix.Statfs_t
 			if err := unix.Statfs(path, &st); err != nil {
