@@ -2,31 +2,23 @@ package buildkit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/containerd/errdefs"
 	"github.com/gocompose/gocompose/build"
-	"github.com/gocompose/gocompose/internal/helper"
 )
 
-// Serve answers one build.HelperRequest read from stdin, BuildKit's display
-// on progress and the build.HelperReply on out: what gocompose-build does.
-// The build is cancelled with ctx or when stdin ends (gocompose is gone).
-func Serve(ctx context.Context, out, progress io.Writer) error {
-	var q build.HelperRequest
-	ctx, cancel, err := helper.Request(ctx, &q)
-	if err != nil {
-		return err
-	}
-	defer cancel()
+// Answer runs one build.HelperRequest, BuildKit's display on stderr: what
+// gocompose-build does (helper.Main).
+func Answer(ctx context.Context, q build.HelperRequest) build.HelperReply {
 	var r build.HelperReply
-	if err := answer(ctx, q, &r, progress); err != nil {
+	if err := answer(ctx, q, &r, os.Stderr); err != nil {
 		r.Error, r.NotFound = err.Error(), errors.Is(err, errdefs.ErrNotFound)
 	}
-	return json.NewEncoder(out).Encode(r)
+	return r
 }
 
 func answer(ctx context.Context, q build.HelperRequest, r *build.HelperReply, progress io.Writer) error {

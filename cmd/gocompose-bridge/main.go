@@ -8,11 +8,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/gocompose/gocompose/bridge"
 	"github.com/gocompose/gocompose/internal/helper"
@@ -20,23 +16,13 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	var q bridge.Request
-	ctx, cancel, err := helper.Request(ctx, &q)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gocompose-bridge: %v\n", err)
-		os.Exit(1)
-	}
-	defer cancel()
-	r, err := convert(ctx, q)
-	if err != nil {
-		r.Error = err.Error()
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
-		fmt.Fprintf(os.Stderr, "gocompose-bridge: %v\n", err)
-		os.Exit(1)
-	}
+	helper.Main("gocompose-bridge", func(ctx context.Context, q bridge.Request) bridge.Reply {
+		r, err := convert(ctx, q)
+		if err != nil {
+			r.Error = err.Error()
+		}
+		return r
+	})
 }
 
 func convert(ctx context.Context, q bridge.Request) (bridge.Reply, error) {

@@ -7,20 +7,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/gocompose/gocompose/build/buildkit"
+	"github.com/gocompose/gocompose/internal/helper"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := buildkit.Serve(ctx, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "gocompose-build: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { helper.Main("gocompose-build", buildkit.Answer) }

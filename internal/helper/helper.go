@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -100,4 +101,23 @@ func Request(ctx context.Context, q any) (context.Context, context.CancelFunc, e
 		cancel()
 	}()
 	return ctx, cancel, nil
+}
+
+// Main is a helper's main: it reads the request, answers it (ctx ends on
+// SIGTERM, an interrupt or the end of stdin), writes the reply on stdout
+// and exits; a request it cannot read, or a reply it cannot write, exits 1
+// with name and the error on stderr.
+func Main[Q, R any](name string, answer func(context.Context, Q) R) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var q Q
+	ctx, cancel, err := Request(ctx, &q)
+	if err == nil {
+		err = json.NewEncoder(os.Stdout).Encode(answer(ctx, q))
+		cancel()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }
